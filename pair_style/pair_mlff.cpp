@@ -1,0 +1,330 @@
+/* ----------------------------------------------------------------------
+   mlff: pair_style mlff (see pair_mlff.h and DESIGN.md for the contract).
+
+   compute() is three steps: build the graph of edges shorter than the model
+   cutoff from LAMMPS's full neighbour list (centres are owned atoms,
+   neighbours may be ghosts), run the model, and scatter its edge gradients
+   into forces (ghost forces are reverse-communicated, newton pair on),
+   energy and virial.
+------------------------------------------------------------------------- */
+
+#include "pair_mlff.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "domain.h"
+#include "error.h"
+#include "force.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "update.h"
+#include "utils.h"
+
+#include "mlff_model.h"
+
+#include <mpi.h>
+
+#include <cmath>
+#include <cstring>
+
+using namespace LAMMPS_NS;
+
+/* ---------------------------------------------------------------------- */
+
+PairMLFF::PairMLFF(LAMMPS *lmp) : Pair(lmp), graph(new MLFF::Graph), cutoff(0.0)
+{
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  no_virial_fdotr_compute = 1;    // the virial is summed from edge forces
+  centroidstressflag = CENTROID_NOTAVAIL;
+}
+
+/* ---------------------------------------------------------------------- */
+
+PairMLFF::~PairMLFF()
+{
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+  }
+}
+
+/* ----------------------------------------------------------------------
+   energy, forces and virial of the owned atoms
+------------------------------------------------------------------------- */
+
+void PairMLFF::compute(int eflag, int vflag)
+{
+  ev_init(eflag, vflag);
+
+  build_graph();
+
+  MLFF::Result result;
+  try {
+    result = model->compute(*graph);
+  } catch (MLFF::ModelError &e) {
+    error->one(FLERR, "pair_style mlff: {}", e.what());
+  }
+  if (result.first_bad_atom >= 0)
+    error->one(FLERR,
+               "pair_style mlff: the model returned a non-finite energy at step {} for atom {} "
+               "(type {}); check the input structure for NaN positions or overlapping atoms",
+               update->ntimestep, atom->tag[result.first_bad_atom],
+               atom->type[result.first_bad_atom]);
+  if (result.first_bad_edge >= 0) {
+    const int i = graph->centre[result.first_bad_edge];
+    const int j = graph->neighbour[result.first_bad_edge];
+    error->one(FLERR,
+               "pair_style mlff: the model returned a non-finite force at step {} between atoms "
+               "{} and {} (distance {:.6g} A); check for NaN positions or overlapping atoms",
+               update->ntimestep, atom->tag[i], atom->tag[j],
+               std::sqrt(graph->edge_vec[3 * result.first_bad_edge] *
+                             graph->edge_vec[3 * result.first_bad_edge] +
+                         graph->edge_vec[3 * result.first_bad_edge + 1] *
+                             graph->edge_vec[3 * result.first_bad_edge + 1] +
+                         graph->edge_vec[3 * result.first_bad_edge + 2] *
+                             graph->edge_vec[3 * result.first_bad_edge + 2]));
+  }
+
+  scatter(result.atom_energy, result.edge_grad);
+}
+
+/* ----------------------------------------------------------------------
+   the graph: every owned atom of a mapped type is a centre; its edges go to
+   every neighbour (owned or ghost) of a mapped type closer than the cutoff
+------------------------------------------------------------------------- */
+
+void PairMLFF::build_graph()
+{
+  double **x = atom->x;
+  int *type = atom->type;
+  const int nall = atom->nlocal + atom->nghost;
+  const double cutsq_model = cutoff * cutoff;
+
+  graph->clear();
+  graph->species.resize(nall);
+  for (int i = 0; i < nall; ++i) graph->species[i] = std::max(type_to_species[type[i]], 0);
+
+  const int inum = list->inum;
+  const int *ilist = list->ilist;
+  const int *numneigh = list->numneigh;
+  int **firstneigh = list->firstneigh;
+  for (int ii = 0; ii < inum; ++ii) {
+    const int i = ilist[ii];
+    if (type_to_species[type[i]] < 0) continue;
+    const int *jlist = firstneigh[i];
+    for (int jj = 0; jj < numneigh[i]; ++jj) {
+      const int j = jlist[jj] & NEIGHMASK;
+      if (type_to_species[type[j]] < 0) continue;
+      const double dx = x[j][0] - x[i][0];
+      const double dy = x[j][1] - x[i][1];
+      const double dz = x[j][2] - x[i][2];
+      if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
+      graph->centre.push_back(i);
+      graph->neighbour.push_back(j);
+      graph->edge_vec.push_back(dx);
+      graph->edge_vec.push_back(dy);
+      graph->edge_vec.push_back(dz);
+    }
+  }
+}
+
+/* ----------------------------------------------------------------------
+   contract: F_i += g, F_j -= g, W -= edge_vec (outer) g; energy of owned atoms
+------------------------------------------------------------------------- */
+
+void PairMLFF::scatter(const double *atom_energy, const double *edge_grad)
+{
+  double **f = atom->f;
+  int *type = atom->type;
+
+  if (eflag_either) {
+    for (int ii = 0; ii < list->inum; ++ii) {
+      const int i = list->ilist[ii];
+      if (type_to_species[type[i]] < 0) continue;
+      if (eflag_global) eng_vdwl += atom_energy[i];
+      if (eflag_atom) eatom[i] += atom_energy[i];
+    }
+  }
+
+  const std::size_t nedges = graph->centre.size();
+  for (std::size_t e = 0; e < nedges; ++e) {
+    const int i = graph->centre[e];
+    const int j = graph->neighbour[e];
+    const double *g = edge_grad + 3 * e;
+    f[i][0] += g[0];
+    f[i][1] += g[1];
+    f[i][2] += g[2];
+    f[j][0] -= g[0];
+    f[j][1] -= g[1];
+    f[j][2] -= g[2];
+
+    if (vflag_either) {
+      const double *r = graph->edge_vec.data() + 3 * e;
+      const double w[6] = {-r[0] * g[0], -r[1] * g[1], -r[2] * g[2],
+                           -r[0] * g[1], -r[0] * g[2], -r[1] * g[2]};
+      if (vflag_global)
+        for (int k = 0; k < 6; ++k) virial[k] += w[k];
+      if (vflag_atom)
+        for (int k = 0; k < 6; ++k) {
+          vatom[i][k] += 0.5 * w[k];
+          vatom[j][k] += 0.5 * w[k];
+        }
+    }
+  }
+}
+
+/* ----------------------------------------------------------------------
+   pair_style mlff model.pt [device cpu|cuda|auto] [threads N]
+------------------------------------------------------------------------- */
+
+void PairMLFF::settings(int narg, char **arg)
+{
+  if (narg < 1)
+    error->all(FLERR, "Illegal pair_style mlff command: expected `pair_style mlff model.pt "
+                      "[device cpu|cuda|auto] [threads N]`");
+  check_units();
+
+  std::string device = "cpu";
+  int nthreads = 1;
+  for (int iarg = 1; iarg < narg; iarg += 2) {
+    const std::string key = arg[iarg];
+    if (iarg + 1 >= narg)
+      error->all(FLERR, "pair_style mlff: keyword `{}` needs a value", key);
+    const std::string value = arg[iarg + 1];
+    if (key == "device") {
+      if (value != "cpu" && value != "cuda" && value != "auto")
+        error->all(FLERR, "pair_style mlff: device `{}` is not one of cpu, cuda, auto", value);
+      device = value;
+    } else if (key == "threads") {
+      nthreads = utils::inumeric(FLERR, value, false, lmp);
+      if (nthreads < 1)
+        error->all(FLERR, "pair_style mlff: threads must be at least 1, got {}", value);
+    } else {
+      error->all(FLERR, "pair_style mlff: unknown keyword `{}`; known keywords: device, threads",
+                 key);
+    }
+  }
+
+  // with several ranks per node, each picks a GPU by its rank within the node
+  MPI_Comm node;
+  MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, comm->me, MPI_INFO_NULL, &node);
+  MLFF::DeviceRequest request;
+  request.kind = device;
+  MPI_Comm_rank(node, &request.node_local_rank);
+  MPI_Comm_free(&node);
+
+  model_path = arg[0];
+  try {
+    MLFF::Model::set_num_threads(nthreads);
+    model = std::make_unique<MLFF::Model>(model_path, request);
+  } catch (MLFF::ModelError &e) {
+    error->all(FLERR, "pair_style mlff: {}", e.what());
+  }
+  cutoff = model->metadata().cutoff;
+
+  if (comm->me == 0) {
+    const auto &meta = model->metadata();
+    utils::logmesg(lmp, "pair_style mlff: model '{}' species {} cutoff {} A {} on {}, {} thread(s)\n",
+                   model_path, utils::join_words(meta.species, " "), meta.cutoff, meta.dtype,
+                   model->device_name(), nthreads);
+  }
+
+  // a new model may have other species: coefficients must be given again
+  if (allocated) {
+    for (int i = 1; i <= atom->ntypes; ++i)
+      for (int j = i; j <= atom->ntypes; ++j) setflag[i][j] = 0;
+  }
+}
+
+/* ----------------------------------------------------------------------
+   pair_coeff * * El1 El2 ... : one element (or NULL) per LAMMPS type
+------------------------------------------------------------------------- */
+
+void PairMLFF::coeff(int narg, char **arg)
+{
+  if (!allocated) allocate();
+  const auto &species = model->metadata().species;
+  const int ntypes = atom->ntypes;
+
+  if (narg != 2 + ntypes)
+    error->all(FLERR,
+               "pair_coeff for mlff expects `* *` and one element per atom type ({} types), got "
+               "{} element(s); e.g. `pair_coeff * * {}`",
+               ntypes, narg - 2, utils::join_words(std::vector<std::string>(ntypes, species[0]), " "));
+  if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "pair_coeff for mlff must start with `* *`, got `{} {}`", arg[0], arg[1]);
+
+  type_to_species.assign(ntypes + 1, -1);
+  for (int itype = 1; itype <= ntypes; ++itype) {
+    const std::string element = arg[1 + itype];
+    if (element == "NULL") continue;
+    int index = -1;
+    for (std::size_t s = 0; s < species.size(); ++s)
+      if (species[s] == element) index = static_cast<int>(s);
+    if (index < 0)
+      error->all(FLERR,
+                 "pair_coeff: model '{}' has no species '{}' (atom type {}); it has: {}; map "
+                 "types it does not cover to NULL and give them to another style with "
+                 "pair_style hybrid/overlay",
+                 model_path, element, itype, utils::join_words(species, " "));
+    type_to_species[itype] = index;
+  }
+
+  int count = 0;
+  for (int i = 1; i <= ntypes; ++i)
+    for (int j = i; j <= ntypes; ++j) {
+      setflag[i][j] = (type_to_species[i] >= 0 && type_to_species[j] >= 0) ? 1 : 0;
+      count += setflag[i][j];
+    }
+  if (count == 0) error->all(FLERR, "pair_coeff for mlff maps every atom type to NULL");
+}
+
+/* ----------------------------------------------------------------------
+   checks before a run and the neighbour list request
+------------------------------------------------------------------------- */
+
+void PairMLFF::init_style()
+{
+  check_units();
+  if (force->newton_pair == 0)
+    error->all(FLERR, "pair_style mlff requires `newton pair on` (the LAMMPS default): forces "
+                      "on ghost atoms are sent back to their owners; remove `newton off`");
+  if (!model) error->all(FLERR, "pair_style mlff: no model loaded");
+  neighbor->add_request(this, NeighConst::REQ_FULL);
+}
+
+/* ---------------------------------------------------------------------- */
+
+double PairMLFF::init_one(int i, int j)
+{
+  if (setflag[i][j] == 0)
+    error->all(FLERR, "pair_style mlff: pair coefficients for types {} {} are not set", i, j);
+  return cutoff;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairMLFF::allocate()
+{
+  allocated = 1;
+  const int n = atom->ntypes + 1;
+  memory->create(setflag, n, n, "pair:setflag");
+  memory->create(cutsq, n, n, "pair:cutsq");
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < n; ++j) setflag[i][j] = 0;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairMLFF::check_units()
+{
+  if (strcmp(update->unit_style, "metal") != 0)
+    error->all(FLERR, "pair_style mlff requires `units metal` (eV, Angstrom), the units of "
+                      "mlff model files, but the input uses `units {}`; put `units metal` "
+                      "before the box is created",
+               update->unit_style);
+}

@@ -1,0 +1,48 @@
+/* -*- c++ -*- ----------------------------------------------------------
+   mlff: pair_style mlff, a strictly local machine-learned force field
+   exported by mlff-tools as one TorchScript file (see DESIGN.md).
+------------------------------------------------------------------------- */
+
+#ifndef LMP_PAIR_MLFF_H
+#define LMP_PAIR_MLFF_H
+
+#include "pair.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace MLFF {
+class Model;
+struct Graph;
+}    // namespace MLFF
+
+namespace LAMMPS_NS {
+
+class PairMLFF : public Pair {
+ public:
+  PairMLFF(class LAMMPS *);
+  ~PairMLFF() override;
+
+  void compute(int, int) override;
+  void settings(int, char **) override;
+  void coeff(int, char **) override;
+  void init_style() override;
+  double init_one(int, int) override;
+
+ protected:
+  std::unique_ptr<MLFF::Model> model;
+  std::unique_ptr<MLFF::Graph> graph;
+  std::string model_path;
+  double cutoff;
+  std::vector<int> type_to_species;    // LAMMPS type -> model species index, -1 for NULL
+
+  void allocate();
+  void check_units();
+  void build_graph();
+  void scatter(const double *atom_energy, const double *edge_grad);
+};
+
+}    // namespace LAMMPS_NS
+
+#endif

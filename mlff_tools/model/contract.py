@@ -20,8 +20,10 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,14 @@ from .metadata import ModelFileError, ModelMetadata
 
 METADATA_FILE = "mlff.json"
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@contextlib.contextmanager
+def _quiet_jit():
+    """TorchScript is the format LAMMPS's libtorch loads; silence torch's deprecation notices."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.", category=DeprecationWarning)
+        yield
 
 
 class EdgeGradient(torch.nn.Module):
@@ -111,14 +121,16 @@ def save_model(module: torch.nn.Module, metadata: ModelMetadata, path: str | os.
     """
     path = Path(path)
     if not isinstance(module, torch.jit.ScriptModule):
-        module = torch.jit.script(module.eval())
+        with _quiet_jit():
+            module = torch.jit.script(module.eval())
     module.eval()
     _smoke_test(module, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        torch.jit.save(module, tmp, _extra_files={METADATA_FILE: metadata.to_json()})
+        with _quiet_jit():
+            torch.jit.save(module, tmp, _extra_files={METADATA_FILE: metadata.to_json()})
         os.replace(tmp, path)
     except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
@@ -140,7 +152,8 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> LoadedModel:
         )
     extra = {METADATA_FILE: ""}
     try:
-        module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
+        with _quiet_jit():
+            module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except Exception as err:  # noqa: BLE001 - torch raises several types for corrupt archives
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelFileError(

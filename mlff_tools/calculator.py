@@ -1,0 +1,100 @@
+"""An ASE calculator that runs an mlff model file in Python.
+
+The same TorchScript file LAMMPS runs: edges come from a periodic neighbour
+list (``ase.neighborlist.neighbor_list``, images applied as shifts), and the
+host turns the model's edge gradients into forces and stress exactly as the
+LAMMPS plugin does (see DESIGN.md).
+
+Example::
+
+    atoms.calc = MLFFCalculator("model.pt")
+    atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
+from ase.neighborlist import neighbor_list
+
+from .model import ModelFileError, load_model
+
+
+def atoms_graph(atoms, species: tuple[str, ...], cutoff: float):
+    """Graph of ``atoms`` for the model contract.
+
+    Returns species index [N] int64, edge_index [2, E] int64 (centre, neighbour)
+    and edge_vec [E, 3] float64 in Å (r_j - r_i with periodic images applied).
+    """
+    index = {symbol: i for i, symbol in enumerate(species)}
+    unknown = sorted(set(atoms.get_chemical_symbols()) - set(index))
+    if unknown:
+        raise ModelFileError(f"the model has no species {', '.join(unknown)} "
+                             f"(it has: {' '.join(species)})")
+    positions = atoms.get_positions()
+    if not np.all(np.isfinite(positions)):
+        bad = int(np.argwhere(~np.isfinite(positions))[0, 0])
+        raise ValueError(f"atom {bad} has a non-finite position {positions[bad]}")
+    species_index = np.array([index[s] for s in atoms.get_chemical_symbols()], dtype=np.int64)
+    centre, neighbour, edge_vec = neighbor_list("ijD", atoms, cutoff, self_interaction=False)
+    edge_index = np.stack([centre, neighbour]).astype(np.int64)
+    return species_index, edge_index, np.ascontiguousarray(edge_vec, dtype=np.float64)
+
+
+class MLFFCalculator(Calculator):
+    """ASE calculator for an mlff model file.
+
+    Properties: ``energy`` and ``free_energy`` (eV), ``energies`` (per atom,
+    eV), ``forces`` (eV/Å) and, for cells periodic in all three directions,
+    ``stress`` (eV/Å^3, Voigt order xx yy zz yz xz xy, ASE's sign convention).
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress"]
+
+    def __init__(self, model_path: str | os.PathLike, *, device: str = "cpu", **kwargs):
+        super().__init__(**kwargs)
+        self.model = load_model(model_path, device=device)
+        self.device = torch.device(device)
+
+    @property
+    def species(self) -> tuple[str, ...]:
+        return self.model.metadata.species
+
+    @property
+    def cutoff(self) -> float:
+        return self.model.metadata.cutoff
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        species, edge_index, edge_vec = atoms_graph(atoms, self.species, self.cutoff)
+        dtype = self.model.dtype
+        with torch.enable_grad():
+            atom_energy, edge_grad = self.model.module(
+                torch.from_numpy(species).to(self.device),
+                torch.from_numpy(edge_index).to(self.device),
+                torch.from_numpy(edge_vec).to(self.device, dtype),
+            )
+        atom_energy = atom_energy.detach().cpu().double().numpy()
+        edge_grad = edge_grad.detach().cpu().double().numpy()
+        if not np.all(np.isfinite(atom_energy)) or not np.all(np.isfinite(edge_grad)):
+            raise ValueError("the model returned non-finite energies or forces; check the "
+                             "structure for overlapping atoms")
+
+        # contract: F_i += g, F_j -= g, W = -sum edge_vec (outer) g, stress = -W / V
+        forces = np.zeros((len(atoms), 3))
+        np.add.at(forces, edge_index[0], edge_grad)
+        np.subtract.at(forces, edge_index[1], edge_grad)
+        self.results["energies"] = atom_energy
+        self.results["energy"] = self.results["free_energy"] = float(atom_energy.sum())
+        self.results["forces"] = forces
+        if atoms.cell.rank == 3 and all(atoms.pbc):
+            virial = -edge_vec.T @ edge_grad
+            stress = -virial / atoms.get_volume()
+            # the upper triangle, as LAMMPS tallies it (symmetric for invariant models)
+            self.results["stress"] = stress.flat[[0, 4, 8, 5, 2, 1]]
+        elif "stress" in properties:
+            raise PropertyNotImplementedError("stress needs a cell periodic in all directions")

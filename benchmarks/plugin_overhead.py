@@ -1,0 +1,103 @@
+"""Cost of running a model through pair_style mlff, against LAMMPS's native pair_style sw.
+
+The TorchScript Stillinger-Weber model computes the same energy as native SW,
+so the ratio of their speeds is the plugin's overhead: graph building, libtorch
+dispatch, autograd and scatter. Prints atom-steps/s and peak memory per rank.
+
+    python benchmarks/plugin_overhead.py [--sizes 512,4096,32768] [--ranks 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from mlff_tools.lammps import lmp_executable, mpi_bin_dir, potentials_dir
+from mlff_tools.model.sw import export_sw
+
+# atom-steps per timed run: enough for a few seconds of work
+WORK = {"sw": 8e6, "mlff": 1.5e6}
+WARMUP_STEPS = 10
+
+INPUT = """
+units metal
+lattice diamond 5.431
+region box block 0 {n} 0 {n} 0 {n}
+create_box 1 box
+create_atoms 1 box
+mass 1 28.0855
+velocity all create 1500 4928459 loop geom
+{pair_style}
+{pair_coeff}
+fix nve all nve
+thermo 1000
+run {warmup}
+run {steps}
+"""
+
+MEASURE = """
+import resource, subprocess, sys
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stdout.write(proc.stdout + proc.stderr)
+print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(proc.returncode)
+"""
+
+
+def run_case(folder: Path, pair: tuple[str, str], kind: str, natoms: int, ranks: int):
+    n = round((natoms / 8) ** (1 / 3))
+    steps = max(20, int(WORK[kind] / natoms))
+    script = folder / f"in.{kind}.{natoms}.{ranks}"
+    script.write_text(INPUT.format(n=n, pair_style=pair[0], pair_coeff=pair[1],
+                                   warmup=WARMUP_STEPS, steps=steps))
+    command = [str(lmp_executable()), "-nocite", "-log", "none", "-in", str(script)]
+    if ranks > 1:
+        command = [str(mpi_bin_dir() / "mpirun"), "-np", str(ranks), *command]
+    proc = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True,
+                          text=True, cwd=folder, env={**__import__("os").environ,
+                                                      "OMP_NUM_THREADS": "1"})
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} at {natoms} atoms on {ranks} ranks failed:\n"
+                           f"{proc.stdout[-2000:]}")
+    loop = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms",
+                      proc.stdout)[-1]
+    seconds, nsteps, atoms = float(loop[0]), int(loop[1]), int(loop[2])
+    rss_mb = int(re.search(r"MAXRSS_KB (\d+)", proc.stdout).group(1)) / 1024
+    return atoms * nsteps / seconds, rss_mb
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="512,4096,32768")
+    parser.add_argument("--ranks", default="1,2")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    ranks_list = [int(r) for r in args.ranks.split(",")]
+
+    with tempfile.TemporaryDirectory(prefix="mlff-bench-") as tmp:
+        folder = Path(tmp)
+        styles = {"native sw": ("sw", ("pair_style sw",
+                                       f"pair_coeff * * {potentials_dir() / 'Si.sw'} Si"))}
+        for dtype in ("float32", "float64"):
+            model = export_sw("Si.sw", folder / f"sw_{dtype}.pt", dtype=dtype)
+            styles[f"mlff {dtype}"] = ("mlff", (f"pair_style mlff {model}", "pair_coeff * * Si"))
+
+        print(f"{'atoms':>7} {'ranks':>5} {'style':<14} {'atom-steps/s':>13} "
+              f"{'cost / native':>13} {'peak RSS/rank MB':>17}")
+        for natoms in sizes:
+            for ranks in ranks_list:
+                native = None
+                for label, (kind, pair) in styles.items():
+                    speed, rss = run_case(folder, pair, kind, natoms, ranks)
+                    native = native or speed
+                    print(f"{natoms:>7} {ranks:>5} {label:<14} {speed:>13.4g} "
+                          f"{native / speed:>13.2f} {rss:>17.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

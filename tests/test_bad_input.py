@@ -203,3 +203,38 @@ def test_hybrid_overlay_with_null(models, tmp_path):
     lmp.close()
     assert abs(both - (mlff_type1 + zbl_only)) < 1e-9, \
         f"hybrid {both} eV != mlff on type 1 {mlff_type1} + zbl {zbl_only}"
+
+
+class NaNForAtomTwo(torch.nn.Module):
+    """A contract module that returns a NaN energy for atom index 2 (LAMMPS atom id 3)."""
+
+    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor):
+        energy = torch.zeros(species.shape[0], dtype=torch.float64)
+        energy[2] = float("nan")
+        return energy, torch.zeros_like(edge_vec)
+
+
+def test_non_finite_model_output_names_step_and_atom(tmp_path):
+    """NaN out of the model stops the run and names the step and the atom."""
+    from mlff_tools.model import ModelMetadata
+
+    # saved by hand: save_model's checks would pass too, NaN is a value, not a shape
+    path = tmp_path / "nan.pt"
+    module = torch.jit.script(NaNForAtomTwo())
+    torch.jit.save(module, str(path), _extra_files={METADATA_FILE: ModelMetadata(
+        species=("Si",), cutoff=3.0).to_json()})
+    error = lammps_error(SETUP + ["atom_modify sort 0 0", f"pair_style mlff {path}",
+                                  "pair_coeff * * Si", "reset_timestep 42", "run 0"])
+    assert "the model returned a non-finite energy at step 42 for atom 3 (type 1)" in error
+
+
+def test_run_lammps_reports_errors(tmp_path):
+    """run_lammps raises LammpsError with LAMMPS's own message, for files and command lists."""
+    from mlff_tools.lammps import LammpsError, run_lammps
+
+    script = tmp_path / "in.bad"
+    script.write_text("units metal\npair_style nosuchstyle\n")
+    with pytest.raises(LammpsError, match="Unrecognized pair style 'nosuchstyle'"):
+        run_lammps(script)
+    with pytest.raises(LammpsError, match="Unrecognized pair style 'nosuchstyle'"):
+        run_lammps(["units metal", "pair_style nosuchstyle"])

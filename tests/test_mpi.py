@@ -10,7 +10,7 @@ import pytest
 
 from conftest import silicon
 from lammps_helpers import run_lmp
-from mlff_tools.lammps import write_data
+from mlff_tools.lammps import lammps_orientation, write_data
 
 pytestmark = pytest.mark.mpi
 TOL = 1e-10   # eV/atom, eV/Å, relative pressure
@@ -62,3 +62,22 @@ def test_short_comm_cutoff_is_raised(models, tmp_path):
     result = run_lmp(inputs(models["si64"], data, after=["comm_modify cutoff 1.0"]), nprocs=2,
                      cwd=tmp_path / "2")
     assert_same(result, reference, len(atoms), "comm_modify cutoff 1.0 on 2 ranks")
+
+
+def test_ranks_agree_with_student(tmp_path):
+    """A two-species student (float64, random weights): 1 == 2 == 4 ranks, triclinic SiC."""
+    from ase.build import bulk
+
+    from mlff_tools.model import ModelMetadata, save_model
+    from test_student import CUTOFF, random_student
+
+    model = save_model(random_student(("Si", "C")), ModelMetadata(
+        species=("Si", "C"), cutoff=CUTOFF, dtype="float64"), tmp_path / "student.pt")
+    atoms = lammps_orientation(bulk("SiC", "zincblende", a=4.36).repeat((4, 4, 4)))
+    atoms.rattle(0.1, seed=3)
+    data = write_data(atoms, tmp_path / "sic.data", ["Si", "C"])
+    commands = ["units metal", f"read_data {data}", f"pair_style mlff {model}",
+                "pair_coeff * * Si C"]
+    results = {n: run_lmp(commands, nprocs=n, cwd=tmp_path / str(n)) for n in (1, 2, 4)}
+    for n in (2, 4):
+        assert_same(results[n], results[1], len(atoms), f"student, {n} ranks vs 1")

@@ -1,0 +1,145 @@
+"""Physics of the student model: invariances, forces = -grad E, smooth and strictly local,
+and an exported file that computes exactly what the in-memory model does."""
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk
+from scipy.spatial.transform import Rotation
+
+from mlff_tools.calculator import MLFFCalculator, atoms_graph
+from mlff_tools.model import EdgeGradient, ModelMetadata, load_model, save_model
+from mlff_tools.model.student import PRESETS, StudentEnergy
+
+CUTOFF = 4.5
+EXACT = 1e-10        # float64 round-off
+FD_STEP = 1e-5       # Å
+FD_TOL = 1e-6        # eV/Å
+
+
+def random_student(species=("Si",), preset="fast", seed=3):
+    """A float64 student with random (non-trivial) weights and descriptor scaling."""
+    torch.manual_seed(seed)
+    energy = StudentEnergy(species, CUTOFF, dtype=torch.float64, **PRESETS[preset])
+    with torch.no_grad():
+        for p in energy.parameters():
+            p.normal_(0.0, 0.5)
+        energy.reference_energy.uniform_(-5, -3)
+        energy.inv_avg_neighbours.fill_(1 / 20)
+    return EdgeGradient(energy).eval()
+
+
+@pytest.fixture(scope="module")
+def student_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("student") / "student.pt"
+    save_model(random_student(("Si", "C")), ModelMetadata(species=("Si", "C"), cutoff=CUTOFF,
+                                                          dtype="float64"), path)
+    return path
+
+
+def sic(seed=0):
+    atoms = bulk("SiC", "zincblende", a=4.36, cubic=True).repeat((2, 2, 2))
+    atoms.rattle(0.1, seed=seed)
+    return atoms
+
+
+def energy_forces(path, atoms):
+    atoms = atoms.copy()
+    atoms.calc = MLFFCalculator(path)
+    return atoms.get_potential_energy(), atoms.get_forces()
+
+
+def test_rotation_and_reflection(student_file):
+    """Energy is invariant and forces rotate with the structure (any orthogonal map)."""
+    atoms = sic()
+    e0, f0 = energy_forces(student_file, atoms)
+    for matrix in (Rotation.random(random_state=5).as_matrix(), -np.eye(3)):
+        turned = atoms.copy()
+        turned.set_cell(atoms.cell.array @ matrix.T, scale_atoms=False)
+        turned.positions = atoms.positions @ matrix.T
+        e1, f1 = energy_forces(student_file, turned)
+        assert abs(e1 - e0) < EXACT * len(atoms), f"energy changed by {e1 - e0:.2e} eV"
+        assert np.abs(f1 - f0 @ matrix.T).max() < EXACT * 10
+
+
+def test_translation_and_permutation(student_file):
+    atoms = sic()
+    e0, f0 = energy_forces(student_file, atoms)
+    moved = atoms.copy()
+    moved.translate([0.3, -1.7, 2.2])
+    e1, f1 = energy_forces(student_file, moved)
+    assert abs(e1 - e0) < EXACT * len(atoms) and np.abs(f1 - f0).max() < EXACT
+    order = np.random.default_rng(1).permutation(len(atoms))
+    e2, f2 = energy_forces(student_file, atoms[order])
+    assert abs(e2 - e0) < EXACT * len(atoms) and np.abs(f2 - f0[order]).max() < EXACT
+
+
+def test_forces_are_minus_energy_gradient(student_file):
+    atoms = sic(seed=2)
+    _, forces = energy_forces(student_file, atoms)
+    for atom, axis in ((0, 0), (5, 1), (17, 2), (40, 0)):
+        energies = []
+        for sign in (1, -1):
+            displaced = atoms.copy()
+            displaced.positions[atom, axis] += sign * FD_STEP
+            energies.append(energy_forces(student_file, displaced)[0])
+        fd = -(energies[0] - energies[1]) / (2 * FD_STEP)
+        assert abs(fd - forces[atom, axis]) < FD_TOL, \
+            f"atom {atom} axis {axis}: force {forces[atom, axis]:.9f}, -dE/dx {fd:.9f}"
+
+
+def dimer(path, distance):
+    """Energy and force on atom 0 of an isolated Si-C dimer."""
+    from ase import Atoms
+
+    return energy_forces(path, Atoms("SiC", positions=[[0, 0, 0], [distance, 0, 0]]))
+
+
+def test_zero_force_at_and_beyond_cutoff(student_file):
+    """At and beyond the cutoff, a neighbour changes nothing: same energy, zero force."""
+    e_far, f_far = dimer(student_file, CUTOFF + 2.0)
+    assert np.abs(f_far).max() == 0.0
+    for distance in (CUTOFF, CUTOFF + 1e-9, CUTOFF + 0.5):
+        energy, forces = dimer(student_file, distance)
+        assert energy == e_far and np.abs(forces).max() == 0.0, f"r = {distance}"
+
+
+def test_smooth_to_zero_at_cutoff(student_file):
+    """C2 envelope: near the cutoff the force vanishes like (rc - r)^2, the energy like (rc - r)^3."""
+    e_far, _ = dimer(student_file, CUTOFF + 1.0)
+    e1, f1 = dimer(student_file, CUTOFF - 1e-2)
+    e2, f2 = dimer(student_file, CUTOFF - 1e-3)
+    force_ratio = abs(f2[0, 0]) / abs(f1[0, 0])
+    energy_ratio = abs(e2 - e_far) / abs(e1 - e_far)
+    assert force_ratio < 0.02, f"force fell only by {force_ratio:.3g} for 10x closer (want ~0.01)"
+    assert energy_ratio < 0.002, f"energy fell only by {energy_ratio:.3g} (want ~0.001)"
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_export_parity(tmp_path, preset):
+    """The exported TorchScript file gives the in-memory model's energies and forces (float64)."""
+    module = random_student(("Si", "C"), preset)
+    path = save_model(module, ModelMetadata(species=("Si", "C"), cutoff=CUTOFF,
+                                            dtype="float64"), tmp_path / "m.pt")
+    species, edge_index, edge_vec = (torch.from_numpy(x) for x in
+                                     atoms_graph(sic(), ("Si", "C"), CUTOFF))
+    e_mem, g_mem = module(species, edge_index, edge_vec)
+    e_file, g_file = load_model(path).module(species, edge_index, edge_vec)
+    assert (e_mem - e_file).abs().max() < EXACT and (g_mem - g_file).abs().max() < EXACT
+
+
+def test_unsorted_edges_and_ghost_atoms(student_file):
+    """Edges in any order, and trailing atoms without edges (as LAMMPS ghosts), change nothing."""
+    module = load_model(student_file).module
+    species, edge_index, edge_vec = (torch.from_numpy(x) for x in
+                                     atoms_graph(sic(), ("Si", "C"), CUTOFF))
+    e0, g0 = module(species, edge_index, edge_vec)
+    order = torch.randperm(edge_index.shape[1], generator=torch.Generator().manual_seed(0))
+    e1, g1 = module(species, edge_index[:, order], edge_vec[order])
+    assert (e1 - e0).abs().max() < EXACT and (g1 - g0[order]).abs().max() < EXACT
+    ghosts = torch.cat([species, torch.tensor([0, 1, 1])])
+    e2, g2 = module(ghosts, edge_index, edge_vec)
+    assert (e2[:len(species)] - e0).abs().max() < EXACT and (g2 - g0).abs().max() < EXACT
+    isolated, _ = module(torch.tensor([0, 1]), torch.zeros((2, 0), dtype=torch.int64),
+                         torch.zeros((0, 3), dtype=torch.float64))
+    assert torch.allclose(e2[-3:], isolated[[0, 1, 1]], rtol=0, atol=EXACT)

@@ -1,0 +1,165 @@
+"""`mlff-tools train`: learning SW from SW-labelled data, resuming, exporting, refusing bad data."""
+
+import json
+
+import ase.io
+import numpy as np
+import pytest
+import torch
+
+from conftest import distorted_silicon, label_with
+from lammps_helpers import mlff_lines, single_point
+from mlff_tools.calculator import MLFFCalculator
+from mlff_tools.cli import main
+from mlff_tools.data import DatasetError
+from mlff_tools.lammps import lammps_orientation
+from mlff_tools.model import load_model
+from mlff_tools.train import TrainConfig, TrainingError, train
+
+# a short run (40 epochs, 48 frames) must get well below the untrained error
+FORCE_MAE_BOUND = 150.0   # meV/Å; measured: 860 after the first epoch, 71 after 40
+
+
+def quick(sw_data, output, **overrides):
+    settings = dict(train=str(sw_data["train"]), val=str(sw_data["val"]), output=str(output),
+                    cutoff=4.0, max_epochs=40, quiet=True)
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+@pytest.fixture(scope="module")
+def trained(sw_data, tmp_path_factory):
+    """One short training run shared by the tests that inspect its result."""
+    folder = tmp_path_factory.mktemp("trained")
+    history = []
+    result = train(quick(sw_data, folder / "student.pt"), progress=history.append)
+    return result, history
+
+
+def test_training_reduces_force_error(trained):
+    """Validation force MAE drops far below its first-epoch value and under the stated bound."""
+    result, history = trained
+    first = history[0]["val_force_mae_mev_per_A"]
+    final = result.errors["force_mae_mev_per_A"]
+    assert final < FORCE_MAE_BOUND, f"force MAE {final:.1f} meV/Å after {result.epochs} epochs"
+    assert final < first / 4, f"force MAE went from {first:.1f} to only {final:.1f} meV/Å"
+    assert result.errors["energy_mae_mev_per_atom"] < 20.0
+
+
+def test_metadata_records_training(trained):
+    result, history = trained
+    meta = load_model(result.model_path).metadata
+    assert meta.species == ("Si",) and meta.cutoff == 4.0 and meta.dtype == "float32"
+    assert meta.model["arch"] == "density-expansion" and meta.model["preset"] == "fast"
+    assert meta.model["n_params"] == result.n_params
+    assert meta.training["validation"]["force_mae_mev_per_A"] == pytest.approx(
+        result.errors["force_mae_mev_per_A"])
+    log = [json.loads(line) for line in
+           result.model_path.with_suffix(".metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == list(range(1, len(history) + 1))
+
+
+def test_exported_errors_match_calculator(trained, sw_data):
+    """The file's recorded validation error is what the Python calculator gives on the val set."""
+    result, _ = trained
+    calc = MLFFCalculator(result.model_path)
+    errors = []
+    for atoms in ase.io.read(sw_data["val"], ":"):
+        reference = atoms.get_forces()
+        atoms.calc = calc
+        errors.append(np.abs(atoms.get_forces() - reference).ravel())
+    mae = np.concatenate(errors).mean() * 1000
+    assert mae == pytest.approx(result.errors["force_mae_mev_per_A"], rel=1e-3)
+
+
+def test_trained_model_runs_in_lammps(trained, tmp_path):
+    """The trained float32 file runs in LAMMPS and gives the Python calculator's forces."""
+    result, _ = trained
+    atoms = lammps_orientation(distorted_silicon(1, seed=9)[0])
+    point = single_point(atoms, ["Si"], mlff_lines(result.model_path, ["Si"]), tmp_path=tmp_path)
+    atoms.calc = MLFFCalculator(result.model_path)
+    forces = atoms.get_forces()
+    err = np.abs(point.forces - forces).max() / np.abs(forces).max()
+    assert err < 1e-4, f"LAMMPS and Python forces differ by {err:.2e} (relative)"
+    assert abs(point.energy - atoms.get_potential_energy()) / len(atoms) < 1e-5
+
+
+def test_resume_continues_to_the_same_result(sw_data, tmp_path):
+    """Stopped after 3 epochs and resumed to 6, a run ends where an uninterrupted one does."""
+    whole = train(quick(sw_data, tmp_path / "whole.pt", max_epochs=6))
+    part = quick(sw_data, tmp_path / "part.pt", max_epochs=3)
+    train(part)
+    resumed = train(quick(sw_data, tmp_path / "part.pt", max_epochs=6, resume=True))
+    assert resumed.epochs == whole.epochs == 6
+    a = load_model(whole.model_path).module.state_dict()
+    b = load_model(resumed.model_path).module.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs after resume"
+
+
+def test_rerun_without_resume_is_refused(sw_data, tmp_path):
+    train(quick(sw_data, tmp_path / "m.pt", max_epochs=1))
+    with pytest.raises(TrainingError, match="exists from an earlier run: pass --resume"):
+        train(quick(sw_data, tmp_path / "m.pt", max_epochs=1))
+    with pytest.raises(TrainingError, match=r"other settings \(lr: 0.005 then, 0.001 now\)"):
+        train(quick(sw_data, tmp_path / "m.pt", max_epochs=2, lr=1e-3, resume=True))
+
+
+def test_float64_training_and_stress(sw_data, tmp_path):
+    """--dtype float64 trains and records a stress error (the data has stress)."""
+    result = train(quick(sw_data, tmp_path / "m64.pt", max_epochs=2, dtype="float64"))
+    assert load_model(result.model_path).metadata.dtype == "float64"
+    assert "stress_mae_gpa" in result.errors
+
+
+def write(path, frames):
+    ase.io.write(path, frames, format="extxyz")
+    return path
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no_forces", r"training set '.*', frame 0 has no forces; label it first"),
+    ("nan", r"frame 1 has non-finite \(NaN or Inf\) energy or forces"),
+    ("empty", r"training set '.*' contains no structures"),
+    ("missing", r"training set '.*' does not exist"),
+    ("val_species", r"validation set '.*' has species C that the training set lacks"),
+])
+def test_bad_datasets(sw_data, models, tmp_path, case, message):
+    """Bad data is refused by name before anything is written."""
+    calc = MLFFCalculator(models["si64"])
+    good = label_with(calc, distorted_silicon(2, seed=5))
+    train_file, val_file = tmp_path / "train.extxyz", str(sw_data["val"])
+    if case == "no_forces":
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        for atoms in good:
+            atoms.calc = SinglePointCalculator(atoms, energy=atoms.get_potential_energy())
+        write(train_file, good)
+    elif case == "nan":
+        good[1].calc.results["forces"][3, 1] = np.nan
+        write(train_file, good)
+    elif case == "empty":
+        train_file.write_text("")
+    elif case == "val_species":
+        write(train_file, good)
+        other = good[0].copy()
+        other.symbols[0] = "C"
+        other.calc = good[0].calc
+        val_file = write(tmp_path / "val.extxyz", [other])
+    output = tmp_path / "out" / "model.pt"
+    with pytest.raises((DatasetError, TrainingError), match=message):
+        train(TrainConfig(train=str(train_file), val=str(val_file), output=str(output),
+                          max_epochs=1, quiet=True))
+    assert not output.exists() and not output.with_suffix(".ckpt").exists()
+
+
+def test_train_command(sw_data, tmp_path, capsys):
+    """The CLI trains, writes the file and prints the final validation errors."""
+    out = tmp_path / "cli.pt"
+    code = main(["train", str(sw_data["train"]), "--val", str(sw_data["val"]), "-o", str(out),
+                 "--cutoff", "4.0", "--max-epochs", "2", "--quiet", "--n-channels", "4"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "validation: energy MAE" in printed and "force MAE" in printed
+    assert load_model(out).metadata.model["n_channels"] == 4
+    assert main(["train", str(tmp_path / "nothing.extxyz"), "-o", str(out)]) == 2

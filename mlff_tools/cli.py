@@ -97,6 +97,94 @@ def add_train_parser(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(",") if v.strip())
+
+
+def _supercell(text: str) -> tuple[int, int, int]:
+    parts = [int(v) for v in text.lower().split("x")]
+    if len(parts) == 1:
+        parts *= 3
+    if len(parts) != 3 or min(parts) < 1:
+        raise argparse.ArgumentTypeError(f"supercell must look like 2x2x2, got {text!r}")
+    return tuple(parts)
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from .sample import SampleConfig, sample
+
+    fractions = {"md": args.md, "rattle": args.rattle_fraction, "strain": args.strain_fraction,
+                 "vacancy": args.vacancy_fraction}
+    config = SampleConfig(
+        output=args.output, teacher=args.teacher, structure=args.structure,
+        supercell=args.supercell, temperatures=args.temperatures, pressures=args.pressures,
+        frames=args.frames, fractions=fractions, timestep=args.timestep,
+        md_interval=args.md_interval, md_equilibration=args.md_equilibration,
+        rattle=args.rattle, strain=args.strain, min_distance=args.min_distance,
+        seed=args.seed, progress=not args.quiet)
+    paths = sample(config)
+    for name, path in paths.items():
+        print(f"{name:<6} {path}")
+    return 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from .label import label_file
+
+    count = label_file(args.structures, args.output, teacher=args.teacher,
+                       workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    print(f"labelled {count} frame(s) into {args.output}")
+    return 0
+
+
+def add_sample_parsers(sub) -> None:
+    from .sample import SampleConfig
+    from .teachers import DEFAULT_TEACHER
+
+    d = SampleConfig(output="")
+    p = sub.add_parser("sample", help="make teacher-labelled structures (MD, rattles, strains, "
+                                      "vacancies)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--teacher", default=DEFAULT_TEACHER,
+                   help="sevenn[:MODEL[:MODALITY]], chgnet, emt, lammps:CMD;CMD, "
+                        "ase:MODULE:CLASS[:JSON]")
+    p.add_argument("--structure", default=d.structure,
+                   help="structure file (CIF, POSCAR, extxyz, LAMMPS data) or a crystal "
+                        "ase.build.bulk knows")
+    p.add_argument("--supercell", type=_supercell, default=d.supercell, help="e.g. 2x2x2")
+    p.add_argument("--temperatures", type=_floats, default=d.temperatures, help="K, comma list")
+    p.add_argument("--pressures", type=_floats, default=None,
+                   help="GPa, comma list; given: NPT MD at every temperature and pressure")
+    p.add_argument("--frames", type=int, default=d.frames)
+    p.add_argument("--md", type=float, default=d.fractions["md"], help="fraction of MD frames")
+    p.add_argument("--rattle-fraction", type=float, default=d.fractions["rattle"])
+    p.add_argument("--strain-fraction", type=float, default=d.fractions["strain"])
+    p.add_argument("--vacancy-fraction", type=float, default=d.fractions["vacancy"])
+    p.add_argument("--timestep", type=float, default=d.timestep, help="fs")
+    p.add_argument("--md-interval", type=int, default=d.md_interval, help="steps between frames")
+    p.add_argument("--md-equilibration", type=int, default=d.md_equilibration, help="steps")
+    p.add_argument("--rattle", type=float, default=d.rattle, help="largest rattle std, Å")
+    p.add_argument("--strain", type=float, default=d.strain, help="largest strain component")
+    p.add_argument("--min-distance", type=float, default=None,
+                   help="Å (default: 0.6 x the sum of covalent radii)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("-o", "--output", required=True,
+                   help="extxyz of all frames; NAME.train/.val/.test.extxyz are written beside")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("label", help="label structures with a teacher (resumable)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("structures", help="any file ASE reads")
+    p.add_argument("--teacher", default=DEFAULT_TEACHER)
+    p.add_argument("-o", "--output", required=True, help="labelled extxyz")
+    p.add_argument("--workers", type=int, default=1, help="label in N processes")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an output that is not a previous run of this command")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_label)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlff-tools",
@@ -121,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.set_defaults(func=cmd_export_sw)
 
     add_train_parser(sub)
+    add_sample_parsers(sub)
     return parser
 
 

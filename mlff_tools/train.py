@@ -38,7 +38,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from .data import Batch, DatasetError, collate, dataset_species, frame_graph, read_labelled
 from .model import EdgeGradient, ModelMetadata, save_model
 from .model.contract import TORCH_DTYPES
-from .model.student import PRESETS, StudentEnergy
+from .model.student import PRESET_LR, PRESETS, StudentEnergy
 
 EV_PER_A3_TO_GPA = 160.21766208
 SIZE_KNOBS = ("n_radial", "n_channels", "hidden", "n_hidden_layers")
@@ -66,7 +66,8 @@ class TrainConfig:
     energy_weight: float = 100.0
     force_weight: float = 1.0
     stress_weight: float = 0.01
-    lr: float = 5e-3
+    lr: float | None = None          # default: the preset's (PRESET_LR)
+    grad_clip: float = 10.0          # largest gradient norm per step
     weight_decay: float = 1e-6
     batch_size: int = 4
     max_epochs: int = 200
@@ -90,6 +91,10 @@ class TrainConfig:
             if getattr(self, knob) is not None:
                 sizes[knob] = getattr(self, knob)
         return sizes
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else PRESET_LR[self.preset]
 
     @property
     def checkpoint_path(self) -> Path:
@@ -290,7 +295,7 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
     model = _build_module(config, species, train_frames, train_graphs).to(device)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
                         use_buffers=True)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr)
@@ -321,6 +326,7 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
             optimizer.zero_grad(set_to_none=True)
             loss = loss_terms(model, batch, config)
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
             ema.update_parameters(model)
             train_loss += float(loss.detach()) * batch.n_frames

@@ -37,6 +37,9 @@ from typing import Dict, List, Tuple
 
 import torch
 
+# learning rates that train each preset stably (mlff_tools.train uses them unless told otherwise)
+PRESET_LR: Dict[str, float] = {"fast": 5e-3, "accurate": 1.5e-3}
+
 PRESETS: Dict[str, Dict[str, int]] = {
     # smallest cost per atom-step at acceptable accuracy: the production default
     "fast": {"n_radial": 6, "n_channels": 6, "hidden": 32, "n_hidden_layers": 2},

@@ -1,0 +1,119 @@
+"""The HTML page of `mlff-tools validate`: tables of every check and PNG plots (matplotlib)."""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _plot_thermo(run, report, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    thermo = run.thermo
+    time_ps = thermo["Step"] * run.dt_ps
+    panels = [("TotEng", "total energy (eV/atom)", run.natoms), ("PotEng", "potential energy "
+              "(eV/atom)", run.natoms), ("Temp", "temperature (K)", 1), ("Press", "pressure (bar)",
+              1), ("Volume", "volume (Å³)", 1), ("Density", "density (g/cm³)", 1)]
+    fig, axes = plt.subplots(3, 2, figsize=(10, 8), sharex=True)
+    for ax, (key, label, scale) in zip(axes.flat, panels):
+        if key in thermo:
+            ax.plot(time_ps, thermo[key] / scale, lw=1)
+        ax.set_ylabel(label)
+    for ax in axes[-1]:
+        ax.set_xlabel("time (ps)")
+    collapse = report["stability"]
+    if collapse.get("collapsed"):
+        for ax in axes.flat:
+            ax.axvline(collapse["step"] * run.dt_ps, color="red", ls="--")
+    fig.suptitle(f"{report['ensemble'].upper()}, {run.natoms} atoms")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _plot_rdfs(curves, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
+    for ax, (pair, (student, teacher)) in zip(axes[0], curves.items()):
+        ax.plot(*student, label="student (LAMMPS)")
+        if teacher is not None:
+            ax.plot(*teacher, label="teacher", ls="--")
+        ax.set_title(pair)
+        ax.set_xlabel("r (Å)")
+        ax.set_ylabel("g(r)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def _plot_parity(parity, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    teacher, student = parity
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(teacher, student, s=3, alpha=0.5)
+    low, high = float(min(teacher.min(), student.min())), float(max(teacher.max(),
+                                                                   student.max()))
+    ax.plot([low, high], [low, high], color="black", lw=1)
+    ax.set_xlabel("teacher force (eV/Å)")
+    ax.set_ylabel("student force (eV/Å)")
+    ax.set_title("forces on the student's own frames")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_html(path: Path, report: dict, run, curves, parity, report_dir: Path) -> None:
+    """Write the page and its PNGs (in ``report_dir``)."""
+    import os
+
+    from .validate import _jsonable
+
+    images = []
+    if len(run.thermo.get("Step", [])) >= 2:
+        _plot_thermo(run, report, report_dir / "thermo.png")
+        images.append(("Thermodynamics", report_dir / "thermo.png"))
+    if curves:
+        _plot_rdfs(curves, report_dir / "rdf.png")
+        images.append(("Radial distribution functions", report_dir / "rdf.png"))
+    if parity is not None:
+        _plot_parity(parity, report_dir / "parity.png")
+        images.append(("Force parity", report_dir / "parity.png"))
+
+    rows = "".join(
+        f"<tr class='{'pass' if c['passed'] else 'fail'}'><td>{html.escape(c['name'])}</td>"
+        f"<td>{html.escape(_fmt(c['value']))}</td><td>{html.escape(_fmt(c['threshold']))}</td>"
+        f"<td>{'pass' if c['passed'] else 'FAIL'}</td></tr>" for c in report["checks"])
+    figures = "".join(
+        f"<h2>{html.escape(title)}</h2><img src='{html.escape(os.path.relpath(image, path.parent))}'>"
+        for title, image in images)
+    summary = (f"{report['natoms']} atoms, {report['ensemble'].upper()}, {report['steps_done']} "
+               f"of {report['steps_planned']} steps of {report['timestep_fs']:g} fs, "
+               f"{report['atom_steps_per_s']:.3g} atom-steps/s")
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>mlff validate: {html.escape(report['input'])}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px}}
+.pass{{background:#e8f6e8}}.fail{{background:#fbe3e3}}img{{max-width:100%}}</style></head>
+<body><h1>Verdict: {report['verdict'].upper()}</h1>
+<p>{html.escape(report['input'])}<br>model {html.escape(report['model'])}<br>{summary}</p>
+<table><tr><th>check</th><th>value</th><th>threshold</th><th></th></tr>{rows}</table>
+{figures}
+<h2>Every number</h2><pre>{html.escape(json.dumps(_jsonable(report), indent=1))}</pre>
+</body></html>
+"""
+    path.write_text(page)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if np.isfinite(value) else "n/a"
+    return str(value)

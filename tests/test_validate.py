@@ -1,0 +1,172 @@
+"""`mlff-tools write-input` and `mlff-tools validate`: real MD in LAMMPS, judged."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mlff_tools.cli import main
+from mlff_tools.inputs import ENSEMBLES, InputConfig, write_input
+from mlff_tools.model import EdgeGradient, ModelMetadata, save_model
+from mlff_tools.model.sw import StillingerWeberEnergy, read_sw_file
+from mlff_tools.validate import (ValidateConfig, ValidateError, plan_run, rdf_error_percent,
+                                 rdfs, validate)
+
+SW_TEACHER = "lammps:pair_style sw; pair_coeff * * Si.sw Si"
+
+
+class JumpAtCutoff(torch.nn.Module):
+    """SW plus 0.2 eV for every edge inside the cutoff: the energy jumps, the forces don't."""
+
+    def __init__(self):
+        super().__init__()
+        self.sw = StillingerWeberEnergy(read_sw_file("Si.sw"), torch.float64)
+
+    def forward(self, species, edge_index, edge_vec):
+        energy = self.sw(species, edge_index, edge_vec)
+        inside = (torch.linalg.vector_norm(edge_vec, dim=1) < 3.7).to(edge_vec.dtype)
+        return energy.index_add(0, edge_index[0], 0.1 * inside.detach())
+
+
+@pytest.fixture(scope="module")
+def broken_model(tmp_path_factory):
+    path = tmp_path_factory.mktemp("broken") / "jump.pt"
+    return save_model(EdgeGradient(JumpAtCutoff()), ModelMetadata(
+        species=("Si",), cutoff=read_sw_file("Si.sw").cutoff, dtype="float64"), path)
+
+
+def nve_input(model, folder, steps=1000, temperature=1500.0, timestep=1.0):
+    script, _ = write_input(InputConfig(model=str(model), output=str(folder / "nve.lmp"),
+                                       structure="Si", supercell=(2, 2, 2), ensemble="nve",
+                                       temperature=temperature, timestep=timestep,
+                                       steps=steps))
+    return script
+
+
+def quiet(**kwargs):
+    return ValidateConfig(progress=False, **kwargs)
+
+
+def test_good_model_passes_nve(models, tmp_path):
+    """The float64 SW reference conserves energy: drift and fluctuation checks pass."""
+    report = validate(quiet(input=str(nve_input(models["si64"], tmp_path))))
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["nve_drift_mev_per_atom_ps"]["passed"], checks
+    assert checks["nve_fluctuation_ratio"]["passed"], checks
+    assert report["verdict"] == "pass"
+
+
+def test_energy_jump_at_cutoff_fails_nve(broken_model, tmp_path):
+    """A model whose energy jumps when neighbours cross the cutoff fails the NVE checks."""
+    report = validate(quiet(input=str(nve_input(broken_model, tmp_path))))
+    failed = {c["name"] for c in report["checks"] if not c["passed"]}
+    assert failed & {"nve_drift_mev_per_atom_ps", "nve_fluctuation_ratio"}, report["nve"]
+    assert report["verdict"] == "fail"
+
+
+def test_explosion_is_detected(models, tmp_path):
+    """A 15 fs timestep at 3000 K blows up: reported as collapsed at a step, with the reason."""
+    script = nve_input(models["si64"], tmp_path, steps=2000, temperature=3000.0, timestep=15.0)
+    report = validate(quiet(input=str(script)))
+    stability = report["stability"]
+    assert stability["collapsed"], stability
+    assert stability["summary"].startswith(f"collapsed at step {stability['step']}: ")
+    assert stability["steps_done"] < 2000
+    assert report["verdict"] == "fail"
+
+
+def test_rdf_error_of_itself_is_zero_and_of_a_liquid_large(tmp_path):
+    from conftest import silicon
+
+    crystal = np.array([silicon((2, 2, 2), rattle=0.05, seed=s).positions for s in range(5)])
+    cells = np.array([silicon((2, 2, 2)).cell.array] * 5)
+    symbols = ["Si"] * 64
+    a = rdfs(crystal, cells, symbols, 5.0)["Si-Si"]
+    assert rdf_error_percent(a, a) == 0.0
+    rng = np.random.default_rng(0)
+    gas = rng.uniform(0, 10.862, crystal.shape)       # uncorrelated positions: no shells
+    b = rdfs(gas, cells, symbols, 5.0)["Si-Si"]
+    assert rdf_error_percent(b, a) > 50.0
+
+
+def test_report_holds_every_field(models, tmp_path):
+    """JSON with the teacher: every documented field; HTML page with its plots."""
+    script = nve_input(models["si64"], tmp_path, steps=400, temperature=600.0)
+    out_json, out_html = tmp_path / "r.json", tmp_path / "r.html"
+    code = main(["validate", str(script), "--teacher", SW_TEACHER, "--teacher-steps", "100",
+                 "--fidelity-frames", "3", "--json", str(out_json), "--html", str(out_html),
+                 "--rdf-error-percent", "20", "--quiet"])
+    report = json.loads(out_json.read_text())
+    for key in ("input", "model", "model_metadata", "ensemble", "natoms", "timestep_fs",
+                "steps_done", "atom_steps_per_s", "teacher", "thresholds", "stability", "nve",
+                "rdf", "fidelity", "checks", "verdict", "exit_code"):
+        assert key in report, key
+    for key in ("nve_drift_mev_per_atom_ps", "nve_drift_mev_per_atom_ns",
+                "drift_over_ke_fluctuation", "fluctuation_ratio"):
+        assert key in report["nve"], key
+    assert report["fidelity"]["force_mae_mev_per_A"] < 1e-6   # the student is the teacher here
+    assert report["rdf"]["Si-Si"]["error_percent"] < 20
+    assert code == report["exit_code"] == 0
+    page = out_html.read_text()
+    assert "Verdict: PASS" in page
+    for image in ("thermo.png", "rdf.png", "parity.png"):
+        assert image in page and (tmp_path / "nve.validate" / image).stat().st_size > 1000
+
+
+@pytest.mark.parametrize("ensemble", list(ENSEMBLES))
+def test_every_template_runs(models, tmp_path, ensemble):
+    """Each ensemble's input runs in LAMMPS; validate reads its ensemble and targets."""
+    script, data = write_input(InputConfig(
+        model=str(models["si64"]), output=str(tmp_path / "run.lmp"), structure="Si",
+        supercell=(2, 2, 2), ensemble=ensemble, temperature=500, pressure=1000, steps=50))
+    plan = plan_run(script)
+    assert plan.ensemble == ensemble.split("-")[0] and plan.steps == 50
+    assert plan.temperature == 500 and plan.elements == ["Si"]
+    assert plan.pressure == (1000 if ensemble.startswith("npt") else None)
+    report = validate(quiet(input=str(script), json=str(tmp_path / "r.json")))
+    assert report["steps_done"] == 50 and not report["stability"]["collapsed"]
+
+
+def test_nvt_holds_temperature(models, tmp_path):
+    script, _ = write_input(InputConfig(
+        model=str(models["si64"]), output=str(tmp_path / "nvt.lmp"), supercell=(3, 3, 3),
+        ensemble="nvt-langevin", temperature=800, steps=2000))
+    report = validate(quiet(input=str(script)))
+    mean = report["thermostat"]["mean_temperature_K"]
+    assert abs(mean - 800) / 800 < 0.1, f"mean temperature {mean:.0f} K"
+    assert report["verdict"] == "pass"
+
+
+def test_not_an_mlff_input(tmp_path, capsys):
+    script = tmp_path / "in.lj"
+    script.write_text("units lj\nlattice fcc 0.8\nregion b block 0 2 0 2 0 2\ncreate_box 1 b\n"
+                      "create_atoms 1 box\nmass 1 1\npair_style lj/cut 2.5\n"
+                      "pair_coeff * * 1 1\nrun 10\n")
+    assert main(["validate", str(script), "--quiet"]) == 2
+    assert "is not an mlff input: it has no `pair_style mlff` line" in capsys.readouterr().err
+    assert main(["validate", str(tmp_path / "missing.lmp"), "--quiet"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(ValidateError, match="has no `run` command"):
+        script.write_text("pair_style mlff x.pt\n")
+        validate(quiet(input=str(script)))
+
+
+def test_input_that_fails_to_run(models, tmp_path, capsys):
+    script = nve_input(models["si64"], tmp_path, steps=10)
+    script.write_text(script.read_text().replace("read_data", "read_data_typo"))
+    assert main(["validate", str(script), "--quiet"]) == 2
+    assert "the input could not be run: " in capsys.readouterr().err
+
+
+def test_thresholds_from_toml(models, tmp_path):
+    from mlff_tools.validate import Thresholds
+
+    path = tmp_path / "t.toml"
+    path.write_text("[thresholds]\nnve_fluctuation_ratio = 1e-9\n")
+    assert Thresholds.from_toml(path).nve_fluctuation_ratio == 1e-9
+    script = nve_input(models["si64"], tmp_path, steps=300)
+    assert main(["validate", str(script), "--thresholds", str(path), "--quiet"]) == 1
+    path.write_text("nonsense_key = 3\n")
+    with pytest.raises(ValidateError, match="unknown threshold"):
+        Thresholds.from_toml(path)

@@ -273,6 +273,85 @@ def add_validate_parser(sub) -> None:
     p.set_defaults(func=cmd_validate)
 
 
+def cmd_distill(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .distill import DistillConfig, DistillError, distill, print_headline
+
+    fields = {k: v for k, v in vars(args).items() if k in DistillConfig.__dataclass_fields__}
+    fields["progress"] = not args.quiet
+    try:
+        report = distill(DistillConfig(**fields))
+    except DistillError as err:
+        print(f"mlff-tools distill: error: {err}", file=sys.stderr)
+        return 2
+    print_headline(report, Path(args.output).resolve())
+    return 0
+
+
+def add_distill_parser(sub) -> None:
+    from .distill import DistillConfig
+    from .teachers import DEFAULT_TEACHER
+
+    d = DistillConfig()
+    p = sub.add_parser("distill", help="the main job: sample, label, train, run in LAMMPS, "
+                                       "learn actively, validate",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--teacher", default=DEFAULT_TEACHER)
+    p.add_argument("--structure", default=d.structure)
+    p.add_argument("--supercell", type=_supercell, default=None,
+                   help="sampling and exploration cell (default: about 32 atoms)")
+    p.add_argument("--temperatures", type=_floats, default=d.temperatures, help="K")
+    p.add_argument("-o", "--output", default=d.output, help="folder for everything")
+    p.add_argument("--frames", type=int, default=d.frames, help="initial sampled frames")
+    p.add_argument("--preset", default=d.preset, choices=("fast", "accurate"))
+    p.add_argument("--cutoff", type=float, default=d.cutoff, help="student cutoff, Å")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="first training")
+    p.add_argument("--epochs-per-round", type=int, default=d.epochs_per_round)
+    p.add_argument("--rounds", type=int, default=d.rounds, help="active-learning rounds")
+    p.add_argument("--al-steps", type=int, default=d.al_steps,
+                   help="LAMMPS NVT steps per temperature and round")
+    p.add_argument("--al-candidates", type=int, default=d.al_candidates)
+    p.add_argument("--al-keep", type=int, default=d.al_keep)
+    p.add_argument("--al-force-mae-target", type=float, default=d.al_force_mae_target,
+                   help="meV/Å on the student's own frames; below it the loop stops")
+    p.add_argument("--max-teacher-calls", type=int, default=d.max_teacher_calls)
+    p.add_argument("--max-minutes", type=float, default=d.max_minutes)
+    p.add_argument("--timestep", type=float, default=d.timestep, help="fs")
+    p.add_argument("--nve-ps", type=float, default=d.nve_ps)
+    p.add_argument("--stability-ps", type=float, default=d.stability_ps)
+    p.add_argument("--teacher-md-steps", type=int, default=d.teacher_md_steps)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_distill)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchConfig, bench
+
+    print(f"{'what':<34} {'atoms':>7} {'ranks':>5} {'atom-steps/s':>13} {'peak MB':>10}")
+    bench(BenchConfig(model=args.model, teacher=args.teacher, structure=args.structure,
+                      sizes=tuple(int(s) for s in args.sizes.split(",")),
+                      teacher_sizes=tuple(int(s) for s in args.teacher_sizes.split(",")),
+                      ranks=tuple(int(r) for r in args.ranks.split(",")) if args.ranks else None,
+                      plot=args.plot))
+    return 0
+
+
+def add_bench_parser(sub) -> None:
+    p = sub.add_parser("bench", help="speed and memory of the student vs teacher and a "
+                                     "classical potential",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", required=True)
+    p.add_argument("--teacher", default=None, help="teacher spec (timed through ASE)")
+    p.add_argument("--structure", default=None, help="default: the model's first element")
+    p.add_argument("--sizes", default="64,512,4096,32768", help="student and classical sizes")
+    p.add_argument("--teacher-sizes", default="64,216")
+    p.add_argument("--ranks", default=None, help="MPI rank counts (default: 1 and every core)")
+    p.add_argument("--plot", default="bench.png", help="log-log plot of cost against size")
+    p.set_defaults(func=cmd_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlff-tools",
@@ -300,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sample_parsers(sub)
     add_input_parser(sub)
     add_validate_parser(sub)
+    add_distill_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

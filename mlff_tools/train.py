@@ -77,6 +77,7 @@ class TrainConfig:
     min_lr: float = 1e-5
     ema_decay: float = 0.99
     seed: int = 0
+    init: str | None = None          # warm start from this model file (same architecture)
     device: str = "cpu"
     resume: bool = False
     overwrite: bool = False
@@ -229,6 +230,20 @@ def _build_module(config: TrainConfig, species, train_frames, graphs) -> EdgeGra
     return EdgeGradient(energy)
 
 
+def _warm_start(model: EdgeGradient, path: str, species) -> None:
+    """Copy the weights (and fitted scales) of a model file with the same architecture."""
+    from .model import load_model
+
+    loaded = load_model(path)
+    if tuple(loaded.metadata.species) != tuple(species):
+        raise TrainingError(f"--init {path}: its species {loaded.metadata.species} differ from "
+                            f"the data's {tuple(species)}")
+    try:
+        model.load_state_dict(loaded.module.state_dict())
+    except RuntimeError as err:
+        raise TrainingError(f"--init {path}: not the same architecture ({err})") from err
+
+
 def _atomic_torch_save(obj, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -292,7 +307,10 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
     val_batches = [collate(val_graphs[i:i + config.batch_size], dtype).to(device)
                    for i in range(0, len(val_graphs), config.batch_size)]
 
-    model = _build_module(config, species, train_frames, train_graphs).to(device)
+    model = _build_module(config, species, train_frames, train_graphs)
+    if config.init:
+        _warm_start(model, config.init, species)
+    model = model.to(device)
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
                         use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
@@ -359,6 +377,8 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
     # export the best EMA weights
     final = _build_module(config, species, train_frames, train_graphs)
     final.load_state_dict(best_state)
+    if config.init and state is None and not history:
+        _warm_start(final, config.init, species)
     final.eval()
     errors = evaluate(final.to(device), val_batches, config)
     errors.pop("loss")

@@ -198,6 +198,7 @@ def run_input(plan: RunPlan, workdir: Path, report_dir: Path, config: ValidateCo
 
     from tqdm.auto import tqdm
 
+    report_dir.mkdir(parents=True, exist_ok=True)
     log = report_dir / "log.lammps"
     dump = report_dir / "trajectory.lammpstrj"
     dump_every = max(1, plan.steps // 100)

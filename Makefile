@@ -37,11 +37,13 @@ test: install
 test-fast: install
 	OMP_NUM_THREADS=1 $(BIN)/pytest -m "not slow"
 
+# the main job on the embedded default: SevenNet-0 (weights ship in the sevenn wheel) and silicon
 demo: install
-	$(BIN)/python -m mlff_tools.demo
+	OMP_NUM_THREADS=2 $(BIN)/mlff-tools distill --teacher sevenn:7net-0 --structure Si -o demo-out
 
 bench: install
 	$(BIN)/python benchmarks/plugin_overhead.py
+	$(BIN)/python benchmarks/distill_sw.py --out build/bench-distill
 
 clean:
 	rm -rf build $(VENV) demo-out

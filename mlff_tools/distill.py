@@ -41,22 +41,22 @@ class DistillConfig:
     structure: str = "Si"
     supercell: tuple[int, int, int] | None = None   # default: about 32 atoms
     temperatures: tuple[float, ...] = (300.0, 1200.0, 2000.0)
-    frames: int = 150                 # initial sampled frames
+    frames: int = 200                 # initial sampled frames
     preset: str = "fast"
     cutoff: float = 5.0
     epochs: int = 300                 # first round; later rounds warm-start
     epochs_per_round: int = 120
-    rounds: int = 2                   # active-learning rounds after the first training
+    rounds: int = 3                   # active-learning rounds after the first training
     al_steps: int = 2000              # LAMMPS NVT steps per temperature and round
-    al_candidates: int = 8            # frames per temperature the teacher relabels
-    al_keep: int = 4                  # of those, the worst added to the training set
+    al_candidates: int = 10           # frames per temperature the teacher relabels
+    al_keep: int = 6                  # x temperatures: the worst frames overall are added
     al_force_mae_target: float = 60.0  # meV/Å on the student's own frames: stop when below
     max_teacher_calls: int = 100000
     max_minutes: float = 60.0
     timestep: float = 1.0             # fs
     nve_ps: float = 5.0
     stability_ps: float = 10.0
-    teacher_md_steps: int = 200       # for the RDF references
+    teacher_md_steps: int = 300       # for the RDF references
     seed: int = 0
     progress: bool = True
 
@@ -267,23 +267,38 @@ def held_out_errors(model: Path, test_file: str) -> dict:
     return out
 
 
-def teacher_speed(config: DistillConfig, supercell, calls: int = 3) -> dict:
-    """Teacher atom-steps/s (energy + forces) on the sampling cell, one process."""
-    from .sample import load_structure
-    from .teachers import load_teacher
+def teacher_speed(config: DistillConfig, natoms_target: int = 512, calls: int = 2) -> dict:
+    """Teacher atom-steps/s (energy and forces through ASE) at about 512 atoms on one core.
 
-    teacher = load_teacher(config.teacher)
-    atoms = load_structure(config.structure, supercell)
-    atoms.rattle(0.02, seed=1)
-    atoms.calc = teacher.calculator
-    atoms.get_forces()
-    started = time.perf_counter()
-    for k in range(calls):
-        atoms.rattle(0.001, seed=k)
-        atoms.get_forces()
-    seconds = (time.perf_counter() - started) / calls
-    return {"atoms": len(atoms), "seconds_per_call": seconds,
-            "atom_steps_per_s": len(atoms) / seconds}
+    Timed in a separate process with one thread, as the student is in LAMMPS.
+    """
+    import subprocess
+    import sys
+
+    from .bench import TEACHER
+    from .sample import load_structure
+
+    base = len(load_structure(config.structure))
+    n = max(1, round((natoms_target / base) ** (1 / 3)))
+    proc = subprocess.run([sys.executable, "-c", TEACHER, config.teacher, config.structure,
+                           str(n), str(calls)], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if proc.returncode:
+        raise DistillError(f"timing the teacher failed:\n{proc.stderr[-1500:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"atoms": result["atoms"], "atom_steps_per_s": result["speed"],
+            "peak_rss_mb": result["rss_mb"]}
+
+
+def rdf_supercell(structure: str, min_height: float = 10.5) -> tuple[int, int, int]:
+    """The smallest repeat whose cell heights all reach ``min_height`` Å (RDFs to 5 Å)."""
+    from .sample import load_structure
+
+    cell = load_structure(structure).cell
+    volume = abs(cell.volume)
+    heights = [volume / np.linalg.norm(np.cross(cell[i], cell[j]))
+               for i, j in ((1, 2), (0, 2), (0, 1))]
+    return tuple(int(np.ceil(min_height / h)) for h in heights)
 
 
 def student_speed(model: Path, structure: str, natoms_target: int = 512) -> dict:
@@ -341,7 +356,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     final: dict = {"model": str(final_model)}
     log("final: held-out errors and speed")
     final["held_out"] = held_out_errors(final_model, state["sampled"]["test"])
-    final["teacher_speed"] = teacher_speed(config, supercell)
+    final["teacher_speed"] = teacher_speed(config)
     final["student_speed"] = student_speed(final_model, config.structure)
     final["speedup"] = (final["student_speed"]["atom_steps_per_s"]
                         / final["teacher_speed"]["atom_steps_per_s"])
@@ -363,11 +378,12 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
 
     coldest = min(config.temperatures)
     log(f"final: RDF of the crystal at {coldest:g} K against teacher MD")
+    rdf_cell = rdf_supercell(config.structure)
     crystal = _validate_run(config, final_model, folder, "rdf_crystal", "nvt-langevin",
-                            coldest, 2.0, supercell, teacher=config.teacher)
+                            coldest, 2.0, rdf_cell, teacher=config.teacher)
     final["rdf_crystal"] = {"temperature_K": coldest, "rdf": crystal.get("rdf", {}),
                             "fidelity": crystal.get("fidelity", {})}
-    liquid_start = _melt(config, final_model, folder, supercell)
+    liquid_start = _melt(config, final_model, folder, rdf_cell)
     log(f"final: RDF of the liquid at {max(config.temperatures):g} K against teacher MD")
     liquid = _validate_run(config, final_model, folder, "rdf_liquid", "nvt-langevin",
                            max(config.temperatures), 2.0, (1, 1, 1),
@@ -494,7 +510,7 @@ def print_headline(report: dict, out: Path) -> None:
     print(f"speed-up     {h['speedup_over_teacher']:.0f}x  (student "
           f"{h['student_atom_steps_per_s']:.3g} atom-steps/s in LAMMPS at "
           f"{final['student_speed']['atoms']} atoms, teacher {h['teacher_atom_steps_per_s']:.3g}"
-          f" at {final['teacher_speed']['atoms']} atoms; one process each)")
+          f" at {final['teacher_speed']['atoms']} atoms through ASE; one core each)")
     print(f"accuracy     force MAE {fmt(h['force_mae_mev_per_A'], '.1f')} meV/Å, energy MAE "
           f"{fmt(h['energy_mae_mev_per_atom'], '.2f')} meV/atom on held-out teacher MD frames")
     print(f"NVE drift    {fmt(h['nve_drift_mev_per_atom_ns'], '.2f')} meV/atom/ns "

@@ -122,7 +122,7 @@ class _Counter:
         self.start = self.start or time.perf_counter()
         self.calls += n
         elapsed = max(time.perf_counter() - self.start, 1e-9)
-        self.bar.set_postfix(teacher_calls_per_s=f"{self.calls / elapsed:.2f}")
+        self.bar.set_postfix(teacher_calls_per_s=f"{self.calls / elapsed:.2f}", refresh=False)
 
 
 def md_frames(base, teacher, config, n_frames, rng, counter, bar):

@@ -30,54 +30,61 @@ class Interrupt(KeyboardInterrupt):
     pass
 
 
-def test_miniature_distill_resumes_after_each_stage(tmp_path, monkeypatch):
-    """Interrupted in every stage in turn, the same command finishes without redoing work."""
-    out = tmp_path / "out"
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory):
+    """A miniature distill interrupted in every stage in turn, then finished by the same call."""
+    out = tmp_path_factory.mktemp("distill") / "out"
+    patch = pytest.MonkeyPatch()
     for stage in ("stage_train", "stage_explore", "stage_final"):
         original = getattr(distill_module, stage)
 
-        def interrupted(*args, _original=original, **kwargs):
+        def interrupted(*args, **kwargs):
             raise Interrupt()
 
-        monkeypatch.setattr(distill_module, stage, interrupted)
+        patch.setattr(distill_module, stage, interrupted)
         with pytest.raises(Interrupt):
             distill(miniature(out))
-        monkeypatch.setattr(distill_module, stage, original)
-    report = distill(miniature(out))
+        patch.setattr(distill_module, stage, original)
+    patch.undo()
+    return out, distill(miniature(out))
+
+
+def test_resume_after_each_stage_redoes_nothing(resumed):
+    out, report = resumed
     log = (out / "distill.log").read_text()
     assert log.count("sampling 30 frames") == 1, log
     assert log.count("round 0: training") == 1, log
     assert log.count("round 0: 300 K") == 1, log
+    assert report["final"]["model"] == str(out / "model.pt")
 
+
+def test_report_holds_every_headline_figure(resumed):
+    out, _ = resumed
     saved = json.loads((out / "report.json").read_text())
     for key in HEADLINE:
         assert key in saved["headline"], key
     assert saved["headline"]["force_mae_mev_per_A"] > 0
     assert len(saved["rounds"]) == 2 and saved["rounds"][0]["added_frames"] > 0
     assert (out / "report.html").read_text().count("<tr>") > 5
-    assert report["final"]["model"] == str(out / "model.pt")
 
 
-def test_distilled_model_runs_in_lammps(tmp_path):
+def test_distilled_model_runs_in_lammps(resumed, tmp_path):
     """The model distill writes runs in LAMMPS and matches the Python calculator."""
     from conftest import silicon
     from lammps_helpers import mlff_lines, single_point
     from mlff_tools.calculator import MLFFCalculator
 
-    out = tmp_path / "out"
-    distill(miniature(out, rounds=0))
+    model = resumed[0] / "model.pt"
     atoms = silicon((2, 2, 2), rattle=0.05)
-    point = single_point(atoms, ["Si"], mlff_lines(out / "model.pt", ["Si"]), tmp_path=tmp_path)
-    atoms.calc = MLFFCalculator(out / "model.pt")
+    point = single_point(atoms, ["Si"], mlff_lines(model, ["Si"]), tmp_path=tmp_path)
+    atoms.calc = MLFFCalculator(model)
     err = np.abs(point.forces - atoms.get_forces()).max() / np.abs(atoms.get_forces()).max()
     assert err < 1e-4
 
 
-def test_other_settings_are_refused(tmp_path):
-    out = tmp_path / "out"
-    distill(miniature(out, rounds=0))
+def test_other_settings_are_refused(resumed):
     with pytest.raises(distill_module.DistillError, match=r"other settings \(frames\)"):
-        distill(miniature(out, rounds=0, frames=40))
+        distill(miniature(resumed[0], frames=40))
 
 
 def test_bench_prints_its_table(models, tmp_path, capsys, monkeypatch):

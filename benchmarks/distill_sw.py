@@ -146,12 +146,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench-distill"))
     parser.add_argument("--presets", default="fast,accurate")
     parser.add_argument("--cutoff", type=float, default=4.0)
-    parser.add_argument("--max-epochs", type=int, default=400)
+    parser.add_argument("--max-epochs", default="fast:400,accurate:800",
+                        help="epochs per preset")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
 
     make_data(out)
+    epochs = dict((k, int(v)) for k, v in (item.split(":") for item in args.max_epochs.split(",")))
     native = lammps_speed(SW_LINES, 400)
     rows = []
     for preset in args.presets.split(","):
@@ -161,7 +163,8 @@ def main() -> None:
             result = train(TrainConfig(train=str(out / "train.extxyz"),
                                        val=str(out / "val.extxyz"), output=str(model),
                                        preset=preset, cutoff=args.cutoff,
-                                       max_epochs=args.max_epochs, overwrite=True))
+                                       max_epochs=epochs.get(preset, 400), patience=100,
+                                       lr_patience=20, overwrite=True))
             seconds, n_params = result.seconds, result.n_params
         else:
             from mlff_tools.model import load_model

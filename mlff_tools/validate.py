@@ -39,6 +39,7 @@ import numpy as np
 from .lammps import make_lammps
 
 WARMUP_FRACTION = 0.1
+RDF_WARMUP_FRACTION = 0.2
 COLLAPSE_MESSAGES = (("Lost atoms", "lost atoms"), ("non-finite", "non-finite energy or force"),
                      ("Non-numeric", "non-finite positions"),
                      ("on top of each other", "atoms on top of each other"),
@@ -204,6 +205,9 @@ def run_input(plan: RunPlan, workdir: Path, report_dir: Path, config: ValidateCo
     dump_every = max(1, plan.steps // 100)
     thermo_every = max(1, plan.steps // 500)
     chunk = config.chunk or max(1, plan.steps // 50)
+    import torch
+
+    threads = torch.get_num_threads()     # the plugin sets libtorch's (process-wide) threads
     cwd = os.getcwd()
     os.chdir(workdir)
     lmp = make_lammps(log=log)
@@ -251,6 +255,7 @@ def run_input(plan: RunPlan, workdir: Path, report_dir: Path, config: ValidateCo
         dt_ps = float(lmp.extract_global("dt"))
         lmp.close()
         os.chdir(cwd)
+        torch.set_num_threads(threads)
     thermo = _read_thermo(log)
     positions, cells, frame_steps, types, velocities = _read_dump(dump)
     return RunResult(thermo, positions, cells, frame_steps, types, dt_ps, natoms, steps_done,
@@ -660,36 +665,44 @@ def validate(config: ValidateConfig) -> dict:
 
 
 def _compare_rdfs(plan, run, symbols, teacher, config):
-    keep = _after_warmup(run.positions)
+    """Student RDFs against the reference's, over matching windows after a warm-up.
+
+    Against teacher MD from the same start, both trajectories are cut to the
+    teacher's length, so the same stretch of time (transients included) is
+    compared; the first ``RDF_WARMUP_FRACTION`` of it is dropped from both.
+    """
     r_max = _r_max(run.cells[0])
-    student = rdfs(run.positions[keep], run.cells[keep], symbols, r_max)
+    positions, cells = run.positions, run.cells
     if config.reference:
         import ase.io
 
         frames = ase.io.read(config.reference, ":")
         ref_symbols = frames[0].get_chemical_symbols()
-        positions = np.array([f.positions for f in frames])
-        cells = np.array([f.cell.array for f in frames])
+        ref_positions = np.array([f.positions for f in frames])
+        ref_cells = np.array([f.cell.array for f in frames])
         source = f"reference {config.reference}"
     else:
-        from ase import Atoms
-
-        from ase import units
+        from ase import Atoms, units
 
         start = Atoms(symbols, positions=run.positions[0], cell=run.cells[0], pbc=True)
         if len(run.start_velocities) == len(start):   # Å/ps -> ASE's velocity unit
             start.set_velocities(run.start_velocities / (1000 * units.fs))
-        positions, cells = teacher_trajectory(plan, start, teacher, config.teacher_steps,
-                                              run.dt_ps, config.progress)
+        ref_positions, ref_cells = teacher_trajectory(plan, start, teacher, config.teacher_steps,
+                                                      run.dt_ps, config.progress)
         ref_symbols = symbols
         source = f"teacher MD, {config.teacher_steps} steps"
-    keep = _after_warmup(positions)
-    reference = rdfs(positions[keep], cells[keep], ref_symbols, r_max)
+        window = run.frame_steps - run.frame_steps[0] <= config.teacher_steps
+        positions, cells = positions[window], cells[window]
+    keep = slice(int(len(positions) * RDF_WARMUP_FRACTION), None)
+    student = rdfs(positions[keep], cells[keep], symbols, r_max)
+    keep = slice(int(len(ref_positions) * RDF_WARMUP_FRACTION), None)
+    reference = rdfs(ref_positions[keep], ref_cells[keep], ref_symbols, r_max)
     out = {}
     for pair in student:
         if pair in reference:
             out[pair] = {"error_percent": rdf_error_percent(student[pair], reference[pair]),
-                         "source": source, "r_max_A": r_max}
+                         "source": source, "r_max_A": r_max,
+                         "student_frames": int(len(positions[keep]))}
     return out, {pair: (student[pair], reference.get(pair)) for pair in student}
 
 

@@ -25,6 +25,9 @@ import numpy as np
 from .teachers import Teacher, load_teacher
 
 
+LAMMPS_DATA_SUFFIXES = (".data", ".lmpdat", ".lammps-data")
+
+
 class LabelError(ValueError):
     """Labelling cannot start; the message names the problem and the fix."""
 
@@ -36,6 +39,12 @@ def read_structures(path: str | os.PathLike) -> list:
     path = Path(path)
     if not path.is_file():
         raise LabelError(f"structure file '{path}' does not exist")
+    if path.suffix in LAMMPS_DATA_SUFFIXES or path.name.startswith("data."):
+        try:   # elements come from the masses
+            return [ase.io.read(path, format="lammps-data", atom_style="atomic", units="metal")]
+        except Exception as err:  # noqa: BLE001
+            raise LabelError(f"cannot read LAMMPS data file '{path}' (atom_style atomic, "
+                             f"units metal): {err}") from err
     try:
         frames = ase.io.read(path, index=":")
     except Exception as err:  # noqa: BLE001 - ASE raises many types for unreadable files

@@ -161,3 +161,22 @@ def test_label_command_errors(tmp_path, capsys, monkeypatch, args, message):
 
     assert re.search(message, capsys.readouterr().err)
     assert not (tmp_path / "x.extxyz").exists()
+
+
+@pytest.mark.parametrize("fmt, name", [("cif", "si.cif"), ("vasp", "POSCAR"),
+                                       ("extxyz", "si.extxyz"), ("lammps-data", "si.data")])
+def test_structure_files_of_every_kind(tmp_path, fmt, name):
+    """`--structure` reads CIF, POSCAR, extxyz and LAMMPS data files (elements from masses)."""
+    from mlff_tools.sample import load_structure
+
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    path = tmp_path / name
+    if fmt == "lammps-data":
+        from mlff_tools.lammps import write_data
+
+        write_data(atoms, path, ["Si"])
+    else:
+        ase.io.write(path, atoms, format=fmt)
+    loaded = load_structure(str(path), (2, 1, 1))
+    assert loaded.get_chemical_formula() == "Si16"
+    assert np.allclose(loaded.cell.lengths(), [10.86, 5.43, 5.43])

@@ -10,13 +10,14 @@ dispatch, autograd and scatter. Prints atom-steps/s and peak memory per rank.
 from __future__ import annotations
 
 import argparse
-import re
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from mlff_tools.lammps import lmp_executable, mpi_bin_dir, potentials_dir
+from mlff_tools.bench import MEASURE, peak_rss_mb
+from mlff_tools.lammps import lmp_executable, loop_speed, mpi_bin_dir, potentials_dir
 from mlff_tools.model.sw import export_sw
 
 # atom-steps per timed run: enough for a few seconds of work
@@ -39,15 +40,6 @@ run {warmup}
 run {steps}
 """
 
-MEASURE = """
-import resource, subprocess, sys
-proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
-sys.stdout.write(proc.stdout + proc.stderr)
-print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-sys.exit(proc.returncode)
-"""
-
-
 def run_case(folder: Path, pair: tuple[str, str], kind: str, natoms: int, ranks: int):
     n = round((natoms / 8) ** (1 / 3))
     steps = max(20, int(WORK[kind] / natoms))
@@ -58,16 +50,11 @@ def run_case(folder: Path, pair: tuple[str, str], kind: str, natoms: int, ranks:
     if ranks > 1:
         command = [str(mpi_bin_dir() / "mpirun"), "-np", str(ranks), *command]
     proc = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True,
-                          text=True, cwd=folder, env={**__import__("os").environ,
-                                                      "OMP_NUM_THREADS": "1"})
+                          text=True, cwd=folder, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} at {natoms} atoms on {ranks} ranks failed:\n"
                            f"{proc.stdout[-2000:]}")
-    loop = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms",
-                      proc.stdout)[-1]
-    seconds, nsteps, atoms = float(loop[0]), int(loop[1]), int(loop[2])
-    rss_mb = int(re.search(r"MAXRSS_KB (\d+)", proc.stdout).group(1)) / 1024
-    return atoms * nsteps / seconds, rss_mb
+    return loop_speed(proc.stdout)[0], peak_rss_mb(proc.stdout)
 
 
 def main() -> None:

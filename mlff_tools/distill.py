@@ -303,11 +303,10 @@ def rdf_supercell(structure: str, min_height: float = 10.5) -> tuple[int, int, i
 
 def student_speed(model: Path, structure: str, natoms_target: int = 512) -> dict:
     """Student atom-steps/s in LAMMPS (NVE, one rank, one thread) at about 512 atoms."""
-    import re
     import subprocess
 
     from .inputs import InputConfig, write_input
-    from .lammps import lmp_executable
+    from .lammps import lmp_executable, loop_speed
     from .sample import load_structure
 
     base = len(load_structure(structure))
@@ -322,10 +321,8 @@ def student_speed(model: Path, structure: str, natoms_target: int = 512) -> dict
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode:
         raise DistillError(f"the speed run failed:\n{proc.stdout[-1500:]}")
-    seconds, steps, natoms = re.findall(
-        r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms",
-        proc.stdout)[-1]
-    return {"atoms": int(natoms), "atom_steps_per_s": int(natoms) * int(steps) / float(seconds)}
+    speed, natoms = loop_speed(proc.stdout)
+    return {"atoms": natoms, "atom_steps_per_s": speed}
 
 
 def _validate_run(config, model, folder: Path, name: str, ensemble: str, temperature: float,

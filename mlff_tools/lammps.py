@@ -17,6 +17,7 @@ import ctypes
 import functools
 import importlib.metadata
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -42,6 +43,18 @@ def preload_mpi() -> Path:
     libmpi = _dist_file("mpich", "libmpi.so.12")
     ctypes.CDLL(str(libmpi), mode=ctypes.RTLD_GLOBAL)
     return libmpi
+
+
+LOOP_TIME = re.compile(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms")
+
+
+def loop_speed(output: str) -> tuple[float, int]:
+    """Atom-steps/s and atom count of the last run in LAMMPS's screen or log output."""
+    found = LOOP_TIME.findall(output)
+    if not found:
+        raise LammpsError("no `Loop time` line in the LAMMPS output: the run did not finish")
+    seconds, steps, natoms = found[-1]
+    return int(natoms) * int(steps) / float(seconds), int(natoms)
 
 
 def lammps_dir() -> Path:

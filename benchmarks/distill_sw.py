@@ -16,7 +16,6 @@ Stages are cached in --out: delete a file to redo its stage.
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import time
@@ -25,19 +24,16 @@ from pathlib import Path
 import ase.io
 import numpy as np
 from ase.build import bulk
-from ase.calculators.lammpslib import LAMMPSlib
-from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlff_tools.calculator import MLFFCalculator
-from mlff_tools.lammps import lmp_executable, make_lammps, potentials_dir
+from mlff_tools.label import label_atoms
+from mlff_tools.lammps import lmp_executable, loop_speed, make_lammps, potentials_dir
+from mlff_tools.teachers import load_teacher
 from mlff_tools.train import TrainConfig, train
 
 TEMPERATURES = (300, 1000, 1700, 2500)
 SW_LINES = ["pair_style sw", f"pair_coeff * * {potentials_dir() / 'Si.sw'} Si"]
-
-
-def teacher():
-    return LAMMPSlib(lmpcmds=SW_LINES, atom_types={"Si": 1}, log_file=None, keep_alive=True)
+TEACHER = "lammps:pair_style sw; pair_coeff * * Si.sw Si"
 
 
 def md_frames(temperature: float, n_frames: int, seed: int, every: int = 50,
@@ -84,17 +80,8 @@ def distorted_frames(n_frames: int, seed: int):
 
 
 def label(frames):
-    calc = teacher()
-    labelled = []
-    for atoms in frames:
-        atoms = atoms.copy()
-        atoms.calc = calc
-        results = {"energy": atoms.get_potential_energy(), "forces": atoms.get_forces(),
-                   "stress": atoms.get_stress()}
-        atoms.calc = SinglePointCalculator(atoms, **results)
-        atoms.info["teacher"] = "lammps:pair_style sw; pair_coeff * * Si.sw Si"
-        labelled.append(atoms)
-    return labelled
+    teacher = load_teacher(TEACHER)
+    return [label_atoms(atoms, teacher) for atoms in frames]
 
 
 def make_data(out: Path):
@@ -134,10 +121,7 @@ def lammps_speed(pair_lines: list[str], steps: int) -> float:
                                                                "PATH": "/usr/bin:/bin"})
     if proc.returncode:
         raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
-    seconds, nsteps, natoms = re.findall(
-        r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps with (\d+) atoms",
-        proc.stdout)[-1]
-    return int(natoms) * int(nsteps) / float(seconds)
+    return loop_speed(proc.stdout)[0]
 
 
 def main() -> None:

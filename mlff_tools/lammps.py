@@ -132,16 +132,11 @@ def write_data(atoms, path: str | os.PathLike, species: Sequence[str]) -> Path:
 
 
 def _plugin_env() -> None:
-    """Make sure LAMMPS_PLUGIN_PATH names our plugin before the first LAMMPS starts."""
-    from .plugin import find_plugin
+    """libtorch in the plugin: passive OpenMP waiting unless the user asked otherwise.
 
-    plugin = find_plugin()
-    if plugin is None:
-        return
-    paths = [p for p in os.environ.get("LAMMPS_PLUGIN_PATH", "").split(":") if p]
-    if str(plugin.parent) not in paths:
-        os.environ["LAMMPS_PLUGIN_PATH"] = ":".join([str(plugin.parent), *paths])
-    # libtorch in the plugin: one thread per rank unless the user asked otherwise
+    The plugin folder itself reaches LAMMPS_PLUGIN_PATH through the ``lammps.plugins``
+    entry point when ``lammps`` is imported (see :mod:`mlff_tools.plugin`).
+    """
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 

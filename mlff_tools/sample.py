@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .label import LabelError, label_atoms, read_structures
+from .label import label_atoms, read_structures
 from .teachers import DEFAULT_TEACHER, load_teacher
 
 STRATEGIES = ("md", "rattle", "strain", "vacancy")
@@ -267,5 +267,3 @@ def sample(config: SampleConfig) -> dict[str, Path]:
         raise SampleError(f"cannot write '{output}': {err}") from err
     return paths
 
-
-__all__ = ["SampleConfig", "SampleError", "sample", "load_structure", "LabelError"]

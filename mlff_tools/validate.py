@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import shlex
 import time
 from dataclasses import dataclass, field

@@ -91,6 +91,10 @@ def add_train_parser(sub) -> None:
     p.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
     p.add_argument("--patience", type=int, default=defaults.patience,
                    help="stop after this many epochs without a better validation loss")
+    p.add_argument("--schedule", choices=("plateau", "cosine"), default=defaults.schedule,
+                   help="learning rate: halve it when the validation loss stalls (plateau), "
+                        "or decay it along a cosine to --min-lr over --max-epochs")
+    p.add_argument("--min-lr", type=float, default=defaults.min_lr)
     p.add_argument("--ema-decay", type=float, default=defaults.ema_decay)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--device", default=defaults.device, help="cpu, cuda or cuda:N")
@@ -234,6 +238,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         report = validate(ValidateConfig(
             input=args.input, teacher=args.teacher, reference=args.reference,
             teacher_steps=args.teacher_steps, fidelity_frames=args.fidelity_frames,
+            rdf_method=args.rdf_method, rdf_frames=args.rdf_frames,
             json=args.json, html=args.html, thresholds=thresholds, progress=not args.quiet))
     except (ValidateError, ValueError, OSError) as err:
         print(f"mlff-tools validate: cannot judge: {err}", file=sys.stderr)
@@ -260,9 +265,17 @@ def add_validate_parser(sub) -> None:
                    help="teacher spec: reference MD for the RDFs and relabelling of the "
                         "student's frames")
     p.add_argument("--reference", default=None, help="teacher trajectory (extxyz) for the RDFs")
-    p.add_argument("--teacher-steps", type=int, default=500, help="steps of teacher MD")
+    p.add_argument("--rdf-method", choices=("auto", "reweight", "md"), default="auto",
+                   help="teacher RDF by reweighting the student's frames with teacher energies "
+                        "(NVT/NPT; auto picks it there) or by teacher MD from the student's "
+                        "start (md; NVE always)")
+    p.add_argument("--rdf-frames", type=int, default=100,
+                   help="student frames the teacher labels for the reweighted RDF (and the "
+                        "fidelity check)")
+    p.add_argument("--teacher-steps", type=int, default=500,
+                   help="steps of teacher MD (--rdf-method md)")
     p.add_argument("--fidelity-frames", type=int, default=10,
-                   help="student frames the teacher relabels")
+                   help="student frames the teacher relabels (--rdf-method md)")
     p.add_argument("--json", default=None, help="write every number here")
     p.add_argument("--html", default=None, help="write a report page with plots here")
     p.add_argument("--thresholds", default=None, help="TOML file of thresholds")
@@ -320,7 +333,15 @@ def add_distill_parser(sub) -> None:
     p.add_argument("--timestep", type=float, default=d.timestep, help="fs")
     p.add_argument("--nve-ps", type=float, default=d.nve_ps)
     p.add_argument("--stability-ps", type=float, default=d.stability_ps)
-    p.add_argument("--teacher-md-steps", type=int, default=d.teacher_md_steps)
+    p.add_argument("--rdf-method", choices=("reweight", "md"), default=d.rdf_method,
+                   help="teacher RDF: teacher energies on the student's frames, reweighted "
+                        "(see mlff-tools validate), or teacher MD")
+    p.add_argument("--rdf-ps", type=float, default=d.rdf_ps,
+                   help="student NVT per RDF run (reweight)")
+    p.add_argument("--rdf-frames", type=int, default=d.rdf_frames,
+                   help="student frames the teacher labels per RDF run (reweight)")
+    p.add_argument("--teacher-md-steps", type=int, default=d.teacher_md_steps,
+                   help="teacher MD per RDF run (--rdf-method md)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_distill)

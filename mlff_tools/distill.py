@@ -56,7 +56,10 @@ class DistillConfig:
     timestep: float = 1.0             # fs
     nve_ps: float = 5.0
     stability_ps: float = 10.0
-    teacher_md_steps: int = 400       # RDF runs: teacher MD and student MD of this length
+    rdf_method: str = "reweight"      # teacher RDF: reweighted student frames, or md
+    rdf_ps: float = 40.0              # student NVT per RDF run (reweight)
+    rdf_frames: int = 200             # of its frames the teacher labels (reweight)
+    teacher_md_steps: int = 400       # rdf_method md: teacher MD and student MD of this length
     seed: int = 0
     progress: bool = True
 
@@ -337,6 +340,8 @@ def _validate_run(config, model, folder: Path, name: str, ensemble: str, tempera
         temperature=temperature, timestep=config.timestep, steps=steps, seed=config.seed + 7))
     return validate(ValidateConfig(input=str(script), teacher=teacher,
                                    teacher_steps=config.teacher_md_steps, fidelity_frames=4,
+                                   rdf_method=config.rdf_method if teacher else "auto",
+                                   rdf_frames=config.rdf_frames,
                                    json=str(folder / f"{name}.json"),
                                    html=str(folder / f"{name}.html"), progress=config.progress))
 
@@ -376,7 +381,9 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     coldest = min(config.temperatures)
     log(f"final: RDF of the crystal at {coldest:g} K against teacher MD")
     rdf_cell = rdf_supercell(config.structure)
-    rdf_ps = config.teacher_md_steps * config.timestep / 1000   # student and teacher alike
+    rdf_ps = config.rdf_ps
+    if config.rdf_method == "md":          # student and teacher MD alike
+        rdf_ps = config.teacher_md_steps * config.timestep / 1000
     crystal = _validate_run(config, final_model, folder, "rdf_crystal", "nvt-langevin",
                             coldest, rdf_ps, rdf_cell, teacher=config.teacher)
     final["rdf_crystal"] = {"temperature_K": coldest, "rdf": crystal.get("rdf", {}),
@@ -476,10 +483,11 @@ def distill(config: DistillConfig) -> dict:
 
 def headline(config: DistillConfig, state: dict, final: dict) -> dict:
     md = final["held_out"].get("md", final["held_out"].get("all", {}))
-    rdf_crystal = max((v["error_percent"] for v in final["rdf_crystal"]["rdf"].values()),
-                      default=None)
-    rdf_liquid = max((v["error_percent"] for v in final["rdf_liquid"]["rdf"].values()),
-                     default=None)
+    def worst_pair(phase: str) -> dict:
+        pairs = final[phase]["rdf"].values()
+        return max(pairs, key=lambda v: v["error_percent"], default={})
+
+    crystal, liquid = worst_pair("rdf_crystal"), worst_pair("rdf_liquid")
     collapsed = [t for t, s in final["stability"].items() if s.get("collapsed")]
     return {
         "speedup_over_teacher": final["speedup"],
@@ -488,8 +496,13 @@ def headline(config: DistillConfig, state: dict, final: dict) -> dict:
         "force_mae_mev_per_A": md.get("force_mae_mev_per_A"),
         "energy_mae_mev_per_atom": md.get("energy_mae_mev_per_atom"),
         "nve_drift_mev_per_atom_ns": final["nve"].get("nve_drift_mev_per_atom_ns"),
-        "rdf_error_percent_crystal": rdf_crystal,
-        "rdf_error_percent_liquid": rdf_liquid,
+        "rdf_error_percent_crystal": crystal.get("error_percent"),
+        "rdf_error_percent_liquid": liquid.get("error_percent"),
+        "rdf_standard_error_percent_crystal": crystal.get("standard_error_percent"),
+        "rdf_standard_error_percent_liquid": liquid.get("standard_error_percent"),
+        "rdf_effective_fraction_crystal": crystal.get("effective_fraction"),
+        "rdf_effective_fraction_liquid": liquid.get("effective_fraction"),
+        "rdf_method": config.rdf_method,
         "collapsed_at_K": collapsed,
         "rounds": len(state["rounds"]),
     }
@@ -513,8 +526,16 @@ def print_headline(report: dict, out: Path) -> None:
           f"{fmt(h['energy_mae_mev_per_atom'], '.2f')} meV/atom on held-out teacher MD frames")
     print(f"NVE drift    {fmt(h['nve_drift_mev_per_atom_ns'], '.2f')} meV/atom/ns "
           f"({config['nve_ps']:g} ps, {config['timestep']:g} fs)")
-    print(f"RDF error    crystal {fmt(h['rdf_error_percent_crystal'], '.1f')}%, liquid "
-          f"{fmt(h['rdf_error_percent_liquid'], '.1f')}%")
+    def rdf(phase: str) -> str:
+        text = f"{fmt(h[f'rdf_error_percent_{phase}'], '.1f')}%"
+        if h.get(f"rdf_standard_error_percent_{phase}") is not None:
+            text += (f" ± {h[f'rdf_standard_error_percent_{phase}']:.1f} (effective sample "
+                     f"{100 * h[f'rdf_effective_fraction_{phase}']:.0f}%)")
+        return text
+
+    how = ("teacher energies on the student's frames, reweighted"
+           if h.get("rdf_method") == "reweight" else "against teacher MD")
+    print(f"RDF error    crystal {rdf('crystal')}, liquid {rdf('liquid')}; {how}")
     print(f"stability    {config['stability_ps']:g} ps NVT at {temps} K: "
           + ("no collapse" if not h["collapsed_at_K"] else
              f"COLLAPSED at {', '.join(h['collapsed_at_K'])} K"))

@@ -73,6 +73,7 @@ class TrainConfig:
     max_epochs: int = 200
     patience: int = 40
     lr_patience: int = 10
+    schedule: str = "plateau"        # plateau: ReduceLROnPlateau; cosine: cosine decay to min_lr
     lr_factor: float = 0.5
     min_lr: float = 1e-5
     ema_decay: float = 0.99
@@ -289,6 +290,8 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
     """Train a student as ``config`` says and write the model file; see the module docstring."""
     if config.cutoff <= 0:
         raise TrainingError(f"--cutoff must be positive, got {config.cutoff}")
+    if config.schedule not in ("plateau", "cosine"):
+        raise TrainingError(f"--schedule must be plateau or cosine, got {config.schedule}")
     if config.dtype not in TORCH_DTYPES:
         raise TrainingError(f"--dtype must be float32 or float64, got {config.dtype}")
     config.architecture()
@@ -315,8 +318,13 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
                         use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, factor=config.lr_factor, patience=config.lr_patience, min_lr=config.min_lr)
+    if config.schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=config.max_epochs, eta_min=config.min_lr)
+    else:
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=config.lr_factor, patience=config.lr_patience,
+            min_lr=config.min_lr)
     start_epoch, best_loss, since_best, history = 0, math.inf, 0, []
     best_state = copy.deepcopy(ema.module.state_dict())
     if state is not None:
@@ -349,7 +357,10 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
             ema.update_parameters(model)
             train_loss += float(loss.detach()) * batch.n_frames
         metrics = evaluate(ema.module, val_batches, config)
-        scheduler.step(metrics["loss"])
+        if config.schedule == "cosine":
+            scheduler.step()
+        else:
+            scheduler.step(metrics["loss"])
         if metrics["loss"] < best_loss:
             best_loss, since_best = metrics["loss"], 0
             best_state = copy.deepcopy(ema.module.state_dict())

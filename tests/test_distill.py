@@ -14,14 +14,17 @@ pytestmark = pytest.mark.slow
 SW_TEACHER = "lammps:pair_style sw; pair_coeff * * Si.sw Si"
 HEADLINE = ("speedup_over_teacher", "student_atom_steps_per_s", "teacher_atom_steps_per_s",
             "force_mae_mev_per_A", "energy_mae_mev_per_atom", "nve_drift_mev_per_atom_ns",
-            "rdf_error_percent_crystal", "rdf_error_percent_liquid", "collapsed_at_K", "rounds")
+            "rdf_error_percent_crystal", "rdf_error_percent_liquid",
+            "rdf_standard_error_percent_crystal", "rdf_standard_error_percent_liquid",
+            "rdf_effective_fraction_crystal", "rdf_effective_fraction_liquid", "collapsed_at_K",
+            "rounds")
 
 
 def miniature(out, **overrides):
     settings = dict(output=str(out), teacher=SW_TEACHER, structure="Si",
                     temperatures=(300.0, 1500.0), frames=30, cutoff=4.0, epochs=20,
                     epochs_per_round=5, rounds=1, al_steps=200, al_candidates=3, al_keep=2,
-                    nve_ps=0.3, stability_ps=0.3, teacher_md_steps=50, progress=False)
+                    nve_ps=0.3, stability_ps=0.3, rdf_ps=1.0, rdf_frames=20, progress=False)
     settings.update(overrides)
     return DistillConfig(**settings)
 
@@ -64,6 +67,8 @@ def test_report_holds_every_headline_figure(resumed):
     for key in HEADLINE:
         assert key in saved["headline"], key
     assert saved["headline"]["force_mae_mev_per_A"] > 0
+    assert 0 < saved["headline"]["rdf_effective_fraction_liquid"] <= 1
+    assert saved["final"]["rdf_liquid"]["fidelity"]["frames"] == 20
     assert len(saved["rounds"]) == 2 and saved["rounds"][0]["added_frames"] > 0
     assert (out / "report.html").read_text().count("<tr>") > 5
 

@@ -97,6 +97,30 @@ def test_resume_continues_to_the_same_result(sw_data, tmp_path):
         assert torch.equal(a[key], b[key]), f"{key} differs after resume"
 
 
+def test_cosine_schedule_resumes_after_an_interruption(sw_data, tmp_path):
+    """Killed after epoch 3 of 6 and resumed, a cosine run ends where an uninterrupted one
+    does, with the learning rate decayed to --min-lr."""
+    def settings(name, **kw):
+        return quick(sw_data, tmp_path / name, max_epochs=6, schedule="cosine", min_lr=1e-4,
+                     **kw)
+
+    def interrupt(record):
+        if record["epoch"] == 3:
+            raise KeyboardInterrupt
+
+    whole = train(settings("whole.pt"))
+    with pytest.raises(KeyboardInterrupt):
+        train(settings("part.pt"), progress=interrupt)
+    resumed = train(settings("part.pt", resume=True))
+    lrs = [record["lr"] for record in whole.history]
+    assert lrs == sorted(lrs, reverse=True) and lrs[-1] == pytest.approx(1e-4), lrs
+    assert [r["lr"] for r in resumed.history] == lrs
+    a = load_model(whole.model_path).module.state_dict()
+    b = load_model(resumed.model_path).module.state_dict()
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs after resume"
+
+
 def test_rerun_without_resume_is_refused(sw_data, tmp_path):
     train(quick(sw_data, tmp_path / "m.pt", max_epochs=1))
     with pytest.raises(TrainingError, match="exists from an earlier run: pass --resume"):

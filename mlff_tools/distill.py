@@ -379,7 +379,9 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
         final["stability"][f"{temperature:g}"] = report["stability"]
 
     coldest = min(config.temperatures)
-    log(f"final: RDF of the crystal at {coldest:g} K against teacher MD")
+    against = ("teacher energies on student frames" if config.rdf_method == "reweight"
+               else "teacher MD")
+    log(f"final: RDF of the crystal at {coldest:g} K against {against}")
     rdf_cell = rdf_supercell(config.structure)
     rdf_ps = config.rdf_ps
     if config.rdf_method == "md":          # student and teacher MD alike
@@ -389,7 +391,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     final["rdf_crystal"] = {"temperature_K": coldest, "rdf": crystal.get("rdf", {}),
                             "fidelity": crystal.get("fidelity", {})}
     liquid_start = _melt(config, final_model, folder, rdf_cell)
-    log(f"final: RDF of the liquid at {max(config.temperatures):g} K against teacher MD")
+    log(f"final: RDF of the liquid at {max(config.temperatures):g} K against {against}")
     liquid = _validate_run(config, final_model, folder, "rdf_liquid", "nvt-langevin",
                            max(config.temperatures), rdf_ps, (1, 1, 1),
                            structure=str(liquid_start), teacher=config.teacher)
@@ -527,10 +529,16 @@ def print_headline(report: dict, out: Path) -> None:
     print(f"NVE drift    {fmt(h['nve_drift_mev_per_atom_ns'], '.2f')} meV/atom/ns "
           f"({config['nve_ps']:g} ps, {config['timestep']:g} fs)")
     def rdf(phase: str) -> str:
+        from .validate import Thresholds
+
         text = f"{fmt(h[f'rdf_error_percent_{phase}'], '.1f')}%"
-        if h.get(f"rdf_standard_error_percent_{phase}") is not None:
+        fraction = h.get(f"rdf_effective_fraction_{phase}")
+        if fraction is not None:
             text += (f" ± {h[f'rdf_standard_error_percent_{phase}']:.1f} (effective sample "
-                     f"{100 * h[f'rdf_effective_fraction_{phase}']:.0f}%)")
+                     f"{100 * fraction:.0f}%")
+            if fraction < Thresholds().rdf_effective_fraction:
+                text += ": too small to trust, the student's states differ from the teacher's"
+            text += ")"
         return text
 
     how = ("teacher energies on the student's frames, reweighted"

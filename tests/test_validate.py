@@ -270,3 +270,9 @@ def test_reweighted_rdf_error_is_the_true_one(perturbed_sw, potentials, tmp_path
         f"{phase}: reweighted {entry['error_percent']:.2f} ± "
         f"{entry['standard_error_percent']:.2f} %, true {true_error:.2f} %; {entry}")
     assert entry["effective_fraction"] > 0.2, entry
+
+
+def test_reweighting_an_nve_run_is_refused(models, tmp_path):
+    script = nve_input(models["si64"], tmp_path, steps=100)
+    with pytest.raises(ValidateError, match="reweight needs an NVT or NPT run.*use --rdf-method md"):
+        validate(quiet(input=str(script), teacher=SW_TEACHER, rdf_method="reweight"))

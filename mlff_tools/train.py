@@ -1,7 +1,8 @@
 """Distillation training: fit a student to teacher-labelled structures.
 
-Plain PyTorch: AdamW, ReduceLROnPlateau on the validation loss, an
-exponential moving average (EMA) of the weights that is validated and
+Plain PyTorch: AdamW, ReduceLROnPlateau on the validation loss (or, with
+``schedule="cosine"``, a cosine decay to ``min_lr`` over ``max_epochs``; on
+distill_sw's data both reached the same accuracy), an exponential moving average (EMA) of the weights that is validated and
 exported, early stopping, a checkpoint after every epoch (``--resume``
 continues an interrupted run to the same result), a JSON-lines metrics log,
 and a model file that follows the contract.

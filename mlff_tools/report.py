@@ -37,14 +37,16 @@ def _plot_thermo(run, report, path: Path) -> None:
     plt.close(fig)
 
 
-def _plot_rdfs(curves, path: Path) -> None:
+def _plot_rdfs(curves, path: Path, sources: dict) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.5), squeeze=False)
     for ax, (pair, (student, teacher)) in zip(axes[0], curves.items()):
         ax.plot(*student, label="student (LAMMPS)")
         if teacher is not None:
-            ax.plot(*teacher, label="teacher", ls="--")
+            reweighted = "reweighted" in sources.get(pair, {}).get("source", "")
+            ax.plot(*teacher, label="teacher (reweighted)" if reweighted else "teacher",
+                    ls="--")
         ax.set_title(pair)
         ax.set_xlabel("r (Å)")
         ax.set_ylabel("g(r)")
@@ -82,7 +84,7 @@ def write_html(path: Path, report: dict, run, curves, parity, report_dir: Path) 
         _plot_thermo(run, report, report_dir / "thermo.png")
         images.append(("Thermodynamics", report_dir / "thermo.png"))
     if curves:
-        _plot_rdfs(curves, report_dir / "rdf.png")
+        _plot_rdfs(curves, report_dir / "rdf.png", report.get("rdf", {}))
         images.append(("Radial distribution functions", report_dir / "rdf.png"))
     if parity is not None:
         _plot_parity(parity, report_dir / "parity.png")

@@ -221,7 +221,9 @@ def test_reweighted_rdf_of_the_teacher_itself_is_exact(models, tmp_path):
     script, _ = write_input(InputConfig(
         model=str(models["si64"]), output=str(tmp_path / "nvt.lmp"), supercell=(2, 2, 2),
         ensemble="nvt-langevin", temperature=600, steps=2000))
-    report = validate(quiet(input=str(script), teacher=SW_TEACHER, rdf_frames=40))
+    report = validate(quiet(input=str(script), teacher=SW_TEACHER, rdf_frames=40,
+                            html=str(tmp_path / "report.html")))
+    assert (tmp_path / "nvt.validate" / "rdf.png").stat().st_size > 1000
     entry = report["rdf"]["Si-Si"]
     assert entry["error_percent"] < 1e-6 and entry["effective_fraction"] > 0.999, entry
     assert report["fidelity"]["frames"] == 40

@@ -2,10 +2,11 @@
 
 Plain PyTorch: AdamW, ReduceLROnPlateau on the validation loss (or, with
 ``schedule="cosine"``, a cosine decay to ``min_lr`` over ``max_epochs``; on
-distill_sw's data both reached the same accuracy), an exponential moving average (EMA) of the weights that is validated and
-exported, early stopping, a checkpoint after every epoch (``--resume``
-continues an interrupted run to the same result), a JSON-lines metrics log,
-and a model file that follows the contract.
+distill_sw's data both reached the same accuracy), an exponential moving
+average (EMA) of the weights that is validated and exported, early stopping,
+a checkpoint after every epoch (``--resume`` continues an interrupted run to
+the same result), a JSON-lines metrics log, and a model file that follows the
+contract.
 
 Loss (per batch, mean squared errors)::
 

@@ -737,7 +737,7 @@ def validate(config: ValidateConfig) -> dict:
             first, count = len(run.positions) // 10, config.fidelity_frames
         indexes = np.unique(np.linspace(first, len(run.positions) - 1, count).astype(int))
         labels = label_frames(run, symbols, plan.model, teacher, indexes)
-    if usable and method == "reweight" and labels is not None:
+    if labels is not None and method == "reweight":
         report["rdf"], curves = reweighted_rdfs(run, symbols, labels, plan.temperature,
                                                 _r_max(run.cells[0]))
     elif usable and (teacher or config.reference):

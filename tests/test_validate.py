@@ -266,7 +266,8 @@ def test_reweighted_rdf_error_is_the_true_one(perturbed_sw, potentials, tmp_path
         model=str(student), output=str(tmp_path / "nvt.lmp"), structure=structure,
         supercell=(1, 1, 1) if phase == "liquid" else (2, 2, 2), ensemble="nvt-langevin",
         temperature=temperature, steps=50000, seed=1))
-    entry = validate(quiet(input=str(script), teacher=SW_TEACHER, rdf_frames=250))["rdf"]["Si-Si"]
+    report = validate(quiet(input=str(script), teacher=SW_TEACHER, rdf_frames=250))
+    entry = report["rdf"]["Si-Si"]
     bound = 3 * entry["standard_error_percent"] + REWEIGHT_TOLERANCE_PERCENT
     assert abs(entry["error_percent"] - true_error) <= bound, (
         f"{phase}: reweighted {entry['error_percent']:.2f} ± "
@@ -276,5 +277,6 @@ def test_reweighted_rdf_error_is_the_true_one(perturbed_sw, potentials, tmp_path
 
 def test_reweighting_an_nve_run_is_refused(models, tmp_path):
     script = nve_input(models["si64"], tmp_path, steps=100)
-    with pytest.raises(ValidateError, match="reweight needs an NVT or NPT run.*use --rdf-method md"):
+    with pytest.raises(ValidateError,
+                       match="reweight needs an NVT or NPT run.*use --rdf-method md"):
         validate(quiet(input=str(script), teacher=SW_TEACHER, rdf_method="reweight"))

@@ -59,7 +59,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def add_train_parser(sub) -> None:
     from .model.student import PRESETS
-    from .train import TrainConfig
+    from .train import SIZE_KNOBS, TrainConfig
 
     defaults = TrainConfig(train="", output="")
     p = sub.add_parser("train", help="train a student on labelled structures (extxyz)",
@@ -72,7 +72,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--preset", choices=tuple(PRESETS), default=defaults.preset,
                    help="; ".join(f"{k}: {v}" for k, v in PRESETS.items()))
     p.add_argument("--cutoff", type=float, default=defaults.cutoff, help="Å")
-    for knob in ("n_radial", "n_channels", "hidden", "n_hidden_layers"):
+    for knob in SIZE_KNOBS:
         p.add_argument(f"--{knob.replace('_', '-')}", type=int, default=None,
                        help="overrides the preset")
     p.add_argument("--dtype", choices=("float32", "float64"), default=defaults.dtype)

@@ -43,7 +43,7 @@ from .model.contract import TORCH_DTYPES
 from .model.student import PRESET_LR, PRESETS, StudentEnergy
 
 EV_PER_A3_TO_GPA = 160.21766208
-SIZE_KNOBS = ("n_radial", "n_channels", "hidden", "n_hidden_layers")
+SIZE_KNOBS = ("n_radial", "n_channels", "hidden", "n_hidden_layers", "l_max")
 # fields that may differ between an interrupted run and its --resume
 RESUME_MAY_CHANGE = ("max_epochs", "device", "quiet", "resume", "overwrite")
 
@@ -64,6 +64,7 @@ class TrainConfig:
     n_channels: int | None = None
     hidden: int | None = None
     n_hidden_layers: int | None = None
+    l_max: int | None = None          # 2, or 3 for the l = 3 angular channel
     dtype: str = "float32"
     energy_weight: float = 100.0
     force_weight: float = 1.0
@@ -241,8 +242,11 @@ def _warm_start(model: EdgeGradient, path: str, species) -> None:
     if tuple(loaded.metadata.species) != tuple(species):
         raise TrainingError(f"--init {path}: its species {loaded.metadata.species} differ from "
                             f"the data's {tuple(species)}")
+    # a scripted file stores non-persistent buffers (constants rebuilt at construction) too
+    constants = {name for name, _ in model.named_buffers()} - set(model.state_dict())
+    state = {k: v for k, v in loaded.module.state_dict().items() if k not in constants}
     try:
-        model.load_state_dict(loaded.module.state_dict())
+        model.load_state_dict(state)
     except RuntimeError as err:
         raise TrainingError(f"--init {path}: not the same architecture ({err})") from err
 

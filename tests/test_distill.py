@@ -23,7 +23,7 @@ HEADLINE = ("speedup_over_teacher", "student_atom_steps_per_s", "teacher_atom_st
 def miniature(out, **overrides):
     settings = dict(output=str(out), teacher=SW_TEACHER, structure="Si",
                     temperatures=(300.0, 1500.0), frames=30, cutoff=4.0, epochs=20,
-                    epochs_per_round=5, rounds=1, al_steps=200, al_candidates=3, al_keep=2,
+                    epochs_per_round=5, rounds=1, al_steps=200, al_candidates=3, al_keep=3,
                     nve_ps=0.3, stability_ps=0.3, rdf_ps=1.0, rdf_frames=20, progress=False)
     settings.update(overrides)
     return DistillConfig(**settings)
@@ -69,8 +69,25 @@ def test_report_holds_every_headline_figure(resumed):
     assert saved["headline"]["force_mae_mev_per_A"] > 0
     assert 0 < saved["headline"]["rdf_effective_fraction_liquid"] <= 1
     assert saved["final"]["rdf_liquid"]["fidelity"]["frames"] == 20
+    assert saved["final"]["rdf_crystal"]["fidelity"]["frames"] == 10     # half the liquid's
     assert len(saved["rounds"]) == 2 and saved["rounds"][0]["added_frames"] > 0
     assert (out / "report.html").read_text().count("<tr>") > 5
+
+
+def test_active_frames_split_between_training_and_validation(resumed):
+    """Of the 6 frames a round keeps (al_keep 3 x 2 temperatures), every fifth validates the
+    next round: round 1 trains on the sampled frames + 5 and validates on the sampled + 1."""
+    import ase.io
+
+    out, report = resumed
+    entry = report["rounds"][0]
+    assert (entry["added_frames"], entry["added_val_frames"]) == (5, 1), entry
+    sampled = {split: len(ase.io.read(out / "data" / f"sampled.{split}.extxyz", ":"))
+               for split in ("train", "val")}
+    for split, added in (("train", 5), ("val", 1)):
+        frames = ase.io.read(out / "data" / f"{split}_round1.extxyz", ":")
+        assert len(frames) == sampled[split] + added, split
+        assert frames[-1].info["source"] == "active round 0"
 
 
 def test_distilled_model_runs_in_lammps(resumed, tmp_path):

@@ -17,10 +17,11 @@ FD_STEP = 1e-5       # Å
 FD_TOL = 1e-6        # eV/Å
 
 
-def random_student(species=("Si",), preset="fast", seed=3):
+def random_student(species=("Si",), preset="fast", seed=3, l_max=None):
     """A float64 student with random (non-trivial) weights and descriptor scaling."""
     torch.manual_seed(seed)
-    energy = StudentEnergy(species, CUTOFF, dtype=torch.float64, **PRESETS[preset])
+    sizes = {**PRESETS[preset], **({"l_max": l_max} if l_max else {})}
+    energy = StudentEnergy(species, CUTOFF, dtype=torch.float64, **sizes)
     with torch.no_grad():
         for p in energy.parameters():
             p.normal_(0.0, 0.5)
@@ -29,11 +30,11 @@ def random_student(species=("Si",), preset="fast", seed=3):
     return EdgeGradient(energy).eval()
 
 
-@pytest.fixture(scope="module")
-def student_file(tmp_path_factory):
+@pytest.fixture(scope="module", params=[2, 3], ids=["l_max2", "l_max3"])
+def student_file(tmp_path_factory, request):
     path = tmp_path_factory.mktemp("student") / "student.pt"
-    save_model(random_student(("Si", "C")), ModelMetadata(species=("Si", "C"), cutoff=CUTOFF,
-                                                          dtype="float64"), path)
+    save_model(random_student(("Si", "C"), l_max=request.param),
+               ModelMetadata(species=("Si", "C"), cutoff=CUTOFF, dtype="float64"), path)
     return path
 
 
@@ -115,10 +116,10 @@ def test_smooth_to_zero_at_cutoff(student_file):
     assert energy_ratio < 0.002, f"energy fell only by {energy_ratio:.3g} (want ~0.001)"
 
 
-@pytest.mark.parametrize("preset", list(PRESETS))
-def test_export_parity(tmp_path, preset):
+@pytest.mark.parametrize("preset,l_max", [(p, None) for p in PRESETS] + [("fast", 3)])
+def test_export_parity(tmp_path, preset, l_max):
     """The exported TorchScript file gives the in-memory model's energies and forces (float64)."""
-    module = random_student(("Si", "C"), preset)
+    module = random_student(("Si", "C"), preset, l_max=l_max)
     path = save_model(module, ModelMetadata(species=("Si", "C"), cutoff=CUTOFF,
                                             dtype="float64"), tmp_path / "m.pt")
     species, edge_index, edge_vec = (torch.from_numpy(x) for x in
@@ -143,3 +144,41 @@ def test_unsorted_edges_and_ghost_atoms(student_file):
     isolated, _ = module(torch.tensor([0, 1]), torch.zeros((2, 0), dtype=torch.int64),
                          torch.zeros((0, 3), dtype=torch.float64))
     assert torch.allclose(e2[-3:], isolated[[0, 1, 1]], rtol=0, atol=EXACT)
+
+
+def test_l3_invariant_is_legendre_p3():
+    """The stored l = 3 components contract to the full traceless tensor product, which for
+    unit vectors is (2/5) P_3(cos theta) = cos^3 - 3 cos / 5."""
+    from mlff_tools.model.student import rank3_projection
+
+    generator = torch.Generator().manual_seed(0)
+    u, v = (torch.nn.functional.normalize(torch.randn(50, 3, generator=generator,
+                                                     dtype=torch.float64), dim=1)
+            for _ in range(2))
+
+    def components(w):
+        cube = w[:, :, None, None] * w[:, None, :, None] * w[:, None, None, :]
+        return cube.reshape(-1, 27) @ rank3_projection()
+
+    c = (u * v).sum(1)
+    err = ((components(u) * components(v)).sum(1) - (c ** 3 - 0.6 * c)).abs().max().item()
+    assert err < EXACT, f"l = 3 contraction off P_3 by {err:.2g}"
+
+
+def test_only_l3_sees_the_tetrahedron():
+    """Four neighbours at the tetrahedral angles form a spherical 2-design: the l = 1 and
+    l = 2 densities vanish, so without l = 3 the student sees only how many neighbours there
+    are and how far; the l = 3 invariant (A3_c : A3_c) is what sees the tetrahedral order."""
+    import math
+
+    tetra = torch.tensor([[1, 1, 1], [1, -1, -1], [-1, 1, -1], [-1, -1, 1]],
+                         dtype=torch.float64) / math.sqrt(3)
+    energy = StudentEnergy(("Si",), CUTOFF, dtype=torch.float64, l_max=3)
+    edge_index = torch.stack([torch.zeros(4, dtype=torch.long), torch.arange(1, 5)])
+    b = energy.descriptors(torch.zeros(5, dtype=torch.long), edge_index, 2.35 * tetra)[0]
+    k = energy.n_channels
+    pairs = k * (k + 1) // 2
+    b1, b2, b3 = (b[k + l * pairs:k + (l + 1) * pairs] for l in (1, 2, 3))
+    assert b1.abs().max() < EXACT and b2.abs().max() < EXACT, "l = 1, 2 should vanish"
+    diagonal = torch.triu_indices(k, k)[0] == torch.triu_indices(k, k)[1]
+    assert (b3[diagonal] > 1e-6).all(), f"l = 3 invariants {b3[diagonal]}"

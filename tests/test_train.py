@@ -187,3 +187,21 @@ def test_train_command(sw_data, tmp_path, capsys):
     assert "validation: energy MAE" in printed and "force MAE" in printed
     assert load_model(out).metadata.model["n_channels"] == 4
     assert main(["train", str(tmp_path / "nothing.extxyz"), "-o", str(out)]) == 2
+
+
+@pytest.mark.parametrize("l_max", [2, 3])
+def test_warm_start_continues_from_the_model_file(sw_data, tmp_path, l_max):
+    """--init copies a saved model's weights: a first run's file, loaded into a fresh run,
+    validates exactly as the file does before any update (zero learning rate); a file of
+    another architecture is refused by name."""
+    first = train(quick(sw_data, tmp_path / "first.pt", l_max=l_max, max_epochs=3))
+    history = []
+    train(quick(sw_data, tmp_path / "second.pt", l_max=l_max, max_epochs=1, lr=0.0,
+                init=str(first.model_path)), progress=history.append)
+    before = first.errors["force_mae_mev_per_A"]
+    after = history[0]["val_force_mae_mev_per_A"]
+    assert after == pytest.approx(before, rel=1e-5), f"{after} != {before} meV/Å"
+    other = 3 if l_max == 2 else 2
+    with pytest.raises(TrainingError, match="not the same architecture"):
+        train(quick(sw_data, tmp_path / "third.pt", l_max=other, max_epochs=1,
+                    init=str(first.model_path)))

@@ -15,14 +15,21 @@ For each edge i -> j (r = |r_ij| < cutoff, unit vector u):
     A0_{i,c}    = sum_j R_{0,c}                                              (2-body)
     A1_{i,c,a}  = sum_j R_{1,c} u_a
     A2_{i,c,ab} = sum_j R_{2,c} (u_a u_b - delta_ab / 3)
-    B = [A0, A0_c A0_d, A1_c . A1_d, A2_c : A2_d]  (c <= d)                  (3-body invariants)
+    A3_{i,c,abc} = sum_j R_{3,c} (u_a u_b u_c - (u_a delta_bc + u_b delta_ac + u_c delta_ab) / 5)
+    B = [A0, A0_c A0_d, A1_c . A1_d, A2_c : A2_d, A3_c : A3_d]  (c <= d)     (3-body invariants)
     E_i = E0[z_i] + scale * MLP([B, onehot(z_i)])
 
 f_env(x) = 1 - 10x^3 + 15x^4 - 6x^5 is C2 at the cutoff (value, slope and
 curvature vanish), so energy and forces go continuously to zero there and NVE
 conserves energy. The invariants are exact 3-body terms: an SW-like angular
 term sum_jk g(r_j) g(r_k) P_l(cos theta_jk) is the l-th contraction, so the
-MLP only has to learn radial shapes and a readout.
+MLP only has to learn radial shapes and a readout. ``l_max`` 3 adds the l = 3
+channel, which tells a tetrahedral neighbourhood from others (P_3 of the
+tetrahedral angle is far from zero): it matters for covalent liquids.
+
+The symmetric tensors are stored by their independent components, scaled by
+the square root of their multiplicity (u_x u_y counts twice in A2 : A2), so a
+plain dot product of the stored vectors is the full tensor contraction.
 
 Example::
 
@@ -32,6 +39,7 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Dict, List, Tuple
 
@@ -42,8 +50,9 @@ PRESET_LR: Dict[str, float] = {"fast": 5e-3, "accurate": 1.5e-3}
 
 PRESETS: Dict[str, Dict[str, int]] = {
     # smallest cost per atom-step at acceptable accuracy: the production default
-    "fast": {"n_radial": 6, "n_channels": 6, "hidden": 32, "n_hidden_layers": 2},
-    "accurate": {"n_radial": 10, "n_channels": 16, "hidden": 96, "n_hidden_layers": 2},
+    "fast": {"n_radial": 6, "n_channels": 6, "hidden": 32, "n_hidden_layers": 2, "l_max": 2},
+    "accurate": {"n_radial": 10, "n_channels": 16, "hidden": 96, "n_hidden_layers": 2,
+                 "l_max": 2},
 }
 
 
@@ -54,13 +63,36 @@ def envelope(x: torch.Tensor) -> torch.Tensor:
     return 1.0 - x3 * (10.0 - x * (15.0 - 6.0 * x))
 
 
+def rank3_projection(dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """[27, 10]: takes u (x) u (x) u (flattened) of a unit vector u to the independent
+    components of its symmetric traceless part, each times the square root of its
+    multiplicity. Uses |u| = 1 to write the trace terms u_a delta_bc as sum_d u_a u_d u_d
+    delta_bc, so that the whole map is one constant matrix."""
+    traceless = torch.zeros(3, 3, 3, 3, 3, 3, dtype=torch.float64)   # [p, q, r, a, b, c]
+    for p, q, r, a, b, c in itertools.product(range(3), repeat=6):
+        value = float((p, q, r) == (a, b, c))
+        if q == r:          # sum_d X_pdd is t_p, the trace that u_p delta_bc stands for
+            value -= 0.2 * ((p == a) * (b == c) + (p == b) * (a == c) + (p == c) * (a == b))
+        traceless[p, q, r, a, b, c] = value
+    traceless = traceless.reshape(27, 3, 3, 3)
+    columns = []
+    for a, b, c in ((0, 0, 0), (1, 1, 1), (2, 2, 2), (0, 0, 1), (0, 0, 2), (1, 1, 0),
+                    (1, 1, 2), (2, 2, 0), (2, 2, 1), (0, 1, 2)):
+        multiplicity = len({(a, b, c), (a, c, b), (b, a, c), (b, c, a), (c, a, b), (c, b, a)})
+        columns.append(traceless[:, a, b, c] * math.sqrt(multiplicity))
+    return torch.stack(columns, dim=1).to(dtype)
+
+
 class StudentEnergy(torch.nn.Module):
     """Per-atom energies [N] (eV) from a graph; see the module docstring."""
 
     def __init__(self, species: Tuple[str, ...], cutoff: float, *, n_radial: int = 6,
                  n_channels: int = 6, hidden: int = 32, n_hidden_layers: int = 2,
-                 dtype: torch.dtype = torch.float32):
+                 l_max: int = 2, dtype: torch.dtype = torch.float32):
         super().__init__()
+        if l_max not in (2, 3):
+            raise ValueError(f"l_max must be 2 or 3, got {l_max}")
+        self.l_max = l_max
         self.species = list(species)
         self.n_species = len(species)
         self.cutoff = float(cutoff)
@@ -71,13 +103,15 @@ class StudentEnergy(torch.nn.Module):
         generator = torch.Generator().manual_seed(0)
 
         self.radial_weight = torch.nn.Parameter(
-            torch.randn(n_radial * n_pairs, 3 * k, generator=generator, dtype=dtype)
+            torch.randn(n_radial * n_pairs, (l_max + 1) * k, generator=generator, dtype=dtype)
             / math.sqrt(n_radial))
         rows, cols = torch.triu_indices(k, k)
         self.register_buffer("triu", rows * k + cols)
         self.register_buffer("frequencies",
                              torch.arange(1, n_radial + 1, dtype=dtype) * math.pi / self.cutoff)
-        n_descriptors = k + 3 * (k * (k + 1) // 2)
+        n_descriptors = k + (l_max + 1) * (k * (k + 1) // 2)
+        self.register_buffer("rank3", rank3_projection(dtype) if l_max >= 3
+                             else torch.zeros(0, 0, dtype=dtype), persistent=False)
         layers: List[torch.nn.Module] = []
         width = n_descriptors + self.n_species
         for _ in range(n_hidden_layers):
@@ -145,10 +179,15 @@ class StudentEnergy(torch.nn.Module):
         unit = edge_vec / r.unsqueeze(1)
         eye = torch.eye(3, dtype=dtype, device=edge_vec.device)
         y2 = (unit.unsqueeze(2) * unit.unsqueeze(1) - eye / 3.0).reshape(-1, 9)
-        angular = torch.cat([unit, y2], dim=1)                       # [E, 12]
+        angular = [unit, y2]                                         # per l: [E, 3], [E, 9]
+        if self.l_max >= 3:
+            cube = (y2.reshape(-1, 9, 1) + eye.reshape(1, 9, 1) / 3.0) * unit.unsqueeze(1)
+            angular.append(cube.reshape(-1, 27) @ self.rank3)        # [E, 10]
 
-        # neighbour densities as one small matrix product per atom: edges are laid out
-        # in a padded [atom, neighbour slot] grid (edges of a centre are contiguous)
+        # neighbour densities as one small matrix product per atom and l: edges are laid
+        # out in a padded [atom, neighbour slot] grid (edges of a centre are contiguous);
+        # one grid per l and factor, so that no gradient has to be scattered into a slice
+        # of a large grid
         a0 = torch.zeros(n_active, k, dtype=dtype, device=edge_vec.device)
         a0 = a0.index_add(0, centre, radial[:, :k])
         counts = torch.bincount(centre, minlength=n_active)
@@ -158,18 +197,17 @@ class StudentEnergy(torch.nn.Module):
         first_edge = torch.cumsum(counts, dim=0) - counts
         cell = centre * slots + torch.arange(centre.shape[0], device=centre.device) \
             - first_edge[centre]
-        grid_radial = torch.zeros(n_active * slots, 2 * k, dtype=dtype, device=edge_vec.device)
-        grid_radial = grid_radial.index_copy(0, cell, radial[:, k:]).reshape(n_active, slots,
-                                                                             2 * k)
-        grid_angular = torch.zeros(n_active * slots, 12, dtype=dtype, device=edge_vec.device)
-        grid_angular = grid_angular.index_copy(0, cell, angular).reshape(n_active, slots, 12)
-        a1 = torch.bmm(grid_radial[:, :, :k].transpose(1, 2), grid_angular[:, :, :3])
-        a2 = torch.bmm(grid_radial[:, :, k:].transpose(1, 2), grid_angular[:, :, 3:])
         a0 = a0 * self.inv_avg_neighbours
-        a1 = a1 * self.inv_avg_neighbours
-        a2 = a2 * self.inv_avg_neighbours
-
         b0 = (a0.unsqueeze(2) * a0.unsqueeze(1)).reshape(n_active, k * k)[:, self.triu]
-        b1 = torch.bmm(a1, a1.transpose(1, 2)).reshape(n_active, k * k)[:, self.triu]
-        b2 = torch.bmm(a2, a2.transpose(1, 2)).reshape(n_active, k * k)[:, self.triu]
-        return torch.cat([a0, b0, b1, b2], dim=1)
+        out = [a0, b0]
+        for l in range(1, self.l_max + 1):
+            y = angular[l - 1]
+            grid_r = torch.zeros(n_active * slots, k, dtype=dtype, device=edge_vec.device)
+            grid_r = grid_r.index_copy(0, cell, radial[:, l * k:(l + 1) * k])
+            grid_y = torch.zeros(n_active * slots, y.shape[1], dtype=dtype,
+                                 device=edge_vec.device)
+            grid_y = grid_y.index_copy(0, cell, y)
+            a = torch.bmm(grid_r.reshape(n_active, slots, k).transpose(1, 2),
+                          grid_y.reshape(n_active, slots, y.shape[1])) * self.inv_avg_neighbours
+            out.append(torch.bmm(a, a.transpose(1, 2)).reshape(n_active, k * k)[:, self.triu])
+        return torch.cat(out, dim=1)

@@ -70,6 +70,10 @@ class DistillError(RuntimeError):
     pass
 
 
+class MeltCollapsed(DistillError):
+    """The student could not make a liquid start (reported, not raised, by stage_final)."""
+
+
 # ---------------------------------------------------------------------- state
 
 
@@ -414,13 +418,24 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
                             rdf_frames=max(10, config.rdf_frames // 2))
     final["rdf_crystal"] = {"temperature_K": coldest, "rdf": crystal.get("rdf", {}),
                             "fidelity": crystal.get("fidelity", {})}
-    liquid_start = _melt(config, final_model, folder, rdf_cell)
-    log(f"final: RDF of the liquid at {max(config.temperatures):g} K against {against}")
-    liquid = _validate_run(config, final_model, folder, "rdf_liquid", "nvt-langevin",
-                           max(config.temperatures), rdf_ps, (1, 1, 1),
-                           structure=str(liquid_start), teacher=config.teacher)
-    final["rdf_liquid"] = {"temperature_K": max(config.temperatures),
-                           "rdf": liquid.get("rdf", {}), "fidelity": liquid.get("fidelity", {})}
+    try:
+        liquid_start = _melt(config, final_model, folder, rdf_cell)
+    except MeltCollapsed as err:     # a finding about the student, not a reason to stop
+        log(f"final: no liquid RDF: {err}")
+        final["rdf_liquid"] = {"temperature_K": max(config.temperatures), "rdf": {},
+                               "fidelity": {}, "failed": str(err)}
+    else:
+        log(f"final: RDF of the liquid at {max(config.temperatures):g} K against {against}")
+        liquid = _validate_run(config, final_model, folder, "rdf_liquid", "nvt-langevin",
+                               max(config.temperatures), rdf_ps, (1, 1, 1),
+                               structure=str(liquid_start), teacher=config.teacher)
+        final["rdf_liquid"] = {"temperature_K": max(config.temperatures),
+                               "rdf": liquid.get("rdf", {}),
+                               "fidelity": liquid.get("fidelity", {})}
+        if liquid["stability"].get("collapsed"):
+            final["rdf_liquid"]["failed"] = ("the student collapsed in the liquid: "
+                                             f"{liquid['stability']['summary']}")
+            log(f"final: no liquid RDF: {final['rdf_liquid']['failed']}")
     state["final"] = final
     _save_state(out, state)
     return final
@@ -442,7 +457,9 @@ def _melt(config, model: Path, folder: Path, supercell) -> Path:
     run = run_input(plan, script.parent, folder / "melt.validate",
                     ValidateConfig(input=str(script), progress=config.progress))
     if run.collapse:
-        raise DistillError(f"the student collapsed while melting: {run.collapse['reason']}")
+        raise MeltCollapsed(f"the student collapsed while melting at "
+                            f"{1.5 * max(config.temperatures):g} K ({run.collapse['reason']}); "
+                            "more active-learning rounds (--rounds) or epochs usually fix it")
     symbols = [plan.elements[t - 1] for t in run.types]
     path = folder / "liquid_start.extxyz"
     ase.io.write(path, Atoms(symbols, positions=run.positions[-1], cell=run.cells[-1],
@@ -529,6 +546,7 @@ def headline(config: DistillConfig, state: dict, final: dict) -> dict:
         "rdf_effective_fraction_crystal": crystal.get("effective_fraction"),
         "rdf_effective_fraction_liquid": liquid.get("effective_fraction"),
         "rdf_method": config.rdf_method,
+        "rdf_liquid_failed": final["rdf_liquid"].get("failed"),
         "collapsed_at_K": collapsed,
         "rounds": len(state["rounds"]),
     }
@@ -567,7 +585,9 @@ def print_headline(report: dict, out: Path) -> None:
 
     how = ("teacher energies on the student's frames, reweighted"
            if h.get("rdf_method") == "reweight" else "against teacher MD")
-    print(f"RDF error    crystal {rdf('crystal')}, liquid {rdf('liquid')}; {how}")
+    liquid = (rdf("liquid") if not h.get("rdf_liquid_failed")
+              else f"not measured: {h['rdf_liquid_failed']}")
+    print(f"RDF error    crystal {rdf('crystal')}, liquid {liquid}; {how}")
     print(f"stability    {config['stability_ps']:g} ps NVT at {temps} K: "
           + ("no collapse" if not h["collapsed_at_K"] else
              f"COLLAPSED at {', '.join(h['collapsed_at_K'])} K"))

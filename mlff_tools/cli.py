@@ -337,9 +337,10 @@ def add_distill_parser(sub) -> None:
                    help="teacher RDF: teacher energies on the student's frames, reweighted "
                         "(see mlff-tools validate), or teacher MD")
     p.add_argument("--rdf-ps", type=float, default=d.rdf_ps,
-                   help="student NVT per RDF run (reweight)")
+                   help="student NVT of the liquid RDF run; the crystal's is half (reweight)")
     p.add_argument("--rdf-frames", type=int, default=d.rdf_frames,
-                   help="student frames the teacher labels per RDF run (reweight)")
+                   help="student frames the teacher labels in the liquid RDF run; the "
+                        "crystal's are half (reweight)")
     p.add_argument("--teacher-md-steps", type=int, default=d.teacher_md_steps,
                    help="teacher MD per RDF run (--rdf-method md)")
     p.add_argument("--seed", type=int, default=d.seed)

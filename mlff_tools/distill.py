@@ -71,7 +71,7 @@ class DistillError(RuntimeError):
 
 
 class MeltCollapsed(DistillError):
-    """The student could not make a liquid start (reported, not raised, by stage_final)."""
+    """The student could not make a liquid start (stage_final reports it, and goes on)."""
 
 
 # ---------------------------------------------------------------------- state
@@ -409,33 +409,33 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
                else "teacher MD")
     log(f"final: RDF of the crystal at {coldest:g} K against {against}")
     rdf_cell = rdf_supercell(config.structure)
-    rdf_ps = config.rdf_ps
     if config.rdf_method == "md":          # student and teacher MD alike
-        rdf_ps = config.teacher_md_steps * config.timestep / 1000
+        liquid_ps = crystal_ps = config.teacher_md_steps * config.timestep / 1000
+    else:                                  # the crystal's frames vary less: half as many
+        liquid_ps, crystal_ps = config.rdf_ps, config.rdf_ps / 2
     crystal = _validate_run(config, final_model, folder, "rdf_crystal", "nvt-langevin",
-                            coldest, rdf_ps / 2 if config.rdf_method == "reweight" else rdf_ps,
-                            rdf_cell, teacher=config.teacher,
+                            coldest, crystal_ps, rdf_cell, teacher=config.teacher,
                             rdf_frames=max(10, config.rdf_frames // 2))
     final["rdf_crystal"] = {"temperature_K": coldest, "rdf": crystal.get("rdf", {}),
                             "fidelity": crystal.get("fidelity", {})}
+    # a student that cannot hold a liquid is a finding for the report, not a reason to stop
+    liquid, failed = {}, None
     try:
         liquid_start = _melt(config, final_model, folder, rdf_cell)
-    except MeltCollapsed as err:     # a finding about the student, not a reason to stop
-        log(f"final: no liquid RDF: {err}")
-        final["rdf_liquid"] = {"temperature_K": max(config.temperatures), "rdf": {},
-                               "fidelity": {}, "failed": str(err)}
+    except MeltCollapsed as err:
+        failed = str(err)
     else:
         log(f"final: RDF of the liquid at {max(config.temperatures):g} K against {against}")
         liquid = _validate_run(config, final_model, folder, "rdf_liquid", "nvt-langevin",
-                               max(config.temperatures), rdf_ps, (1, 1, 1),
+                               max(config.temperatures), liquid_ps, (1, 1, 1),
                                structure=str(liquid_start), teacher=config.teacher)
-        final["rdf_liquid"] = {"temperature_K": max(config.temperatures),
-                               "rdf": liquid.get("rdf", {}),
-                               "fidelity": liquid.get("fidelity", {})}
         if liquid["stability"].get("collapsed"):
-            final["rdf_liquid"]["failed"] = ("the student collapsed in the liquid: "
-                                             f"{liquid['stability']['summary']}")
-            log(f"final: no liquid RDF: {final['rdf_liquid']['failed']}")
+            failed = f"the student collapsed in the liquid: {liquid['stability']['summary']}"
+    if failed:
+        log(f"final: no liquid RDF: {failed}")
+    final["rdf_liquid"] = {"temperature_K": max(config.temperatures),
+                           "rdf": liquid.get("rdf", {}), "fidelity": liquid.get("fidelity", {}),
+                           "failed": failed}
     state["final"] = final
     _save_state(out, state)
     return final
@@ -449,17 +449,18 @@ def _melt(config, model: Path, folder: Path, supercell) -> Path:
     from .inputs import InputConfig, write_input
     from .validate import ValidateConfig, plan_run, run_input
 
+    temperature = 1.5 * max(config.temperatures)
     script, _ = write_input(InputConfig(
         model=str(model), output=str(folder / "melt.lmp"), structure=config.structure,
-        supercell=supercell, ensemble="nvt-langevin", temperature=1.5 * max(config.temperatures),
+        supercell=supercell, ensemble="nvt-langevin", temperature=temperature,
         timestep=config.timestep, steps=3000, seed=config.seed + 11))
     plan = plan_run(script)
     run = run_input(plan, script.parent, folder / "melt.validate",
                     ValidateConfig(input=str(script), progress=config.progress))
     if run.collapse:
-        raise MeltCollapsed(f"the student collapsed while melting at "
-                            f"{1.5 * max(config.temperatures):g} K ({run.collapse['reason']}); "
-                            "more active-learning rounds (--rounds) or epochs usually fix it")
+        raise MeltCollapsed(f"the student collapsed while melting at {temperature:g} K "
+                            f"({run.collapse['reason']}); more active-learning rounds "
+                            "(--rounds) or epochs usually fix it")
     symbols = [plan.elements[t - 1] for t in run.types]
     path = folder / "liquid_start.extxyz"
     ase.io.write(path, Atoms(symbols, positions=run.positions[-1], cell=run.cells[-1],

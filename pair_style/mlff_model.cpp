@@ -11,6 +11,7 @@
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -109,7 +110,9 @@ struct MLFF::Model::Impl {
   ModelMetadata meta;
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat64;
-  torch::Tensor atom_energy, edge_grad;    // host float64 outputs of the last call
+  torch::Tensor atom_energy, edge_grad;    // host float64 outputs of the last call (host path)
+  torch::Tensor type_species;              // [ntypes+1] LAMMPS type -> species, on the device
+  torch::Tensor packed;                    // host float64 outputs of the last call (device path)
 };
 
 MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl(new Impl)
@@ -159,6 +162,41 @@ void MLFF::Model::set_num_threads(int nthreads)
   at::set_num_threads(nthreads);
 }
 
+// forward() on the model's device; both outputs float64 on that device, shapes checked
+static std::pair<torch::Tensor, torch::Tensor> run_forward(torch::jit::Module &module,
+                                                           const torch::Tensor &species,
+                                                           const torch::Tensor &edge_index,
+                                                           const torch::Tensor &edge_vec)
+{
+  const int64_t natoms = species.size(0);
+  const int64_t nedges = edge_index.size(1);
+  c10::IValue output;
+  torch::AutoGradMode grad_mode(true);    // forward() differentiates its energy itself
+  try {
+    output = module.forward({species, edge_index, edge_vec});
+  } catch (const c10::Error &e) {
+    throw ModelError("the model failed to evaluate " + std::to_string(natoms) + " atoms and " +
+                     std::to_string(nedges) + " edges: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception &e) {
+    throw ModelError(std::string("the model failed to evaluate: ") + first_line(e.what()));
+  }
+
+  if (!output.isTuple() || output.toTupleRef().elements().size() != 2)
+    throw ModelError("the model's forward() must return (atom_energy, edge_grad)");
+  const auto &elements = output.toTupleRef().elements();
+  if (!elements[0].isTensor() || !elements[1].isTensor())
+    throw ModelError("the model's forward() must return two tensors (atom_energy, edge_grad)");
+  auto atom_energy = elements[0].toTensor().detach();
+  auto edge_grad = elements[1].toTensor().detach();
+  if (atom_energy.numel() != natoms || edge_grad.numel() != 3 * nedges)
+    throw ModelError("the model returned atom_energy of " + std::to_string(atom_energy.numel()) +
+                     " values and edge_grad of " + std::to_string(edge_grad.numel()) +
+                     " values for " + std::to_string(natoms) + " atoms and " +
+                     std::to_string(nedges) + " edges");
+  return {atom_energy.to(torch::kFloat64).reshape({natoms}).contiguous(),
+          edge_grad.to(torch::kFloat64).reshape({nedges, 3}).contiguous()};
+}
+
 MLFF::Result MLFF::Model::compute(const Graph &graph)
 {
   const int64_t natoms = static_cast<int64_t>(graph.species.size());
@@ -186,27 +224,9 @@ MLFF::Result MLFF::Model::compute(const Graph &graph)
   edge_index = edge_index.to(impl->device);
   edge_vec = edge_vec.to(impl->device, impl->dtype);
 
-  c10::IValue output;
-  try {
-    output = impl->module.forward({species, edge_index, edge_vec});
-  } catch (const c10::Error &e) {
-    throw ModelError("the model failed to evaluate " + std::to_string(natoms) + " atoms and " +
-                     std::to_string(nedges) + " edges: " + first_line(e.what_without_backtrace()));
-  } catch (const std::exception &e) {
-    throw ModelError(std::string("the model failed to evaluate: ") + first_line(e.what()));
-  }
-
-  auto elements = output.toTuple()->elements();
-  if (elements.size() != 2)
-    throw ModelError("the model's forward() must return (atom_energy, edge_grad)");
-  auto cpu_f64 = torch::TensorOptions().dtype(torch::kFloat64).device(torch::kCPU);
-  impl->atom_energy = elements[0].toTensor().detach().to(cpu_f64).contiguous();
-  impl->edge_grad = elements[1].toTensor().detach().to(cpu_f64).contiguous();
-  if (impl->atom_energy.numel() != natoms || impl->edge_grad.numel() != 3 * nedges)
-    throw ModelError("the model returned atom_energy of " +
-                     std::to_string(impl->atom_energy.numel()) + " values and edge_grad of " +
-                     std::to_string(impl->edge_grad.numel()) + " values for " +
-                     std::to_string(natoms) + " atoms and " + std::to_string(nedges) + " edges");
+  auto outputs = run_forward(impl->module, species, edge_index, edge_vec);
+  impl->atom_energy = outputs.first.cpu();
+  impl->edge_grad = outputs.second.cpu();
 
   Result result;
   result.atom_energy = impl->atom_energy.data_ptr<double>();
@@ -222,4 +242,124 @@ MLFF::Result MLFF::Model::compute(const Graph &graph)
       break;
     }
   return result;
+}
+
+void MLFF::Model::set_type_species(const std::vector<int> &type_to_species)
+{
+  std::vector<int64_t> map(type_to_species.begin(), type_to_species.end());
+  try {
+    impl->type_species =
+        torch::tensor(map, torch::TensorOptions().dtype(torch::kInt64)).to(impl->device);
+  } catch (const std::exception &e) {
+    throw ModelError("cannot place the type map on " + impl->device.str() + ": " +
+                     first_line(e.what()));
+  }
+}
+
+/* ----------------------------------------------------------------------
+   the device path: upload positions, types and the neighbour list; build
+   the edges below the cutoff, run the model and scatter forces, energies
+   and virials with tensor kernels on the model's device; bring back one
+   packed float64 buffer. The same code runs on CPU tensors.
+------------------------------------------------------------------------- */
+
+MLFF::NeighbourOutput MLFF::Model::compute(const NeighbourInput &in)
+{
+  if (!impl->type_species.defined())
+    throw ModelError("internal: set_type_species() was not called before compute()");
+  const auto dev = impl->device;
+  const auto i32 = torch::TensorOptions().dtype(torch::kInt32);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  const int64_t nall = in.nall;
+  const int64_t ncentre = in.ncentre;
+  const int64_t nneigh = ncentre > 0 ? in.offset[ncentre] : 0;
+  auto upload = [&](const void *data, int64_t n, torch::TensorOptions opt) {
+    if (n == 0) return torch::empty({0}, opt.device(dev));
+    return torch::from_blob(const_cast<void *>(data), {n}, opt).to(dev, /*non_blocking=*/false);
+  };
+
+  auto x = upload(in.x, 3 * nall, f64).view({nall, 3});
+  auto species = impl->type_species.index_select(0, upload(in.type, nall, i32).to(torch::kInt64));
+  auto centre = upload(in.centre, ncentre, i32).to(torch::kInt64);
+  auto offset = upload(in.offset, ncentre + 1, i32).to(torch::kInt64);
+  auto neighbour = upload(in.neighbour, nneigh, i32).to(torch::kInt64);
+
+  // candidate pairs (centre, neighbour) -> edges shorter than the cutoff between mapped types;
+  // a NaN distance is kept (not >= cutoff) so the model's non-finite output reports it
+  auto pair_centre =
+      torch::repeat_interleave(centre, offset.slice(0, 1) - offset.slice(0, 0, ncentre),
+                               /*dim=*/0, /*output_size=*/nneigh);
+  auto pair_vec = x.index_select(0, neighbour) - x.index_select(0, pair_centre);
+  auto pair_rsq = (pair_vec * pair_vec).sum(1);
+  auto keep = (pair_rsq >= impl->meta.cutoff * impl->meta.cutoff).logical_not_()
+                  .logical_and_(species.index_select(0, neighbour) >= 0);
+  auto kept = keep.nonzero().view({-1});
+  auto edge_i = pair_centre.index_select(0, kept);
+  auto edge_j = neighbour.index_select(0, kept);
+  auto edge_vec = pair_vec.index_select(0, kept);
+  auto edge_rsq = pair_rsq.index_select(0, kept);
+  const int64_t nedges = edge_i.size(0);
+
+  auto outputs = run_forward(impl->module, species.clamp_min(0), torch::stack({edge_i, edge_j}),
+                             edge_vec.to(impl->dtype));
+  auto centre_energy = outputs.first.index_select(0, centre);
+  const auto &g = outputs.second;
+
+  // contract: F_i += g, F_j -= g, W -= edge_vec (outer) g
+  auto force = torch::zeros({nall, 3}, f64.device(dev));
+  force.index_add_(0, edge_i, g).index_add_(0, edge_j, -g);
+  std::vector<torch::Tensor> packed{force.view({-1}), centre_energy, centre_energy.sum().view({1})};
+  torch::Tensor w;
+  if (in.virial || in.atom_virial) {
+    auto gx = g.select(1, 0), gy = g.select(1, 1), gz = g.select(1, 2);
+    auto rx = edge_vec.select(1, 0), ry = edge_vec.select(1, 1), rz = edge_vec.select(1, 2);
+    w = -torch::stack({rx * gx, ry * gy, rz * gz, rx * gy, rx * gz, ry * gz}, 1);
+  }
+  packed.push_back(in.virial ? w.sum(0) : torch::zeros({6}, f64.device(dev)));
+  if (in.atom_virial) {
+    auto half = 0.5 * w;
+    auto atom_virial = torch::zeros({nall, 6}, f64.device(dev));
+    atom_virial.index_add_(0, edge_i, half).index_add_(0, edge_j, half);
+    packed.push_back(atom_virial.view({-1}));
+  }
+  // problem flags, judged on the host after the one transfer: overlap, energy, gradient
+  auto min_rsq = nedges > 0 ? edge_rsq.min().view({1}) : torch::full({1}, 1.0, f64.device(dev));
+  packed.push_back((min_rsq < OVERLAP_DISTANCE * OVERLAP_DISTANCE).to(torch::kFloat64));
+  packed.push_back(outputs.first.isfinite().all().logical_not().to(torch::kFloat64).view({1}));
+  packed.push_back(g.isfinite().all().logical_not().to(torch::kFloat64).view({1}));
+  impl->packed = torch::cat(packed).cpu();
+
+  NeighbourOutput out;
+  const double *p = impl->packed.data_ptr<double>();
+  out.nedges = nedges;
+  out.force = p;
+  out.centre_energy = p + 3 * nall;
+  out.energy = p[3 * nall + ncentre];
+  const double *v = p + 3 * nall + ncentre + 1;
+  for (int k = 0; k < 6; ++k) out.virial[k] = v[k];
+  const double *flags = v + 6;
+  if (in.atom_virial) {
+    out.atom_virial = v + 6;
+    flags += 6 * nall;
+  }
+
+  // on failure only: find the first offender (extra transfers are fine here)
+  auto host_index = [](const torch::Tensor &mask) {
+    auto where = mask.nonzero();
+    return where.numel() ? where[0][0].item<int64_t>() : int64_t(-1);
+  };
+  if (flags[0] != 0.0) {
+    const int64_t e = host_index(edge_rsq < OVERLAP_DISTANCE * OVERLAP_DISTANCE);
+    out.overlap_i = static_cast<int>(edge_i[e].item<int64_t>());
+    out.overlap_j = static_cast<int>(edge_j[e].item<int64_t>());
+    out.overlap_distance = std::sqrt(edge_rsq[e].item<double>());
+  } else if (flags[1] != 0.0) {
+    out.bad_atom = static_cast<int>(host_index(outputs.first.isfinite().logical_not()));
+  } else if (flags[2] != 0.0) {
+    const int64_t e = host_index(g.isfinite().logical_not().any(1));
+    out.bad_edge_i = static_cast<int>(edge_i[e].item<int64_t>());
+    out.bad_edge_j = static_cast<int>(edge_j[e].item<int64_t>());
+    out.bad_edge_distance = std::sqrt(edge_rsq[e].item<double>());
+  }
+  return out;
 }

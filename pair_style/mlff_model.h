@@ -62,6 +62,40 @@ struct Result {
   int64_t first_bad_edge = -1;            // first edge with a non-finite gradient, or -1
 };
 
+// LAMMPS's atoms and full neighbour list in host memory, for the path that builds the graph
+// with tensor kernels on the model's device (`graph device`): only positions, types and the
+// compact neighbour list go to the device; forces, energies and virials come back.
+struct NeighbourInput {
+  const double *x = nullptr;             // [nall*3] positions, Angstrom
+  const int *type = nullptr;             // [nall] LAMMPS atom types
+  int nall = 0;
+  const int *centre = nullptr;           // [ncentre] owned atoms of a mapped type
+  const int *offset = nullptr;           // [ncentre+1] where each centre's neighbours start
+  const int *neighbour = nullptr;        // [offset[ncentre]] atom indices, NEIGHMASK cleared
+  int ncentre = 0;
+  bool virial = false;                   // global virial wanted
+  bool atom_virial = false;              // per-atom virial wanted
+};
+
+// Results of the device path in host memory, float64, valid until the next call.
+struct NeighbourOutput {
+  const double *force = nullptr;         // [nall*3] eV/Angstrom, ghosts included
+  const double *centre_energy = nullptr; // [ncentre] eV, energy of each centre
+  const double *atom_virial = nullptr;   // [nall*6] eV, or nullptr when not asked for
+  double energy = 0.0;                   // eV, sum of centre_energy
+  double virial[6] = {0, 0, 0, 0, 0, 0}; // eV: xx yy zz xy xz yz
+  int64_t nedges = 0;
+  // the first problem found, if any (atom indices as in NeighbourInput)
+  int overlap_i = -1, overlap_j = -1;    // two atoms closer than the overlap distance
+  double overlap_distance = 0.0;
+  int bad_atom = -1;                     // an atom with a non-finite energy
+  int bad_edge_i = -1, bad_edge_j = -1;  // an edge with a non-finite gradient
+  double bad_edge_distance = 0.0;
+};
+
+// closer than this (Angstrom) two atoms are one on top of the other
+constexpr double OVERLAP_DISTANCE = 1.0e-4;
+
 class Model {
  public:
   Model(const std::string &path, const DeviceRequest &device);
@@ -72,6 +106,11 @@ class Model {
   const ModelMetadata &metadata() const;
   std::string device_name() const;
   Result compute(const Graph &graph);
+
+  // LAMMPS type (1..ntypes) -> model species, -1 for a type left to another style
+  void set_type_species(const std::vector<int> &type_to_species);
+  // the graph built from the neighbour list on the model's device, see NeighbourInput
+  NeighbourOutput compute(const NeighbourInput &input);
 
   static void set_num_threads(int nthreads);
 

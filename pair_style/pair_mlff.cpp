@@ -5,7 +5,9 @@
    cutoff from LAMMPS's full neighbour list (centres are owned atoms,
    neighbours may be ghosts), run the model, and scatter its edge gradients
    into forces (ghost forces are reverse-communicated, newton pair on),
-   energy and virial.
+   energy and virial. With `graph host` the first and last steps are loops
+   here; with `graph device` (the default on a GPU) the flattened neighbour
+   list goes to the model's device and all three steps run there.
 ------------------------------------------------------------------------- */
 
 #include "pair_mlff.h"
@@ -30,12 +32,12 @@
 
 using namespace LAMMPS_NS;
 
-// closer than this (Angstrom, squared) two atoms are one on top of the other
-static constexpr double OVERLAP_SQ = 1.0e-8;
+static constexpr double OVERLAP_SQ = MLFF::OVERLAP_DISTANCE * MLFF::OVERLAP_DISTANCE;
 
 /* ---------------------------------------------------------------------- */
 
-PairMLFF::PairMLFF(LAMMPS *lmp) : Pair(lmp), graph(new MLFF::Graph), cutoff(0.0)
+PairMLFF::PairMLFF(LAMMPS *lmp) :
+    Pair(lmp), graph(new MLFF::Graph), cutoff(0.0), graph_on_device(false)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -62,6 +64,11 @@ PairMLFF::~PairMLFF()
 void PairMLFF::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
+
+  if (graph_on_device) {
+    compute_on_device();
+    return;
+  }
 
   build_graph();
 
@@ -187,17 +194,97 @@ void PairMLFF::scatter(const double *atom_energy, const double *edge_grad)
 }
 
 /* ----------------------------------------------------------------------
-   pair_style mlff model.pt [device cpu|cuda|auto] [threads N]
+   `graph device`: flatten the neighbour list (centres of mapped types), let
+   the model's device build edges and scatter, then add what comes back
+------------------------------------------------------------------------- */
+
+void PairMLFF::compute_on_device()
+{
+  int *type = atom->type;
+  const int nall = atom->nlocal + atom->nghost;
+  const int *numneigh = list->numneigh;
+  int **firstneigh = list->firstneigh;
+
+  centres.clear();
+  offsets.assign(1, 0);
+  neighbours.clear();
+  for (int ii = 0; ii < list->inum; ++ii) {
+    const int i = list->ilist[ii];
+    if (type_to_species[type[i]] < 0) continue;
+    const int *jlist = firstneigh[i];
+    for (int jj = 0; jj < numneigh[i]; ++jj) neighbours.push_back(jlist[jj] & NEIGHMASK);
+    centres.push_back(i);
+    offsets.push_back(static_cast<int>(neighbours.size()));
+  }
+
+  MLFF::NeighbourInput input;
+  input.x = nall > 0 ? &atom->x[0][0] : nullptr;
+  input.type = type;
+  input.nall = nall;
+  input.centre = centres.data();
+  input.offset = offsets.data();
+  input.neighbour = neighbours.data();
+  input.ncentre = static_cast<int>(centres.size());
+  input.virial = vflag_global != 0;
+  input.atom_virial = vflag_atom != 0;
+
+  MLFF::NeighbourOutput out;
+  try {
+    out = model->compute(input);
+  } catch (MLFF::ModelError &e) {
+    error->one(FLERR, "pair_style mlff: {}", e.what());
+  }
+  check_device_result(out);
+
+  double **f = atom->f;
+  for (int i = 0; i < nall; ++i)
+    for (int k = 0; k < 3; ++k) f[i][k] += out.force[3 * i + k];
+  if (eflag_global) eng_vdwl += out.energy;
+  if (eflag_atom)
+    for (std::size_t c = 0; c < centres.size(); ++c) eatom[centres[c]] += out.centre_energy[c];
+  if (vflag_global)
+    for (int k = 0; k < 6; ++k) virial[k] += out.virial[k];
+  if (vflag_atom)
+    for (int i = 0; i < nall; ++i)
+      for (int k = 0; k < 6; ++k) vatom[i][k] += out.atom_virial[6 * i + k];
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairMLFF::check_device_result(const MLFF::NeighbourOutput &out)
+{
+  if (out.overlap_i >= 0)
+    error->one(FLERR,
+               "pair_style mlff: atoms {} and {} are on top of each other (distance {:.3g} A) "
+               "at step {}; fix the structure, e.g. with delete_atoms overlap",
+               atom->tag[out.overlap_i], atom->tag[out.overlap_j], out.overlap_distance,
+               update->ntimestep);
+  if (out.bad_atom >= 0)
+    error->one(FLERR,
+               "pair_style mlff: the model returned a non-finite energy at step {} for atom {} "
+               "(type {}); check the input structure for NaN positions or overlapping atoms",
+               update->ntimestep, atom->tag[out.bad_atom], atom->type[out.bad_atom]);
+  if (out.bad_edge_i >= 0)
+    error->one(FLERR,
+               "pair_style mlff: the model returned a non-finite force at step {} between atoms "
+               "{} and {} (distance {:.6g} A); check for NaN positions or overlapping atoms",
+               update->ntimestep, atom->tag[out.bad_edge_i], atom->tag[out.bad_edge_j],
+               out.bad_edge_distance);
+}
+
+/* ----------------------------------------------------------------------
+   pair_style mlff model.pt [device cpu|cuda|auto] [threads N] [graph host|device]
 ------------------------------------------------------------------------- */
 
 void PairMLFF::settings(int narg, char **arg)
 {
   if (narg < 1)
     error->all(FLERR, "Illegal pair_style mlff command: expected `pair_style mlff model.pt "
-                      "[device cpu|cuda|auto] [threads N]`");
+                      "[device cpu|cuda|auto] [threads N] [graph host|device]`");
   check_units();
 
   std::string device = "cpu";
+  std::string graph_where = "default";
   int nthreads = 1;
   for (int iarg = 1; iarg < narg; iarg += 2) {
     const std::string key = arg[iarg];
@@ -212,8 +299,13 @@ void PairMLFF::settings(int narg, char **arg)
       nthreads = utils::inumeric(FLERR, value, false, lmp);
       if (nthreads < 1)
         error->all(FLERR, "pair_style mlff: threads must be at least 1, got {}", value);
+    } else if (key == "graph") {
+      if (value != "host" && value != "device")
+        error->all(FLERR, "pair_style mlff: graph `{}` is not one of host, device", value);
+      graph_where = value;
     } else {
-      error->all(FLERR, "pair_style mlff: unknown keyword `{}`; known keywords: device, threads",
+      error->all(FLERR,
+                 "pair_style mlff: unknown keyword `{}`; known keywords: device, threads, graph",
                  key);
     }
   }
@@ -234,12 +326,17 @@ void PairMLFF::settings(int narg, char **arg)
     error->all(FLERR, "pair_style mlff: {}", e.what());
   }
   cutoff = model->metadata().cutoff;
+  // on a GPU the graph is built there (no edge list crosses the bus); on a CPU both work
+  const bool on_gpu = model->device_name().rfind("cuda", 0) == 0;
+  graph_on_device = graph_where == "device" || (graph_where == "default" && on_gpu);
 
   if (comm->me == 0) {
     const auto &meta = model->metadata();
-    utils::logmesg(lmp, "pair_style mlff: model '{}' species {} cutoff {} A {} on {}, {} thread(s)\n",
+    utils::logmesg(lmp,
+                   "pair_style mlff: model '{}' species {} cutoff {} A {} on {}, {} thread(s), "
+                   "graph built on the {}\n",
                    model_path, utils::join_words(meta.species, " "), meta.cutoff, meta.dtype,
-                   model->device_name(), nthreads);
+                   model->device_name(), nthreads, graph_on_device ? "device" : "host");
   }
 
   // a new model may have other species: coefficients must be given again
@@ -279,6 +376,11 @@ void PairMLFF::coeff(int narg, char **arg)
                  "pair_style hybrid/overlay",
                  model_path, element, itype, utils::join_words(species, " "));
     type_to_species[itype] = index;
+  }
+  try {
+    model->set_type_species(type_to_species);
+  } catch (MLFF::ModelError &e) {
+    error->all(FLERR, "pair_style mlff: {}", e.what());
   }
 
   int count = 0;

@@ -15,6 +15,7 @@
 namespace MLFF {
 class Model;
 struct Graph;
+struct NeighbourOutput;
 }    // namespace MLFF
 
 namespace LAMMPS_NS {
@@ -36,11 +37,15 @@ class PairMLFF : public Pair {
   std::string model_path;
   double cutoff;
   std::vector<int> type_to_species;    // LAMMPS type -> model species index, -1 for NULL
+  bool graph_on_device;                // build the graph on the model's device (`graph device`)
+  std::vector<int> centres, offsets, neighbours;    // the neighbour list, flattened
 
   void allocate();
   void check_units();
   void build_graph();
   void scatter(const double *atom_energy, const double *edge_grad);
+  void compute_on_device();
+  void check_device_result(const MLFF::NeighbourOutput &out);
 };
 
 }    // namespace LAMMPS_NS

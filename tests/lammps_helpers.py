@@ -69,8 +69,13 @@ def single_point(atoms, species, pair_lines, *, tmp_path: Path, boundary="p p p"
         lmp.close()
 
 
-def mlff_lines(model, elements):
-    return [f"pair_style mlff {model}", f"pair_coeff * * {' '.join(elements)}"]
+# where pair_style mlff builds the graph: host loops, or tensor kernels on the model's device
+# (the GPU path, run here on CPU tensors); tests of the plugin's physics run both
+GRAPHS = ("host", "device")
+
+
+def mlff_lines(model, elements, graph="host"):
+    return [f"pair_style mlff {model} graph {graph}", f"pair_coeff * * {' '.join(elements)}"]
 
 
 def sw_lines(potential_file, elements):

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from conftest import silicon
+from lammps_helpers import GRAPHS
 from mlff_tools.lammps import make_lammps, write_data
 from mlff_tools.model.contract import METADATA_FILE
 
@@ -118,9 +119,12 @@ def test_newton_pair_off(models):
 
 def test_unknown_keyword_and_device(models):
     error = lammps_error(SETUP + [f"pair_style mlff {models['si64']} colour blue"])
-    assert "pair_style mlff: unknown keyword `colour`; known keywords: device, threads" in error
+    assert ("pair_style mlff: unknown keyword `colour`; known keywords: device, threads, graph"
+            in error)
     error = lammps_error(SETUP + [f"pair_style mlff {models['si64']} device tpu"])
     assert "pair_style mlff: device `tpu` is not one of cpu, cuda, auto" in error
+    error = lammps_error(SETUP + [f"pair_style mlff {models['si64']} graph gpu"])
+    assert "pair_style mlff: graph `gpu` is not one of host, device" in error
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
@@ -142,10 +146,12 @@ def test_device_auto_and_threads(models, potentials):
     assert abs(energies[0] - energies[1]) < 1e-9 * 64, f"mlff {energies[0]}, sw {energies[1]}"
 
 
-def test_overlapping_atoms(models):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_overlapping_atoms(models, graph):
     """Two atoms on the same spot are named, with the step."""
     error = lammps_error(SETUP + ["create_atoms 1 single 0 0 0 units box",
-                                  f"pair_style mlff {models['si64']}", "pair_coeff * * Si",
+                                  f"pair_style mlff {models['si64']} graph {graph}",
+                                  "pair_coeff * * Si",
                                   "run 0"])
     assert "pair_style mlff: atoms 1 and 65 are on top of each other (distance 0 A) at step 0" \
         in error or "atoms 65 and 1 are on top of each other" in error
@@ -164,18 +170,22 @@ def test_nan_positions_stop_the_run(models):
     lmp.close()
 
 
-def test_isolated_atom(models):
-    """An atom with no neighbour inside the cutoff works and has zero SW energy and force."""
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_isolated_atom(models, graph):
+    """An atom with no neighbour inside the cutoff works and has zero SW energy and force
+    (zero edges in the whole graph)."""
     lmp = make_lammps()
     lmp.commands_list(["units metal", "region box block 0 20 0 20 0 20", "create_box 1 box",
                        "create_atoms 1 single 1 1 1 units box", "mass 1 28.0855",
-                       f"pair_style mlff {models['si64']}", "pair_coeff * * Si", "run 0"])
+                       f"pair_style mlff {models['si64']} graph {graph}", "pair_coeff * * Si",
+                       "run 0"])
     assert lmp.get_thermo("pe") == 0.0
     assert abs(lmp.numpy.extract_atom("f")[0]).max() == 0.0
     lmp.close()
 
 
-def test_hybrid_overlay_with_null(models, tmp_path):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_hybrid_overlay_with_null(models, tmp_path, graph):
     """hybrid/overlay: mlff on type 1 (type 2 NULL) plus zbl on all = sum of the parts."""
     atoms = silicon((2, 2, 2), rattle=0.1)
     data = write_data(atoms, tmp_path / "si.data", ["Si"])
@@ -192,7 +202,7 @@ def test_hybrid_overlay_with_null(models, tmp_path):
         lmp.close()
         return value
 
-    both = energy([f"pair_style hybrid/overlay mlff {models['si64']} {zbl}",
+    both = energy([f"pair_style hybrid/overlay mlff {models['si64']} graph {graph} {zbl}",
                    "pair_coeff * * mlff Si NULL", "pair_coeff * * zbl 14 14"])
     zbl_only = energy([f"pair_style {zbl}", "pair_coeff * * 14 14"])
     lmp = make_lammps()
@@ -214,7 +224,8 @@ class NaNForAtomTwo(torch.nn.Module):
         return energy, torch.zeros_like(edge_vec)
 
 
-def test_non_finite_model_output_names_step_and_atom(tmp_path):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_non_finite_model_output_names_step_and_atom(tmp_path, graph):
     """NaN out of the model stops the run and names the step and the atom."""
     from mlff_tools.model import ModelMetadata
 
@@ -223,7 +234,7 @@ def test_non_finite_model_output_names_step_and_atom(tmp_path):
     module = torch.jit.script(NaNForAtomTwo())
     torch.jit.save(module, str(path), _extra_files={METADATA_FILE: ModelMetadata(
         species=("Si",), cutoff=3.0).to_json()})
-    error = lammps_error(SETUP + ["atom_modify sort 0 0", f"pair_style mlff {path}",
+    error = lammps_error(SETUP + ["atom_modify sort 0 0", f"pair_style mlff {path} graph {graph}",
                                   "pair_coeff * * Si", "reset_timestep 42", "run 0"])
     assert "the model returned a non-finite energy at step 42 for atom 3 (type 1)" in error
 

@@ -5,7 +5,7 @@ import pytest
 from ase.calculators.calculator import PropertyNotImplementedError
 
 from conftest import gallium_nitride, silicon
-from lammps_helpers import NKTV2P, mlff_lines, single_point
+from lammps_helpers import GRAPHS, NKTV2P, mlff_lines, single_point
 from mlff_tools.calculator import MLFFCalculator
 
 RTOL = {"si64": 1e-8, "si32": 1e-4}   # LAMMPS vs Python, relative to the largest value
@@ -22,10 +22,12 @@ def lammps_stress(point):
 
 @pytest.mark.parametrize("model", ["si64", "si32"])
 @pytest.mark.parametrize("triclinic", [False, True], ids=["orthogonal", "triclinic"])
-def test_lammps_equals_python(models, tmp_path, model, triclinic):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_lammps_equals_python(models, tmp_path, model, triclinic, graph):
     """Energy, forces and stress from LAMMPS equal the ASE calculator's for the same file."""
     atoms = silicon((2, 2, 2), rattle=0.1, triclinic=triclinic)
-    point = single_point(atoms, ["Si"], mlff_lines(models[model], ["Si"]), tmp_path=tmp_path)
+    point = single_point(atoms, ["Si"], mlff_lines(models[model], ["Si"], graph),
+                         tmp_path=tmp_path)
     atoms.calc = MLFFCalculator(models[model])
     rtol = RTOL[model]
     energy = atoms.get_potential_energy()
@@ -39,10 +41,11 @@ def test_lammps_equals_python(models, tmp_path, model, triclinic):
     assert ds < rtol, f"stress differs by {ds:.2e} (relative)"
 
 
-def test_per_atom_energies_sum_to_total(models, tmp_path):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_per_atom_energies_sum_to_total(models, tmp_path, graph):
     """Per-atom energies (LAMMPS compute pe/atom and the calculator) sum to the total energy."""
     atoms = gallium_nitride((2, 2, 2))
-    point = single_point(atoms, ["Ga", "N"], mlff_lines(models["gan64"], ["Ga", "N"]),
+    point = single_point(atoms, ["Ga", "N"], mlff_lines(models["gan64"], ["Ga", "N"], graph),
                          tmp_path=tmp_path)
     assert abs(point.atom_energy.sum() - point.energy) < 1e-10 * len(atoms)
     atoms.calc = MLFFCalculator(models["gan64"])
@@ -51,10 +54,12 @@ def test_per_atom_energies_sum_to_total(models, tmp_path):
     assert np.abs(energies - point.atom_energy).max() < 1e-9, "per-atom energies differ"
 
 
-def test_per_atom_virial_sums_to_pressure(models, tmp_path):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_per_atom_virial_sums_to_pressure(models, tmp_path, graph):
     """compute stress/atom summed over atoms equals -P V (the global virial)."""
     atoms = silicon((2, 2, 2), rattle=0.1, triclinic=True)
-    point = single_point(atoms, ["Si"], mlff_lines(models["si64"], ["Si"]), tmp_path=tmp_path)
+    point = single_point(atoms, ["Si"], mlff_lines(models["si64"], ["Si"], graph),
+                         tmp_path=tmp_path)
     total = point.atom_virial.sum(axis=0)
     expected = -point.pressure * point.volume
     err = np.abs(total - expected).max() / np.abs(expected).max()

@@ -6,9 +6,10 @@ relying on the Python side.
 """
 
 import numpy as np
+import pytest
 
 from conftest import silicon
-from lammps_helpers import NKTV2P
+from lammps_helpers import GRAPHS, NKTV2P
 from mlff_tools.lammps import make_lammps, write_data
 
 STEP = 1e-4          # Å
@@ -16,18 +17,19 @@ STRAIN_STEP = 1e-5   # dimensionless
 TOL = 1e-6       # eV/Å for forces, eV for the virial (float64 central differences)
 
 
-def start(model, atoms, tmp_path):
+def start(model, atoms, tmp_path, graph):
     data = write_data(atoms, tmp_path / "fd.data", ["Si"])
     lmp = make_lammps()
     lmp.commands_list(["units metal", "atom_modify map yes sort 0 0", f"read_data {data}",
-                       f"pair_style mlff {model}", "pair_coeff * * Si",
+                       f"pair_style mlff {model} graph {graph}", "pair_coeff * * Si",
                        "thermo_style custom step pe pxx pyy pzz pxy pxz pyz vol", "run 0"])
     return lmp
 
 
-def test_lammps_forces_are_minus_energy_gradient(models, tmp_path):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_lammps_forces_are_minus_energy_gradient(models, tmp_path, graph):
     """Forces from pair_style mlff equal -dE/dx of its own energy (triclinic, periodic)."""
-    lmp = start(models["si64"], silicon((2, 1, 1), rattle=0.1, triclinic=True), tmp_path)
+    lmp = start(models["si64"], silicon((2, 1, 1), rattle=0.1, triclinic=True), tmp_path, graph)
     forces = lmp.numpy.extract_atom("f")[:16].copy()
     for atom in (0, 7, 13):
         for axis in range(3):
@@ -45,9 +47,10 @@ def test_lammps_forces_are_minus_energy_gradient(models, tmp_path):
     lmp.close()
 
 
-def test_lammps_virial_is_strain_derivative(models, tmp_path):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_lammps_virial_is_strain_derivative(models, tmp_path, graph):
     """W_ab = sum r_a F_b = -dE/d(strain_ab), for diagonal and tilt strains."""
-    lmp = start(models["si64"], silicon((2, 1, 1), rattle=0.1, triclinic=True), tmp_path)
+    lmp = start(models["si64"], silicon((2, 1, 1), rattle=0.1, triclinic=True), tmp_path, graph)
     volume = lmp.get_thermo("vol")
     virial = {k: lmp.get_thermo(k) * volume / NKTV2P for k in ("pxx", "pyy", "pzz", "pxy",
                                                                "pxz", "pyz")}

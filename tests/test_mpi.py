@@ -9,16 +9,16 @@ import numpy as np
 import pytest
 
 from conftest import silicon
-from lammps_helpers import run_lmp
+from lammps_helpers import GRAPHS, run_lmp
 from mlff_tools.lammps import lammps_orientation, write_data
 
 pytestmark = pytest.mark.mpi
 TOL = 1e-10   # eV/atom, eV/Å, relative pressure
 
 
-def inputs(model, data, before=(), after=()):
+def inputs(model, data, before=(), after=(), graph="host"):
     return ["units metal", *before, f"read_data {data}", *after,
-            f"pair_style mlff {model}", "pair_coeff * * Si"]
+            f"pair_style mlff {model} graph {graph}", "pair_coeff * * Si"]
 
 
 def assert_same(result, reference, natoms, label):
@@ -31,24 +31,27 @@ def assert_same(result, reference, natoms, label):
 
 
 @pytest.mark.parametrize("triclinic", [False, True], ids=["orthogonal", "triclinic"])
-def test_ranks_agree_on_bulk(models, tmp_path, triclinic):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_ranks_agree_on_bulk(models, tmp_path, triclinic, graph):
     """Periodic bulk Si: 1 == 2 == 4 ranks."""
     atoms = silicon((3, 3, 3), rattle=0.1, triclinic=triclinic)
     data = write_data(atoms, tmp_path / "bulk.data", ["Si"])
-    results = {n: run_lmp(inputs(models["si64"], data), nprocs=n, cwd=tmp_path / str(n))
+    results = {n: run_lmp(inputs(models["si64"], data, graph=graph), nprocs=n,
+                          cwd=tmp_path / str(n))
                for n in (1, 2, 4)}
     for n in (2, 4):
         assert_same(results[n], results[1], len(atoms), f"{n} ranks vs 1")
 
 
-def test_rank_without_atoms(models, tmp_path):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_rank_without_atoms(models, tmp_path, graph):
     """A cluster in one corner of a large box: ranks that own nothing still take part."""
     atoms = silicon((2, 2, 2), rattle=0.1)
     atoms.set_cell(atoms.cell.array * [4, 1, 1], scale_atoms=False)
     data = write_data(atoms, tmp_path / "slab.data", ["Si"])
     reference = run_lmp(inputs(models["si64"], data), nprocs=1, cwd=tmp_path / "1")
-    result = run_lmp(inputs(models["si64"], data, before=["processors 4 1 1"]), nprocs=4,
-                     cwd=tmp_path / "4")
+    result = run_lmp(inputs(models["si64"], data, before=["processors 4 1 1"], graph=graph),
+                     nprocs=4, cwd=tmp_path / "4")
     nlocal = [line for line in result.output.splitlines() if line.startswith("Nlocal:")][0]
     assert nlocal.split()[-2] == "0", f"expected a rank with no atoms: {nlocal}"
     assert_same(result, reference, len(atoms), "4 ranks (two empty) vs 1")
@@ -64,7 +67,8 @@ def test_short_comm_cutoff_is_raised(models, tmp_path):
     assert_same(result, reference, len(atoms), "comm_modify cutoff 1.0 on 2 ranks")
 
 
-def test_ranks_agree_with_student(tmp_path):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_ranks_agree_with_student(tmp_path, graph):
     """A two-species student (float64, random weights): 1 == 2 == 4 ranks, triclinic SiC."""
     from ase.build import bulk
 
@@ -76,7 +80,7 @@ def test_ranks_agree_with_student(tmp_path):
     atoms = lammps_orientation(bulk("SiC", "zincblende", a=4.36).repeat((4, 4, 4)))
     atoms.rattle(0.1, seed=3)
     data = write_data(atoms, tmp_path / "sic.data", ["Si", "C"])
-    commands = ["units metal", f"read_data {data}", f"pair_style mlff {model}",
+    commands = ["units metal", f"read_data {data}", f"pair_style mlff {model} graph {graph}",
                 "pair_coeff * * Si C"]
     results = {n: run_lmp(commands, nprocs=n, cwd=tmp_path / str(n)) for n in (1, 2, 4)}
     for n in (2, 4):

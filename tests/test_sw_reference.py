@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import gallium_nitride, silicon
-from lammps_helpers import mlff_lines, single_point, sw_lines
+from lammps_helpers import GRAPHS, mlff_lines, single_point, sw_lines
 
 ENERGY_TOL = 1e-9     # eV/atom
 FORCE_TOL = 1e-8      # eV/Å
@@ -27,10 +27,12 @@ def assert_same(mlff, native, natoms):
 
 @pytest.mark.parametrize("triclinic", [False, True], ids=["orthogonal", "triclinic"])
 @pytest.mark.parametrize("boundary", ["p p p", "p s p", "f f f"])
-def test_silicon_equals_native_sw(models, potentials, tmp_path, triclinic, boundary):
-    """Si, rattled: energy, forces and pressure tensor equal native SW for every box kind."""
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_silicon_equals_native_sw(models, potentials, tmp_path, triclinic, boundary, graph):
+    """Si, rattled: energy, forces and pressure tensor equal native SW for every box kind,
+    with the graph built on the host or by the device path's tensor kernels."""
     atoms = silicon((2, 2, 2), rattle=0.1, triclinic=triclinic)
-    mlff = single_point(atoms, ["Si"], mlff_lines(models["si64"], ["Si"]),
+    mlff = single_point(atoms, ["Si"], mlff_lines(models["si64"], ["Si"], graph),
                         tmp_path=tmp_path, boundary=boundary)
     native = single_point(atoms, ["Si"], sw_lines(potentials / "Si.sw", ["Si"]),
                           tmp_path=tmp_path, boundary=boundary)
@@ -38,23 +40,25 @@ def test_silicon_equals_native_sw(models, potentials, tmp_path, triclinic, bound
 
 
 @pytest.mark.parametrize("elements", [["Ga", "N"], ["N", "Ga"]], ids=["model-order", "reversed"])
-def test_two_elements_equal_native_sw(models, potentials, tmp_path, elements):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_two_elements_equal_native_sw(models, potentials, tmp_path, elements, graph):
     """GaN (two species, element-specific parameters) equals native SW; LAMMPS types map to
     model species by symbol, so listing them in the reverse order changes nothing."""
     atoms = gallium_nitride((3, 3, 2))
-    mlff = single_point(atoms, elements, mlff_lines(models["gan64"], elements),
+    mlff = single_point(atoms, elements, mlff_lines(models["gan64"], elements, graph),
                         tmp_path=tmp_path)
     native = single_point(atoms, elements, sw_lines(potentials / "GaN.sw", elements),
                           tmp_path=tmp_path)
     assert_same(mlff, native, len(atoms))
 
 
-def test_several_types_map_to_one_element(models, potentials, tmp_path):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_several_types_map_to_one_element(models, potentials, tmp_path, graph):
     """Two LAMMPS types both mapped to Si give the energy and forces of one Si type."""
     atoms = silicon((2, 2, 2), rattle=0.1)
     retype = ["set atom 1*20 type 2"]
     two_types = two_type_data(atoms, tmp_path)
-    mlff = single_point(atoms, ["Si"], mlff_lines(models["si64"], ["Si", "Si"]),
+    mlff = single_point(atoms, ["Si"], mlff_lines(models["si64"], ["Si", "Si"], graph),
                         tmp_path=tmp_path, data=two_types, extra=retype)
     native = single_point(atoms, ["Si"], sw_lines(potentials / "Si.sw", ["Si"]),
                           tmp_path=tmp_path)

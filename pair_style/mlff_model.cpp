@@ -100,7 +100,11 @@ torch::Device pick_device(const MLFF::DeviceRequest &request)
     throw ModelError("`device cuda` was requested but libtorch sees no CUDA device on this node "
                      "(a CPU-only torch build or no GPU); use `device cpu` or `device auto`");
   const int count = static_cast<int>(torch::cuda::device_count());
-  return {torch::kCUDA, static_cast<c10::DeviceIndex>(request.node_local_rank % count)};
+  if (request.cuda_index >= count)
+    throw ModelError("GPU " + std::to_string(request.cuda_index) + " was requested but libtorch "
+                     "sees " + std::to_string(count) + " GPU(s) on this node");
+  const int index = request.cuda_index >= 0 ? request.cuda_index : request.node_local_rank % count;
+  return {torch::kCUDA, static_cast<c10::DeviceIndex>(index)};
 }
 
 }    // namespace
@@ -113,6 +117,7 @@ struct MLFF::Model::Impl {
   torch::Tensor atom_energy, edge_grad;    // host float64 outputs of the last call (host path)
   torch::Tensor type_species;              // [ntypes+1] LAMMPS type -> species, on the device
   torch::Tensor packed;                    // host float64 outputs of the last call (device path)
+  torch::Tensor device_energy, device_grad;    // outputs of the last DeviceGraph call
 };
 
 MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl(new Impl)
@@ -362,4 +367,34 @@ MLFF::NeighbourOutput MLFF::Model::compute(const NeighbourInput &in)
     out.bad_edge_distance = std::sqrt(edge_rsq[e].item<double>());
   }
   return out;
+}
+
+/* ----------------------------------------------------------------------
+   forward() on a graph that already lies in the model device's memory
+------------------------------------------------------------------------- */
+
+MLFF::DeviceResult MLFF::Model::compute(const DeviceGraph &graph)
+{
+  const auto dev = impl->device;
+  const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(dev);
+  const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(dev);
+  const int64_t natoms = graph.natoms, nedges = graph.nedges;
+  auto wrap = [](const void *data, at::IntArrayRef shape, torch::TensorOptions options) {
+    if (data == nullptr) return torch::empty(shape, options);
+    return torch::from_blob(const_cast<void *>(data), shape, options);
+  };
+  auto species = wrap(graph.species, {natoms}, i64);
+  auto edge_index = wrap(graph.edge_index, {2, nedges}, i64);
+  auto edge_vec = wrap(graph.edge_vec, {nedges, 3}, f64);
+
+  auto outputs = run_forward(impl->module, species, edge_index, edge_vec.to(impl->dtype));
+  impl->device_energy = outputs.first;
+  impl->device_grad = outputs.second;
+  // the caller's kernels read the outputs next, possibly on another stream
+  if (dev.is_cuda()) torch::cuda::synchronize(dev.index());
+
+  DeviceResult result;
+  result.atom_energy = natoms ? impl->device_energy.data_ptr<double>() : nullptr;
+  result.edge_grad = nedges ? impl->device_grad.data_ptr<double>() : nullptr;
+  return result;
 }

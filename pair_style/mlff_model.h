@@ -37,6 +37,7 @@ struct ModelMetadata {
 struct DeviceRequest {
   std::string kind = "cpu";
   int node_local_rank = 0;    // picks the GPU when several ranks share a node
+  int cuda_index = -1;        // this GPU instead (Kokkos's), when >= 0
 };
 
 // A graph in host memory, as the contract's forward() takes it.
@@ -93,6 +94,22 @@ struct NeighbourOutput {
   double bad_edge_distance = 0.0;
 };
 
+// A graph already in the model device's memory (Kokkos views of pair_style mlff/kk), wrapped
+// without a copy. Memory on the host for the host backends, on the GPU for CUDA.
+struct DeviceGraph {
+  const int64_t *species = nullptr;      // [natoms]
+  int64_t natoms = 0;
+  const int64_t *edge_index = nullptr;   // [2*nedges]: all centres, then all neighbours
+  const double *edge_vec = nullptr;      // [nedges*3] r_j - r_i, Angstrom
+  int64_t nedges = 0;
+};
+
+// forward()'s outputs on the model's device, float64, valid until the next call
+struct DeviceResult {
+  const double *atom_energy = nullptr;   // [natoms] eV
+  const double *edge_grad = nullptr;     // [nedges*3] eV/Angstrom
+};
+
 // closer than this (Angstrom) two atoms are one on top of the other
 constexpr double OVERLAP_DISTANCE = 1.0e-4;
 
@@ -111,6 +128,8 @@ class Model {
   void set_type_species(const std::vector<int> &type_to_species);
   // the graph built from the neighbour list on the model's device, see NeighbourInput
   NeighbourOutput compute(const NeighbourInput &input);
+  // forward() on a graph in device memory; returns when the outputs are ready to read
+  DeviceResult compute(const DeviceGraph &graph);
 
   static void set_num_threads(int nthreads);
 

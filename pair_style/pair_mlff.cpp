@@ -37,7 +37,7 @@ static constexpr double OVERLAP_SQ = MLFF::OVERLAP_DISTANCE * MLFF::OVERLAP_DIST
 /* ---------------------------------------------------------------------- */
 
 PairMLFF::PairMLFF(LAMMPS *lmp) :
-    Pair(lmp), graph(new MLFF::Graph), cutoff(0.0), graph_on_device(false)
+    Pair(lmp), graph(new MLFF::Graph), cutoff(0.0), graph_on_device(false), kokkos_style(false)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -283,7 +283,7 @@ void PairMLFF::settings(int narg, char **arg)
                       "[device cpu|cuda|auto] [threads N] [graph host|device]`");
   check_units();
 
-  std::string device = "cpu";
+  std::string device = "default";
   std::string graph_where = "default";
   int nthreads = 1;
   for (int iarg = 1; iarg < narg; iarg += 2) {
@@ -317,6 +317,7 @@ void PairMLFF::settings(int narg, char **arg)
   request.kind = device;
   MPI_Comm_rank(node, &request.node_local_rank);
   MPI_Comm_free(&node);
+  choose_device(request);
 
   model_path = arg[0];
   try {
@@ -333,10 +334,13 @@ void PairMLFF::settings(int narg, char **arg)
   if (comm->me == 0) {
     const auto &meta = model->metadata();
     utils::logmesg(lmp,
-                   "pair_style mlff: model '{}' species {} cutoff {} A {} on {}, {} thread(s), "
-                   "graph built on the {}\n",
-                   model_path, utils::join_words(meta.species, " "), meta.cutoff, meta.dtype,
-                   model->device_name(), nthreads, graph_on_device ? "device" : "host");
+                   "pair_style {}: model '{}' species {} cutoff {} A {} on {}, {} thread(s), "
+                   "graph built {}\n",
+                   kokkos_style ? "mlff/kk" : "mlff", model_path,
+                   utils::join_words(meta.species, " "), meta.cutoff, meta.dtype,
+                   model->device_name(), nthreads,
+                   kokkos_style ? "by Kokkos kernels" : (graph_on_device ? "on the device"
+                                                                          : "on the host"));
   }
 
   // a new model may have other species: coefficients must be given again
@@ -344,6 +348,13 @@ void PairMLFF::settings(int narg, char **arg)
     for (int i = 1; i <= atom->ntypes; ++i)
       for (int j = i; j <= atom->ntypes; ++j) setflag[i][j] = 0;
   }
+}
+
+/* ---------------------------------------------------------------------- */
+
+void PairMLFF::choose_device(MLFF::DeviceRequest &request)
+{
+  if (request.kind == "default") request.kind = "cpu";
 }
 
 /* ----------------------------------------------------------------------

@@ -16,6 +16,8 @@ namespace MLFF {
 class Model;
 struct Graph;
 struct NeighbourOutput;
+struct DeviceRequest;
+struct DeviceResult;
 }    // namespace MLFF
 
 namespace LAMMPS_NS {
@@ -38,6 +40,7 @@ class PairMLFF : public Pair {
   double cutoff;
   std::vector<int> type_to_species;    // LAMMPS type -> model species index, -1 for NULL
   bool graph_on_device;                // build the graph on the model's device (`graph device`)
+  bool kokkos_style;                   // this is mlff/kk
   std::vector<int> centres, offsets, neighbours;    // the neighbour list, flattened
 
   void allocate();
@@ -46,6 +49,8 @@ class PairMLFF : public Pair {
   void scatter(const double *atom_energy, const double *edge_grad);
   void compute_on_device();
   void check_device_result(const MLFF::NeighbourOutput &out);
+  // where the model goes: the user's `device` keyword here, Kokkos's device in mlff/kk
+  virtual void choose_device(MLFF::DeviceRequest &request);
 };
 
 }    // namespace LAMMPS_NS

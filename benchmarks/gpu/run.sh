@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Every GPU check and benchmark of mlff in one command, for the GPU machine (device tool:
+# torch with CUDA, nvcc, CMake, 16 cores, no network). Prepare .gpu/ here first with
+# benchmarks/gpu/prepare.sh and carry it; then, from the repository root there:
+#
+#   benchmarks/gpu/run.sh mlff   # plain LAMMPS + plugin built against that machine's CUDA torch:
+#                                # `pair_style mlff device cuda` parity and speed (est. 6-8 min)
+#   benchmarks/gpu/run.sh kk     # Kokkos CUDA LAMMPS + plugin: mlff/kk parity and speed
+#                                # (the Kokkos CUDA build is long: not yet timed)
+#
+# Writes $OUT/run_MODE.log and $OUT/gpu_checks*.json (OUT defaults to /tmp/mlff-gpu-out).
+# DRY_RUN=1 runs the same steps on this CPU-only machine (`device cpu graph device` standing
+# in for the GPU, Kokkos OpenMP for CUDA, small sizes); MLFF_GPU_PREFIX reuses a LAMMPS build
+# (e.g. build/lammps-kokkos) instead of building one; MLFF_GPU_VENV names the Python
+# environment (default: a venv over python3's packages, with the carried wheels).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+MODE=${1:-mlff}
+case "$MODE" in mlff|kk) ;; *) echo "usage: run.sh mlff|kk" >&2; exit 2;; esac
+OUT=${OUT:-/tmp/mlff-gpu-out}
+DRY=${DRY_RUN:-0}
+mkdir -p "$OUT"
+exec > >(tee "$OUT/run_$MODE.log") 2>&1
+date; nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"
+
+VENV=$(realpath -m "${MLFF_GPU_VENV:-/tmp/mlff-gpu-venv}")
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv --system-site-packages "$VENV"
+  "$VENV/bin/python" -m pip install -q --no-index --no-deps .gpu/wheels/*.whl
+fi
+"$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+
+backend=none
+[ "$MODE" = kk ] && backend=cuda
+[ "$DRY" = 1 ] && [ "$MODE" = kk ] && backend=openmp
+PREFIX=$(realpath -m "${MLFF_GPU_PREFIX:-build/gpu/lammps-$backend}")
+if [ ! -f "$PREFIX/.installed" ]; then
+  mkdir -p "$PREFIX"
+  [ -f "$PREFIX/src/lammps/.unpacked" ] || tar xJf .gpu/sources.tar.xz -C "$PREFIX"
+  SECONDS=0
+  MLFF_KOKKOS=$backend VENV_BIN="$VENV/bin" JOBS=$(nproc) kokkos/build_lammps_kokkos.sh "$PREFIX" \
+    > "$OUT/build_lammps_$MODE.log" 2>&1 || { tail -40 "$OUT/build_lammps_$MODE.log"; exit 1; }
+  echo "LAMMPS (KOKKOS $backend) built in $SECONDS s"
+fi
+
+cxx=()
+[ "$backend" = cuda ] && cxx=(-DCMAKE_CXX_COMPILER="$PREFIX/src/kokkos/bin/nvcc_wrapper")
+SECONDS=0
+cmake -S . -B "$PREFIX/build-plugin-gpu" -DPython_EXECUTABLE="$VENV/bin/python" \
+  -DMLFF_LAMMPS_PREFIX="$PREFIX" "${cxx[@]}" > "$OUT/build_plugin_$MODE.log" 2>&1 \
+  && cmake --build "$PREFIX/build-plugin-gpu" -j "$(nproc)" >> "$OUT/build_plugin_$MODE.log" 2>&1 \
+  || { tail -40 "$OUT/build_plugin_$MODE.log"; exit 1; }
+mkdir -p "$PREFIX/plugin-gpu" && cp "$PREFIX/build-plugin-gpu/mlffplugin.so" "$PREFIX/plugin-gpu/"
+echo "plugin built in $SECONDS s"
+
+args=(--lmp "$PREFIX/bin/lmp" --plugin-dir "$PREFIX/plugin-gpu" --sw .gpu/Si.sw --out "$OUT")
+[ "$MODE" = kk ] && args+=(--style mlff/kk)
+[ "$DRY" = 1 ] && args+=(--dry-run)
+PYTHONUNBUFFERED=1 "$VENV/bin/python" benchmarks/gpu/checks.py "${args[@]}"

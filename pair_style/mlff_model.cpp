@@ -11,7 +11,10 @@
 #include <ATen/Parallel.h>
 #include <torch/script.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -118,6 +121,19 @@ struct MLFF::Model::Impl {
   torch::Tensor type_species;              // [ntypes+1] LAMMPS type -> species, on the device
   torch::Tensor packed;                    // host float64 outputs of the last call (device path)
   torch::Tensor device_energy, device_grad;    // outputs of the last DeviceGraph call
+  // MLFF_PROFILE=1: seconds spent in the device path's phases (synchronised per phase)
+  bool profile = false;
+  double phase_seconds[4] = {0, 0, 0, 0};
+  int64_t profiled_calls = 0;
+  std::chrono::steady_clock::time_point phase_start;
+  void mark(int phase)
+  {
+    if (!profile) return;
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+    const auto now = std::chrono::steady_clock::now();
+    if (phase >= 0) phase_seconds[phase] += std::chrono::duration<double>(now - phase_start).count();
+    phase_start = now;
+  }
 };
 
 MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl(new Impl)
@@ -148,6 +164,8 @@ MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl
   impl->meta = parse_metadata(path, extra[METADATA_FILE]);
   impl->dtype = impl->meta.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   impl->module.eval();
+  const char *profile = std::getenv("MLFF_PROFILE");
+  impl->profile = profile != nullptr && std::string(profile) != "" && std::string(profile) != "0";
 }
 
 MLFF::Model::~Model() = default;
@@ -282,12 +300,14 @@ MLFF::NeighbourOutput MLFF::Model::compute(const NeighbourInput &in)
     if (n == 0) return torch::empty({0}, opt.device(dev));
     return torch::from_blob(const_cast<void *>(data), {n}, opt).to(dev, /*non_blocking=*/false);
   };
+  impl->mark(-1);
 
   auto x = upload(in.x, 3 * nall, f64).view({nall, 3});
   auto species = impl->type_species.index_select(0, upload(in.type, nall, i32).to(torch::kInt64));
   auto centre = upload(in.centre, ncentre, i32).to(torch::kInt64);
   auto offset = upload(in.offset, ncentre + 1, i32).to(torch::kInt64);
   auto neighbour = upload(in.neighbour, nneigh, i32).to(torch::kInt64);
+  impl->mark(0);
 
   // candidate pairs (centre, neighbour) -> edges shorter than the cutoff between mapped types;
   // a NaN distance is kept (not >= cutoff) so the model's non-finite output reports it
@@ -304,9 +324,11 @@ MLFF::NeighbourOutput MLFF::Model::compute(const NeighbourInput &in)
   auto edge_vec = pair_vec.index_select(0, kept);
   auto edge_rsq = pair_rsq.index_select(0, kept);
   const int64_t nedges = edge_i.size(0);
+  impl->mark(1);
 
   auto outputs = run_forward(impl->module, species.clamp_min(0), torch::stack({edge_i, edge_j}),
                              edge_vec.to(impl->dtype));
+  impl->mark(2);
   auto centre_energy = outputs.first.index_select(0, centre);
   const auto &g = outputs.second;
 
@@ -333,6 +355,8 @@ MLFF::NeighbourOutput MLFF::Model::compute(const NeighbourInput &in)
   packed.push_back(outputs.first.isfinite().all().logical_not().to(torch::kFloat64).view({1}));
   packed.push_back(g.isfinite().all().logical_not().to(torch::kFloat64).view({1}));
   impl->packed = torch::cat(packed).cpu();
+  impl->mark(3);
+  impl->profiled_calls += impl->profile ? 1 : 0;
 
   NeighbourOutput out;
   const double *p = impl->packed.data_ptr<double>();
@@ -397,4 +421,18 @@ MLFF::DeviceResult MLFF::Model::compute(const DeviceGraph &graph)
   result.atom_energy = natoms ? impl->device_energy.data_ptr<double>() : nullptr;
   result.edge_grad = nedges ? impl->device_grad.data_ptr<double>() : nullptr;
   return result;
+}
+
+std::string MLFF::Model::profile_report() const
+{
+  if (!impl->profile || impl->profiled_calls == 0) return "";
+  const double n = static_cast<double>(impl->profiled_calls);
+  const double *t = impl->phase_seconds;
+  char text[400];
+  snprintf(text, sizeof(text),
+           "mlff profile (graph device, %s, %lld calls), ms per call: upload %.3f, graph %.3f, "
+           "model %.3f, scatter and download %.3f\n",
+           impl->device.str().c_str(), static_cast<long long>(impl->profiled_calls),
+           1e3 * t[0] / n, 1e3 * t[1] / n, 1e3 * t[2] / n, 1e3 * t[3] / n);
+  return text;
 }

@@ -132,6 +132,8 @@ class Model {
   DeviceResult compute(const DeviceGraph &graph);
 
   static void set_num_threads(int nthreads);
+  // MLFF_PROFILE=1 in the environment: time per phase of the device path, else ""
+  std::string profile_report() const;
 
  private:
   struct Impl;

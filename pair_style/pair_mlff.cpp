@@ -51,6 +51,10 @@ PairMLFF::PairMLFF(LAMMPS *lmp) :
 
 PairMLFF::~PairMLFF()
 {
+  if (model && comm->me == 0) {
+    const std::string profile = model->profile_report();
+    if (!profile.empty()) utils::logmesg(lmp, profile);
+  }
   if (allocated) {
     memory->destroy(setflag);
     memory->destroy(cutsq);

@@ -5,7 +5,8 @@ LAMMPS, float64 to 1e-10 and float32 to 1e-5 relative, on orthogonal and triclin
 on 1 rank, 2 ranks sharing the GPU and 4 ranks of which two own no atoms. With --style
 mlff/kk the GPU side runs under Kokkos (`-k on g 1 -sf kk -pk kokkos newton on neigh half`).
 Speed: atom-steps/s of NVE on Si for the SW reference model and random-weight `fast` and
-`accurate` students, float32 and float64, at 4k to 2M atoms, against one CPU core.
+`accurate` students, float32 and float64, at 4k to 2M atoms, against one CPU core; and the
+seconds per epoch of `mlff-tools train` on the GPU against one CPU core.
 
     python benchmarks/gpu/checks.py --lmp LMP --plugin-dir DIR --sw Si.sw --out OUT [--dry-run]
 
@@ -184,6 +185,44 @@ def speed(args, models, folder: Path) -> list[dict]:
     return results
 
 
+def training(args, models, folder: Path) -> list[dict]:
+    """Seconds per epoch of `mlff-tools train` (fast preset, 96 frames of 64 Si atoms labelled
+    by the SW model, batch 4) on the CPU and on the GPU."""
+    import ase.io
+    import torch
+    from ase.build import bulk
+
+    from mlff_tools.calculator import MLFFCalculator
+    from mlff_tools.train import TrainConfig, train
+
+    folder.mkdir(parents=True, exist_ok=True)
+    calc = MLFFCalculator(models["sw64"])
+    rng = np.random.default_rng(5)
+    frames = []
+    for _ in range(96):
+        atoms = bulk("Si", "diamond", a=5.431, cubic=True).repeat((2, 2, 2))
+        atoms.rattle(rng.uniform(0.03, 0.15), seed=int(rng.integers(1 << 30)))
+        atoms.calc = calc
+        atoms.get_potential_energy()
+        frames.append(atoms)
+    ase.io.write(folder / "train.extxyz", frames[:80])
+    ase.io.write(folder / "val.extxyz", frames[80:])
+    results = []
+    devices = ["cpu"] + ([] if args.dry_run or not torch.cuda.is_available() else ["cuda"])
+    for device in devices:
+        torch.set_num_threads(1)
+        result = train(TrainConfig(train=str(folder / "train.extxyz"),
+                                   val=str(folder / "val.extxyz"),
+                                   output=str(folder / f"student-{device}.pt"), max_epochs=4,
+                                   device=device, quiet=True, overwrite=True))
+        per_epoch = result.seconds / result.epochs
+        results.append({"device": device, "seconds_per_epoch": per_epoch,
+                        "epochs": result.epochs})
+        print(f"train fast preset, 80 frames x 64 atoms, {device}: {per_epoch:.2f} s/epoch",
+              flush=True)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lmp", type=Path, required=True)
@@ -203,12 +242,18 @@ def main() -> None:
     device = "dry run on CPU" if args.dry_run else torch.cuda.get_device_name(0)
     print(f"device: {device}; torch {torch.__version__}; style {args.style}", flush=True)
     models = export_models(args.work, args.sw)
-    report = {"device": device, "style": args.style,
-              "parity": parity(args, models, args.work / "parity")}
-    if not args.skip_speed:
-        report["speed"] = speed(args, models, args.work / "speed")
     name = "gpu_checks_kk.json" if args.style == "mlff/kk" else "gpu_checks.json"
-    (args.out / name).write_text(json.dumps(report, indent=1))
+    report = {"device": device, "style": args.style}
+
+    def save(key, value):    # after each stage: a run cut short keeps what it measured
+        report[key] = value
+        (args.out / name).write_text(json.dumps(report, indent=1))
+
+    save("parity", parity(args, models, args.work / "parity"))
+    if not args.skip_speed:
+        if args.style == "mlff":
+            save("training", training(args, models, args.work / "training"))
+        save("speed", speed(args, models, args.work / "speed"))
     failed = [r for r in report["parity"] if not r["ok"]]
     print(f"parity: {len(report['parity']) - len(failed)} passed, {len(failed)} failed")
     sys.exit(1 if failed else 0)

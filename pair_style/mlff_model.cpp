@@ -33,6 +33,25 @@ std::string first_line(const std::string &text)
   return end == std::string::npos ? text : text.substr(0, end);
 }
 
+// what went wrong inside forward(): TorchScript's own exceptions put the Python-side message
+// (e.g. "RuntimeError: ...") on the last line, after the interpreter's traceback
+std::string forward_error(const std::string &text)
+{
+  if (text.find("The following operation failed in the TorchScript interpreter") ==
+      std::string::npos)
+    return first_line(text);
+  std::string last;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    if (line.find_first_not_of(" \t") != std::string::npos) last = line;
+    start = end + 1;
+  }
+  return last;
+}
+
 MLFF::ModelMetadata parse_metadata(const std::string &path, const std::string &text)
 {
   using LAMMPS_NS::json;
@@ -112,6 +131,13 @@ torch::Device pick_device(const MLFF::DeviceRequest &request)
 
 }    // namespace
 
+// forward() with its outputs checked against the contract (defined below)
+static std::pair<torch::Tensor, torch::Tensor> run_forward(torch::jit::Module &module,
+                                                           const torch::Tensor &species,
+                                                           const torch::Tensor &edge_index,
+                                                           const torch::Tensor &edge_vec,
+                                                           torch::Dtype dtype);
+
 struct MLFF::Model::Impl {
   torch::jit::Module module;
   ModelMetadata meta;
@@ -164,11 +190,43 @@ MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl
   impl->meta = parse_metadata(path, extra[METADATA_FILE]);
   impl->dtype = impl->meta.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   impl->module.eval();
+  smoke_test(path);
   const char *profile = std::getenv("MLFF_PROFILE");
   impl->profile = profile != nullptr && std::string(profile) != "" && std::string(profile) != "0";
 }
 
 MLFF::Model::~Model() = default;
+
+/* ----------------------------------------------------------------------
+   the contract check of mlff-tools' save_model, at load time: a pair of
+   atoms at half the cutoff and an isolated atom must give finite outputs
+   of the right shapes and dtype, so a broken file fails at pair_style
+------------------------------------------------------------------------- */
+
+void MLFF::Model::smoke_test(const std::string &path)
+{
+  const auto dev = impl->device;
+  auto species = torch::zeros({3}, torch::TensorOptions().dtype(torch::kInt64).device(dev));
+  auto edge_index = torch::tensor({0, 1, 1, 0}, torch::TensorOptions().dtype(torch::kInt64))
+                        .view({2, 2})
+                        .to(dev);
+  const double half = 0.5 * impl->meta.cutoff;
+  auto edge_vec = torch::tensor({0.0, 0.0, half, 0.0, 0.0, -half},
+                                torch::TensorOptions().dtype(torch::kFloat64))
+                      .view({2, 3})
+                      .to(dev, impl->dtype);
+  const std::string where = "model '" + path + "' fails the contract check (two atoms at half "
+                            "the cutoff and an isolated atom): ";
+  std::pair<torch::Tensor, torch::Tensor> outputs;
+  try {
+    outputs = run_forward(impl->module, species, edge_index, edge_vec, impl->dtype);
+  } catch (ModelError &e) {
+    throw ModelError(where + e.what() + "; re-export it with mlff-tools");
+  }
+  if (!outputs.first.isfinite().all().item<bool>() || !outputs.second.isfinite().all().item<bool>())
+    throw ModelError(where + "it returns non-finite energies or gradients; re-export it with "
+                     "mlff-tools or check its weights");
+}
 
 const MLFF::ModelMetadata &MLFF::Model::metadata() const
 {
@@ -189,7 +247,8 @@ void MLFF::Model::set_num_threads(int nthreads)
 static std::pair<torch::Tensor, torch::Tensor> run_forward(torch::jit::Module &module,
                                                            const torch::Tensor &species,
                                                            const torch::Tensor &edge_index,
-                                                           const torch::Tensor &edge_vec)
+                                                           const torch::Tensor &edge_vec,
+                                                           torch::Dtype dtype)
 {
   const int64_t natoms = species.size(0);
   const int64_t nedges = edge_index.size(1);
@@ -199,9 +258,11 @@ static std::pair<torch::Tensor, torch::Tensor> run_forward(torch::jit::Module &m
     output = module.forward({species, edge_index, edge_vec});
   } catch (const c10::Error &e) {
     throw ModelError("the model failed to evaluate " + std::to_string(natoms) + " atoms and " +
-                     std::to_string(nedges) + " edges: " + first_line(e.what_without_backtrace()));
+                     std::to_string(nedges) + " edges: " +
+                     forward_error(e.what_without_backtrace()));
   } catch (const std::exception &e) {
-    throw ModelError(std::string("the model failed to evaluate: ") + first_line(e.what()));
+    throw ModelError("the model failed to evaluate " + std::to_string(natoms) + " atoms and " +
+                     std::to_string(nedges) + " edges: " + forward_error(e.what()));
   }
 
   if (!output.isTuple() || output.toTupleRef().elements().size() != 2)
@@ -211,6 +272,17 @@ static std::pair<torch::Tensor, torch::Tensor> run_forward(torch::jit::Module &m
     throw ModelError("the model's forward() must return two tensors (atom_energy, edge_grad)");
   auto atom_energy = elements[0].toTensor().detach();
   auto edge_grad = elements[1].toTensor().detach();
+  for (const auto &output : {atom_energy, edge_grad}) {
+    const auto type = output.scalar_type();
+    if (type != torch::kFloat32 && type != torch::kFloat64)
+      throw ModelError(std::string("the model returned atom_energy of dtype ") +
+                       c10::toString(atom_energy.scalar_type()) + " and edge_grad of dtype " +
+                       c10::toString(edge_grad.scalar_type()) +
+                       "; the contract asks for float32 or float64");
+    if (type != dtype)
+      throw ModelError(std::string("the model returned ") + c10::toString(type) +
+                       " outputs but its metadata says `dtype` " + c10::toString(dtype));
+  }
   if (atom_energy.numel() != natoms || edge_grad.numel() != 3 * nedges)
     throw ModelError("the model returned atom_energy of " + std::to_string(atom_energy.numel()) +
                      " values and edge_grad of " + std::to_string(edge_grad.numel()) +
@@ -247,7 +319,7 @@ MLFF::Result MLFF::Model::compute(const Graph &graph)
   edge_index = edge_index.to(impl->device);
   edge_vec = edge_vec.to(impl->device, impl->dtype);
 
-  auto outputs = run_forward(impl->module, species, edge_index, edge_vec);
+  auto outputs = run_forward(impl->module, species, edge_index, edge_vec, impl->dtype);
   impl->atom_energy = outputs.first.cpu();
   impl->edge_grad = outputs.second.cpu();
 
@@ -327,7 +399,7 @@ MLFF::NeighbourOutput MLFF::Model::compute(const NeighbourInput &in)
   impl->mark(1);
 
   auto outputs = run_forward(impl->module, species.clamp_min(0), torch::stack({edge_i, edge_j}),
-                             edge_vec.to(impl->dtype));
+                             edge_vec.to(impl->dtype), impl->dtype);
   impl->mark(2);
   auto centre_energy = outputs.first.index_select(0, centre);
   const auto &g = outputs.second;
@@ -411,7 +483,8 @@ MLFF::DeviceResult MLFF::Model::compute(const DeviceGraph &graph)
   auto edge_index = wrap(graph.edge_index, {2, nedges}, i64);
   auto edge_vec = wrap(graph.edge_vec, {nedges, 3}, f64);
 
-  auto outputs = run_forward(impl->module, species, edge_index, edge_vec.to(impl->dtype));
+  auto outputs = run_forward(impl->module, species, edge_index, edge_vec.to(impl->dtype),
+                             impl->dtype);
   impl->device_energy = outputs.first;
   impl->device_grad = outputs.second;
   // the caller's kernels read the outputs next, possibly on another stream

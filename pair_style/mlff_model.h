@@ -138,6 +138,7 @@ class Model {
  private:
   struct Impl;
   std::unique_ptr<Impl> impl;
+  void smoke_test(const std::string &path);
 };
 
 }    // namespace MLFF

@@ -303,10 +303,11 @@ void PairMLFFKokkos<DeviceType>::report_problems(double min_rsq, int64_t nedges,
                    update->ntimestep);
     return;
   }
-  auto h_energy = Kokkos::create_mirror_view_and_copy(
-      Kokkos::HostSpace(), t_const_double_um(result->atom_energy, result->atom_energy ? nall : 0));
-  auto h_grad = Kokkos::create_mirror_view_and_copy(
-      Kokkos::HostSpace(), t_const_double_um(result->edge_grad, result->edge_grad ? 3 * nedges : 0));
+  // the model's outputs (device memory owned by torch) copied to plain host views
+  Kokkos::View<double *, Kokkos::HostSpace> h_energy("mlff:h_energy", result->atom_energy ? nall : 0);
+  Kokkos::View<double *, Kokkos::HostSpace> h_grad("mlff:h_grad", result->edge_grad ? 3 * nedges : 0);
+  Kokkos::deep_copy(h_energy, t_const_double_um(result->atom_energy, h_energy.extent(0)));
+  Kokkos::deep_copy(h_grad, t_const_double_um(result->edge_grad, h_grad.extent(0)));
   auto h_ilist = Kokkos::create_mirror_view_and_copy(
       Kokkos::HostSpace(), static_cast<NeighListKokkos<DeviceType> *>(list)->d_ilist);
   for (int ii = 0; ii < list->inum; ++ii) {
@@ -376,7 +377,8 @@ void PairMLFFKokkos<DeviceType>::choose_device(MLFF::DeviceRequest &request)
 #ifdef KOKKOS_ENABLE_CUDA
   if constexpr (std::is_same_v<typename DeviceType::execution_space, Kokkos::Cuda>) {
     here = "cuda";
-    index = DeviceType::execution_space().cuda_device();
+    const typename DeviceType::execution_space space;
+    index = space.cuda_device();
   }
 #endif
   if (request.kind != "default" && request.kind != "auto" && request.kind != here)

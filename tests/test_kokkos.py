@@ -11,6 +11,9 @@ absent (`make test` builds it; `make test-kokkos` runs only these tests).
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -239,3 +242,16 @@ def test_non_finite_output_names_step_and_atom(tmp_path):
                                 "pair_coeff * * Si", "reset_timestep 42", "run 0"], tmp_path,
                          "nan")
     assert "the model returned a non-finite energy at step 42 for atom 3 (type 1)" in error
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="no nvcc (CUDA compiler)")
+def test_plugin_compiles_for_cuda(tmp_path):
+    """Every plugin source, the Kokkos kernels of mlff/kk included, compiles with nvcc for a
+    Hopper GPU (sm_90) against Kokkos configured for CUDA: GPU code is checked on a machine
+    without a GPU (kokkos/check_cuda_compile.sh)."""
+    proc = subprocess.run([str(ROOT / "kokkos" / "check_cuda_compile.sh"), str(PREFIX),
+                           str(tmp_path / "cuda")], capture_output=True, text=True,
+                          env={**os.environ, "PYTHON": sys.executable}, timeout=1800)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert "all plugin sources compile for CUDA sm_90" in proc.stdout

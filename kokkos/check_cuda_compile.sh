@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Compile the plugin for CUDA on a machine without a GPU: proves that pair_style mlff/kk's
+# Kokkos kernels (lambdas on the device, views, atomics) and the libtorch wrapper build with
+# nvcc for a Hopper GPU (sm_90) before a GPU machine's time is spent on it. Nothing runs.
+#
+#   kokkos/check_cuda_compile.sh PREFIX WORKDIR    (PREFIX: a `make kokkos` build)
+#
+# Kokkos 5.0.2 is configured for CUDA (HOPPER90) only to generate its configuration headers:
+# CMake's generate step wants libcuda, which a machine without a GPU driver lacks, and no
+# Kokkos library is built. Each plugin source is then compiled (-c) by Kokkos's nvcc_wrapper
+# with the definitions the CMake build of the plugin uses. Exit status 0: all compiled.
+set -euo pipefail
+PREFIX=$(realpath "${1:?usage: check_cuda_compile.sh PREFIX WORKDIR}")
+WORK=$(realpath -m "${2:?usage: check_cuda_compile.sh PREFIX WORKDIR}")
+ROOT=$(realpath "$(dirname "$0")/..")
+PYTHON=${PYTHON:-python3}
+KOKKOS=$PREFIX/src/kokkos
+LAMMPS=$PREFIX/src/lammps/src
+command -v nvcc >/dev/null || { echo "no nvcc on PATH" >&2; exit 2; }
+mkdir -p "$WORK"
+if [ ! -f "$WORK/kokkos/KokkosCore_config.h" ]; then
+  cmake -S "$KOKKOS" -B "$WORK/kokkos" -D CMAKE_CXX_COMPILER="$KOKKOS/bin/nvcc_wrapper" \
+    -D CMAKE_CXX_STANDARD=20 -D Kokkos_ENABLE_SERIAL=ON -D Kokkos_ENABLE_CUDA=ON \
+    -D Kokkos_ARCH_HOPPER90=ON -D Kokkos_ENABLE_IMPL_VIEW_LEGACY=ON > "$WORK/configure.log" 2>&1 || true
+  [ -f "$WORK/kokkos/KokkosCore_config.h" ] || { tail -30 "$WORK/configure.log"; exit 1; }
+fi
+torch_include=$("$PYTHON" -c "import torch.utils.cpp_extension as c; print(' '.join('-I' + p for p in c.include_paths()))")
+mpi_include=$("$PYTHON" "$ROOT/cmake/lammps_info.py" --mpi-only | sed -n 's/^MPI_INCLUDE_DIR=//p')
+flags=(-std=c++20 -O2 -arch=sm_90 -extended-lambda -expt-relaxed-constexpr
+       -DLMP_KOKKOS -DLMP_KOKKOS_DOUBLE_DOUBLE -DLMP_KOKKOS_LAYOUT_LEGACY -DLAMMPS_SMALLBIG
+       -DLAMMPS_MEMALIGN=64 -DMPICH_SKIP_MPICXX -DMLFF_KOKKOS '-DMLFF_VERSION="check"'
+       '-DMLFF_LAMMPS_VERSION="check"' '-DMLFF_LAMMPS_GIT="check"' '-DMLFF_REBUILD_HINT="check"'
+       -I"$LAMMPS" -I"$LAMMPS/KOKKOS" -I"$PREFIX/build-lammps/styles"
+       -I"$WORK/kokkos" -I"$WORK/kokkos/core/src" -I"$KOKKOS/core/src" -I"$KOKKOS/containers/src"
+       -I"$KOKKOS/algorithms/src" -I"$KOKKOS/tpls/desul/include" -I"$KOKKOS/tpls/mdspan/include"
+       -I"$mpi_include" -I"$ROOT/pair_style")
+for source in pair_mlff_kokkos.cpp mlffplugin.cpp pair_mlff.cpp mlff_model.cpp; do
+  extra=()
+  [ "$source" = mlff_model.cpp ] && extra=($torch_include)
+  echo "nvcc (sm_90): $source"
+  "$KOKKOS/bin/nvcc_wrapper" "${flags[@]}" "${extra[@]}" -c "$ROOT/pair_style/$source" \
+    -o "$WORK/$source.o"
+done
+echo "all plugin sources compile for CUDA sm_90"

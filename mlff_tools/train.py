@@ -27,7 +27,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .data import Batch, DatasetError, collate, dataset_species, frame_graph, read_labelled
 from .model import EdgeGradient, ModelMetadata, save_model
-from .model.contract import TORCH_DTYPES
+from .model.contract import TORCH_DTYPES, temporary_beside
 from .model.student import PRESET_LR, PRESETS, StudentEnergy
 
 EV_PER_A3_TO_GPA = 160.21766208
@@ -252,8 +251,7 @@ def _warm_start(model: EdgeGradient, path: str, species) -> None:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temporary_beside(path)
     try:
         torch.save(obj, tmp)
         os.replace(tmp, path)

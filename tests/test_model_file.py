@@ -1,6 +1,8 @@
 """The model-file contract in Python: save, load, validate, and `mlff-tools info`."""
 
 import json
+import os
+import stat
 import subprocess
 import sys
 
@@ -141,3 +143,21 @@ def test_export_is_atomic(tmp_path):
     export_sw("Si.sw", path, dtype="float32")
     assert load_model(path).metadata.dtype == "float32"
     assert [p.name for p in tmp_path.iterdir()] == ["sw.pt"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o002, 0o077])
+def test_model_files_follow_the_umask(tmp_path, umask):
+    """Model files and training checkpoints get 0666 less the umask, as files written by any
+    other tool in a shared cluster folder do (not mkstemp's 0600)."""
+    from mlff_tools.train import _atomic_torch_save
+
+    previous = os.umask(umask)
+    try:
+        model = export_sw("Si.sw", tmp_path / "sw.pt")
+        checkpoint = tmp_path / "run.ckpt"
+        _atomic_torch_save({"epoch": 1, "weights": torch.zeros(2)}, checkpoint)
+    finally:
+        os.umask(previous)
+    for path in (model, checkpoint):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == 0o666 & ~umask, f"{path.name}: mode {mode:o} with umask {umask:03o}"

@@ -91,6 +91,18 @@ class LoadedModel:
         return TORCH_DTYPES[self.metadata.dtype]
 
 
+def temporary_beside(path: Path) -> str:
+    """An empty temporary file in ``path``'s folder, with the permissions a plain ``open``
+    would give (0666 less the umask: shared cluster folders stay readable), for writing
+    ``path`` atomically by ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    os.close(fd)
+    return tmp
+
+
 def _smoke_test(module: torch.nn.Module, metadata: ModelMetadata) -> None:
     """Run a pair and an isolated atom through ``module``; check the contract's shapes and dtypes."""
     dtype = TORCH_DTYPES[metadata.dtype]
@@ -132,8 +144,7 @@ def save_model(module: torch.nn.Module, metadata: ModelMetadata, path: str | os.
     module.eval()
     _smoke_test(module, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = temporary_beside(path)
     try:
         with _quiet_jit():
             torch.jit.save(module, tmp, _extra_files={METADATA_FILE: metadata.to_json()})

@@ -82,25 +82,12 @@ void PairMLFF::compute(int eflag, int vflag)
   } catch (MLFF::ModelError &e) {
     error->one(FLERR, "pair_style mlff: {}", e.what());
   }
-  if (result.first_bad_atom >= 0)
-    error->one(FLERR,
-               "pair_style mlff: the model returned a non-finite energy at step {} for atom {} "
-               "(type {}); check the input structure for NaN positions or overlapping atoms",
-               update->ntimestep, atom->tag[result.first_bad_atom],
-               atom->type[result.first_bad_atom]);
+  if (result.first_bad_atom >= 0) stop_non_finite_energy(result.first_bad_atom);
   if (result.first_bad_edge >= 0) {
-    const int i = graph->centre[result.first_bad_edge];
-    const int j = graph->neighbour[result.first_bad_edge];
-    error->one(FLERR,
-               "pair_style mlff: the model returned a non-finite force at step {} between atoms "
-               "{} and {} (distance {:.6g} A); check for NaN positions or overlapping atoms",
-               update->ntimestep, atom->tag[i], atom->tag[j],
-               std::sqrt(graph->edge_vec[3 * result.first_bad_edge] *
-                             graph->edge_vec[3 * result.first_bad_edge] +
-                         graph->edge_vec[3 * result.first_bad_edge + 1] *
-                             graph->edge_vec[3 * result.first_bad_edge + 1] +
-                         graph->edge_vec[3 * result.first_bad_edge + 2] *
-                             graph->edge_vec[3 * result.first_bad_edge + 2]));
+    const double *r = graph->edge_vec.data() + 3 * result.first_bad_edge;
+    stop_non_finite_force(graph->centre[result.first_bad_edge],
+                          graph->neighbour[result.first_bad_edge],
+                          std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]));
   }
 
   scatter(result.atom_energy, result.edge_grad);
@@ -138,11 +125,7 @@ void PairMLFF::build_graph()
       const double dz = x[j][2] - x[i][2];
       const double rsq = dx * dx + dy * dy + dz * dz;
       if (rsq >= cutsq_model) continue;
-      if (rsq < OVERLAP_SQ)
-        error->one(FLERR,
-                   "pair_style mlff: atoms {} and {} are on top of each other (distance {:.3g} A) "
-                   "at step {}; fix the structure, e.g. with delete_atoms overlap",
-                   atom->tag[i], atom->tag[j], std::sqrt(rsq), update->ntimestep);
+      if (rsq < OVERLAP_SQ) stop_overlap(i, j, std::sqrt(rsq));
       graph->centre.push_back(i);
       graph->neighbour.push_back(j);
       graph->edge_vec.push_back(dx);
@@ -257,23 +240,37 @@ void PairMLFF::compute_on_device()
 
 void PairMLFF::check_device_result(const MLFF::NeighbourOutput &out)
 {
-  if (out.overlap_i >= 0)
-    error->one(FLERR,
-               "pair_style mlff: atoms {} and {} are on top of each other (distance {:.3g} A) "
-               "at step {}; fix the structure, e.g. with delete_atoms overlap",
-               atom->tag[out.overlap_i], atom->tag[out.overlap_j], out.overlap_distance,
-               update->ntimestep);
-  if (out.bad_atom >= 0)
-    error->one(FLERR,
-               "pair_style mlff: the model returned a non-finite energy at step {} for atom {} "
-               "(type {}); check the input structure for NaN positions or overlapping atoms",
-               update->ntimestep, atom->tag[out.bad_atom], atom->type[out.bad_atom]);
-  if (out.bad_edge_i >= 0)
-    error->one(FLERR,
-               "pair_style mlff: the model returned a non-finite force at step {} between atoms "
-               "{} and {} (distance {:.6g} A); check for NaN positions or overlapping atoms",
-               update->ntimestep, atom->tag[out.bad_edge_i], atom->tag[out.bad_edge_j],
-               out.bad_edge_distance);
+  if (out.overlap_i >= 0) stop_overlap(out.overlap_i, out.overlap_j, out.overlap_distance);
+  if (out.bad_atom >= 0) stop_non_finite_energy(out.bad_atom);
+  if (out.bad_edge_i >= 0) stop_non_finite_force(out.bad_edge_i, out.bad_edge_j, out.bad_edge_distance);
+}
+
+/* ----------------------------------------------------------------------
+   the run-time errors of every path (host, device, Kokkos), by local index
+------------------------------------------------------------------------- */
+
+void PairMLFF::stop_overlap(int i, int j, double distance)
+{
+  error->one(FLERR,
+             "pair_style {}: atoms {} and {} are on top of each other (distance {:.3g} A) at "
+             "step {}; fix the structure, e.g. with delete_atoms overlap",
+             style_name(), atom->tag[i], atom->tag[j], distance, update->ntimestep);
+}
+
+void PairMLFF::stop_non_finite_energy(int i)
+{
+  error->one(FLERR,
+             "pair_style {}: the model returned a non-finite energy at step {} for atom {} (type "
+             "{}); check the input structure for NaN positions or overlapping atoms",
+             style_name(), update->ntimestep, atom->tag[i], atom->type[i]);
+}
+
+void PairMLFF::stop_non_finite_force(int i, int j, double distance)
+{
+  error->one(FLERR,
+             "pair_style {}: the model returned a non-finite force at step {} between atoms {} "
+             "and {} (distance {:.6g} A); check for NaN positions or overlapping atoms",
+             style_name(), update->ntimestep, atom->tag[i], atom->tag[j], distance);
 }
 
 /* ----------------------------------------------------------------------
@@ -340,7 +337,7 @@ void PairMLFF::settings(int narg, char **arg)
     utils::logmesg(lmp,
                    "pair_style {}: model '{}' species {} cutoff {} A {} on {}, {} thread(s), "
                    "graph built {}\n",
-                   kokkos_style ? "mlff/kk" : "mlff", model_path,
+                   style_name(), model_path,
                    utils::join_words(meta.species, " "), meta.cutoff, meta.dtype,
                    model->device_name(), nthreads,
                    kokkos_style ? "by Kokkos kernels" : (graph_on_device ? "on the device"

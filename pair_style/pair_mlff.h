@@ -49,6 +49,11 @@ class PairMLFF : public Pair {
   void scatter(const double *atom_energy, const double *edge_grad);
   void compute_on_device();
   void check_device_result(const MLFF::NeighbourOutput &out);
+  const char *style_name() const { return kokkos_style ? "mlff/kk" : "mlff"; }
+  // stop the run with the error of every path: i, j are local atom indices
+  void stop_overlap(int i, int j, double distance);
+  void stop_non_finite_energy(int i);
+  void stop_non_finite_force(int i, int j, double distance);
   // where the model goes: the user's `device` keyword here, Kokkos's device in mlff/kk
   virtual void choose_device(MLFF::DeviceRequest &request);
 };

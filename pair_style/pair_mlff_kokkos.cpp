@@ -291,16 +291,11 @@ void PairMLFFKokkos<DeviceType>::report_problems(double min_rsq, int64_t nedges,
   auto h_edge_index = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), d_edge_index);
   auto h_edge_rsq = Kokkos::create_mirror_view_and_copy(Kokkos::HostSpace(), d_edge_rsq);
   atomKK->sync(Host, TAG_MASK | TYPE_MASK);
-  tagint *tag = atom->tag;
   const int64_t nall = atom->nlocal + atom->nghost;
   if (result == nullptr) {
     for (int64_t e = 0; e < nedges; ++e)
       if (h_edge_rsq(e) == min_rsq)
-        error->one(FLERR,
-                   "pair_style mlff/kk: atoms {} and {} are on top of each other (distance "
-                   "{:.3g} A) at step {}; fix the structure, e.g. with delete_atoms overlap",
-                   tag[h_edge_index(e)], tag[h_edge_index(nedges + e)], std::sqrt(min_rsq),
-                   update->ntimestep);
+        stop_overlap(h_edge_index(e), h_edge_index(nedges + e), std::sqrt(min_rsq));
     return;
   }
   // the model's outputs (device memory owned by torch) copied to plain host views
@@ -313,20 +308,12 @@ void PairMLFFKokkos<DeviceType>::report_problems(double min_rsq, int64_t nedges,
   for (int ii = 0; ii < list->inum; ++ii) {
     const int i = h_ilist(ii);
     if (type_to_species[atom->type[i]] >= 0 && !std::isfinite(h_energy(i)))
-      error->one(FLERR,
-                 "pair_style mlff/kk: the model returned a non-finite energy at step {} for atom "
-                 "{} (type {}); check the input structure for NaN positions or overlapping atoms",
-                 update->ntimestep, tag[i], atom->type[i]);
+      stop_non_finite_energy(i);
   }
   for (int64_t e = 0; e < nedges; ++e)
     if (!std::isfinite(h_grad(3 * e)) || !std::isfinite(h_grad(3 * e + 1)) ||
         !std::isfinite(h_grad(3 * e + 2)))
-      error->one(FLERR,
-                 "pair_style mlff/kk: the model returned a non-finite force at step {} between "
-                 "atoms {} and {} (distance {:.6g} A); check for NaN positions or overlapping "
-                 "atoms",
-                 update->ntimestep, tag[h_edge_index(e)], tag[h_edge_index(nedges + e)],
-                 std::sqrt(h_edge_rsq(e)));
+      stop_non_finite_force(h_edge_index(e), h_edge_index(nedges + e), std::sqrt(h_edge_rsq(e)));
   error->one(FLERR,
              "pair_style mlff/kk: the model returned a non-finite value at step {}; check the "
              "input structure for NaN positions or overlapping atoms",

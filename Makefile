@@ -72,7 +72,7 @@ bench: install
 	$(BIN)/python benchmarks/plugin_overhead.py
 	$(BIN)/python benchmarks/distill_sw.py --out build/bench-distill
 
-# keeps build/lammps-kokkos (a 40 minute build); `make clean-kokkos` removes it too
+# keeps build/lammps-kokkos (a 15 minute build); `make clean-kokkos` removes it too
 clean:
 	rm -rf $(filter-out build/lammps-kokkos,$(wildcard build/*)) $(VENV) demo-out
 

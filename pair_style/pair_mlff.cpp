@@ -23,6 +23,7 @@
 #include "update.h"
 #include "utils.h"
 
+#include "mlff_elements.h"
 #include "mlff_model.h"
 
 #include <mpi.h>
@@ -415,7 +416,44 @@ void PairMLFF::init_style()
     error->all(FLERR, "pair_style mlff requires `newton pair on` (the LAMMPS default): forces "
                       "on ghost atoms are sent back to their owners; remove `newton off`");
   if (!model) error->all(FLERR, "pair_style mlff: no model loaded");
+  check_masses();
   neighbor->add_request(this, NeighConst::REQ_FULL);
+}
+
+/* ----------------------------------------------------------------------
+   a type whose mass belongs to another element than the one pair_coeff
+   gives it (types listed in the wrong order) runs silently wrong: warn when
+   the mass is more than 1% off its element's and within 1% of another's
+   (isotopes such as deuterium or Si-30 pass)
+------------------------------------------------------------------------- */
+
+void PairMLFF::check_masses()
+{
+  if (comm->me != 0 || atom->mass == nullptr || atom->mass_setflag == nullptr) return;
+  const auto &species = model->metadata().species;
+  auto standard_mass = [](const std::string &symbol) {
+    for (const auto &element : MLFF::ELEMENTS)
+      if (symbol == element.symbol) return element.mass;
+    return -1.0;
+  };
+  for (int itype = 1; itype <= atom->ntypes; ++itype) {
+    if (type_to_species[itype] < 0 || !atom->mass_setflag[itype]) continue;
+    const std::string &symbol = species[type_to_species[itype]];
+    const double expected = standard_mass(symbol);
+    const double mass = atom->mass[itype];
+    if (expected <= 0.0 || std::fabs(mass - expected) <= 0.01 * expected) continue;
+    const MLFF::Element *nearest = &MLFF::ELEMENTS[0];
+    for (const auto &element : MLFF::ELEMENTS)
+      if (std::fabs(element.mass - mass) < std::fabs(nearest->mass - mass)) nearest = &element;
+    // only a mass that is another element's (within 1%) says the order is wrong
+    if (nearest->symbol == symbol || std::fabs(mass - nearest->mass) > 0.01 * nearest->mass)
+      continue;
+    error->warning(FLERR,
+                   "pair_coeff mlff: atom type {} has mass {:.4g}, the mass of {} ({:.4g}), but "
+                   "is mapped to {} ({:.4g}); check that the elements in pair_coeff follow the "
+                   "atom types of the data file",
+                   itype, mass, nearest->symbol, nearest->mass, symbol, expected);
+  }
 }
 
 /* ---------------------------------------------------------------------- */

@@ -45,6 +45,7 @@ class PairMLFF : public Pair {
 
   void allocate();
   void check_units();
+  void check_masses();
   void build_graph();
   void scatter(const double *atom_energy, const double *edge_grad);
   void compute_on_device();

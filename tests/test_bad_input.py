@@ -252,3 +252,37 @@ def test_run_lammps_reports_errors(tmp_path):
         run_lammps(script)
     with pytest.raises(LammpsError, match="Unrecognized pair style 'nosuchstyle'"):
         run_lammps(["units metal", "pair_style nosuchstyle"])
+
+
+@pytest.mark.parametrize("pair_elements, warned", [
+    (["Ga", "N"], False), (["N", "Ga"], True)], ids=["data-order", "swapped"])
+def test_masses_that_disagree_with_pair_coeff_warn(models, tmp_path, pair_elements, warned):
+    """A data file with Ga as type 1 and N as type 2, and pair_coeff listing the elements in
+    the other order: LAMMPS warns, naming the type, its mass and both elements."""
+    from conftest import gallium_nitride
+    from lammps_helpers import run_lmp
+
+    data = write_data(gallium_nitride(), tmp_path / "gan.data", ["Ga", "N"])
+    output = run_lmp(["units metal", f"read_data {data}", f"pair_style mlff {models['gan64']}",
+                      f"pair_coeff * * {' '.join(pair_elements)}"], nprocs=1, cwd=tmp_path).output
+    warnings = [line for line in output.splitlines() if "pair_coeff mlff: atom type" in line]
+    if not warned:
+        assert not warnings, warnings
+        return
+    assert len(warnings) == 2, output[-2000:]
+    assert "atom type 1 has mass 69.72, the mass of Ga (69.72), but is mapped to N (14.01)" \
+        in warnings[0]
+    assert "atom type 2 has mass 14.01, the mass of N (14.01), but is mapped to Ga (69.72)" \
+        in warnings[1]
+
+
+def test_isotope_mass_does_not_warn(models, tmp_path):
+    """An isotope's mass (Si-30, 29.97 amu: 6.7% above Si, 3.2% below P) is no other element's:
+    no warning."""
+    from lammps_helpers import run_lmp
+
+    data = write_data(silicon(), tmp_path / "si.data", ["Si"])
+    output = run_lmp(["units metal", f"read_data {data}", "mass 1 29.97",
+                      f"pair_style mlff {models['si64']}", "pair_coeff * * Si"], nprocs=1,
+                     cwd=tmp_path).output
+    assert "pair_coeff mlff: atom type" not in output

@@ -2,7 +2,7 @@
 # Here (with network): pack what benchmarks/gpu/run.sh needs on the GPU machine, which has
 # torch, numpy, CMake, ninja and nvcc but no network, into .gpu/ (ignored by git; carry it):
 #   .gpu/sources.tar.xz   LAMMPS 4 Jul 2026 cmake/ + the src/ parts the build compiles (core,
-#                         KOKKOS, MANYBODY, PLUGIN) and Kokkos 5.0.2, already unpacked
+#                         fmt, nlohmann, KOKKOS, MANYBODY, PLUGIN) and Kokkos 5.0.2, unpacked
 #   .gpu/wheels/          mpich (mpirun, mpicxx, libmpi) and ase, for Python 3.12
 #   .gpu/Si.sw            the Stillinger-Weber file the reference model is exported from
 # About 10 MB. Run after `make kokkos` (it reuses build/lammps-kokkos/downloads).
@@ -16,7 +16,7 @@ mkdir -p .gpu/stage/src/lammps/src .gpu/stage/src/lammps/doc .gpu/stage/src/lamm
   .gpu/stage/src/lammps/potentials
 cp -a "$PREFIX/src/lammps/cmake" .gpu/stage/src/lammps/
 find "$PREFIX/src/lammps/src" -maxdepth 1 -type f -exec cp -a {} .gpu/stage/src/lammps/src/ \;
-for package in KOKKOS MANYBODY PLUGIN; do
+for package in KOKKOS MANYBODY PLUGIN fmt nlohmann; do
   cp -a "$PREFIX/src/lammps/src/$package" .gpu/stage/src/lammps/src/
 done
 touch .gpu/stage/src/lammps/doc/lammps.1 .gpu/stage/src/lammps/doc/msi2lmp.1 \

@@ -76,6 +76,9 @@ if [ ! -f "$SRC/lammps/.unpacked" ]; then
   touch "$SRC/lammps/.unpacked"
 fi
 
+# MLFF_UNPACK_ONLY=1: stop here (benchmarks/gpu/prepare.sh packs the unpacked sources)
+[ "${MLFF_UNPACK_ONLY:-0}" = 1 ] && { echo "mlff kokkos: sources unpacked in $SRC"; exit 0; }
+
 export PATH="$VENV_BIN:$PATH"   # ninja and mpicxx from the virtual environment
 GEN=(-G Ninja)
 command -v ninja >/dev/null || GEN=()

@@ -5,11 +5,13 @@
 #                         fmt, nlohmann, KOKKOS, MANYBODY, PLUGIN) and Kokkos 5.0.2, unpacked
 #   .gpu/wheels/          mpich (mpirun, mpicxx, libmpi) and ase, for Python 3.12
 #   .gpu/Si.sw            the Stillinger-Weber file the reference model is exported from
-# About 10 MB. Run after `make kokkos` (it reuses build/lammps-kokkos/downloads).
+# About 20 MB. Run after `make install`; it downloads and unpacks the sources into
+# build/lammps-kokkos as `make kokkos` does, without building them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PREFIX=build/lammps-kokkos
-[ -f "$PREFIX/src/lammps/.unpacked" ] || { echo "run \`make kokkos\` first" >&2; exit 1; }
+[ -f "$PREFIX/src/lammps/.unpacked" ] && [ -f "$PREFIX/src/kokkos/.unpacked" ] \
+  || MLFF_UNPACK_ONLY=1 VENV_BIN="$PWD/.venv/bin" kokkos/build_lammps_kokkos.sh "$PREFIX"
 rm -rf .gpu && mkdir -p .gpu/wheels .gpu/stage/src
 cp -a "$PREFIX/src/kokkos" .gpu/stage/src/kokkos
 mkdir -p .gpu/stage/src/lammps/src .gpu/stage/src/lammps/doc .gpu/stage/src/lammps/bench \

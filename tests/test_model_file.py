@@ -161,3 +161,14 @@ def test_model_files_follow_the_umask(tmp_path, umask):
     for path in (model, checkpoint):
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == 0o666 & ~umask, f"{path.name}: mode {mode:o} with umask {umask:03o}"
+
+
+def test_model_refuses_to_run_without_gradients(tmp_path):
+    """Under torch.no_grad() a model could not differentiate its energy and would return zero
+    forces; it raises instead and says how to call it."""
+    model = torch.jit.load(str(export_sw("Si.sw", tmp_path / "sw.pt")))
+    inputs = (torch.zeros(2, dtype=torch.int64), torch.tensor([[0, 1], [1, 0]]),
+              torch.tensor([[0.0, 0.0, 2.3], [0.0, 0.0, -2.3]], dtype=torch.float64))
+    assert model(*inputs)[1].abs().max() > 0.1, "the pair should feel a force"
+    with torch.no_grad(), pytest.raises(torch.jit.Error, match="call it with gradients enabled"):
+        model(*inputs)

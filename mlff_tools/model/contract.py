@@ -61,6 +61,10 @@ class EdgeGradient(torch.nn.Module):
     def forward(
         self, species: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor]:
+        if not torch.is_grad_enabled():    # else edge_grad would be zeros: wrong forces, silently
+            raise RuntimeError(
+                "an mlff model differentiates its energy to get forces: call it with gradients "
+                "enabled (inside torch.enable_grad(), not torch.no_grad() or inference_mode)")
         if not edge_vec.requires_grad:
             edge_vec = edge_vec.detach().requires_grad_(True)
         atom_energy = self.energy(species, edge_index, edge_vec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -406,6 +407,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def interrupted_message(args: argparse.Namespace) -> str:
+    """What a Ctrl-C left behind and the command that continues, for each subcommand."""
+    command = args.command
+    if command == "train":
+        checkpoint = Path(args.output).with_suffix(".ckpt")
+        if not checkpoint.exists():
+            return "no epoch had finished; nothing was kept. Run the same command again."
+        again = "the same command" if args.resume else "the same command with --resume"
+        return (f"the last finished epoch is kept in {checkpoint}; continue with {again}.")
+    if command == "label":
+        return (f"every frame labelled so far is kept in {args.output}; run the same command "
+                "again to label the rest.")
+    if command == "distill":
+        return (f"every finished stage is kept in {args.output}; run the same command again to "
+                "continue where it stopped.")
+    if command == "sample":
+        return "sample writes its frames at the end: nothing was kept. Run the command again."
+    return "nothing to continue."
+
+
 def main(argv: list[str] | None = None) -> int:
     from .model.metadata import ModelFileError
     from .train import TrainingError
@@ -416,6 +437,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, TrainingError, FileNotFoundError, ValueError) as err:
         print(f"mlff-tools {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:    # Ctrl-C: no traceback, say what was kept (130: SIGINT)
+        print(f"\nmlff-tools {args.command}: interrupted; {interrupted_message(args)}",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--val", default=None,
                    help="validation set (default: split --val-fraction off the training set)")
     p.add_argument("-o", "--output", required=True, help="model file to write")
-    p.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    p.add_argument("--val-fraction", type=_fraction, default=defaults.val_fraction)
     p.add_argument("--preset", choices=tuple(PRESETS), default=defaults.preset,
                    help="; ".join(f"{k}: {v}" for k, v in PRESETS.items()))
     p.add_argument("--cutoff", type=float, default=defaults.cutoff, help="Å")
@@ -88,8 +88,9 @@ def add_train_parser(sub) -> None:
     p.add_argument("--grad-clip", type=float, default=defaults.grad_clip,
                    help="largest gradient norm per step")
     p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size, help="frames")
-    p.add_argument("--max-epochs", type=int, default=defaults.max_epochs)
+    p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size,
+                   help="frames")
+    p.add_argument("--max-epochs", type=_positive_int, default=defaults.max_epochs)
     p.add_argument("--patience", type=int, default=defaults.patience,
                    help="stop after this many epochs without a better validation loss")
     p.add_argument("--schedule", choices=("plateau", "cosine"), default=defaults.schedule,
@@ -106,16 +107,81 @@ def add_train_parser(sub) -> None:
 
 
 def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(",") if v.strip())
+    try:
+        return tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}")
+
+
+def _positive_floats(text: str) -> tuple[float, ...]:
+    values = _floats(text)
+    if not values or min(values) <= 0:
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return values
 
 
 def _supercell(text: str) -> tuple[int, int, int]:
-    parts = [int(v) for v in text.lower().split("x")]
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        parts = []
     if len(parts) == 1:
         parts *= 3
     if len(parts) != 3 or min(parts) < 1:
-        raise argparse.ArgumentTypeError(f"supercell must look like 2x2x2, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"supercell must be three positive repeats like 2x2x2 (or one, like 3), got {text!r}")
     return tuple(parts)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}")
+    return value
+
+
+MAX_TIMESTEP_FS = 10.0    # atomic MD is stable at 0.1-5 fs; 50 is a unit mistake, not a choice
+
+
+def _timestep(text: str) -> float:
+    value = _positive_float(text)
+    if value > MAX_TIMESTEP_FS:
+        raise argparse.ArgumentTypeError(
+            f"{text} fs is no MD timestep for atoms (use 0.5-2 fs; at most {MAX_TIMESTEP_FS:g})")
+    return value
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -160,15 +226,16 @@ def add_sample_parsers(sub) -> None:
                    help="structure file (CIF, POSCAR, extxyz, LAMMPS data) or a crystal "
                         "ase.build.bulk knows")
     p.add_argument("--supercell", type=_supercell, default=d.supercell, help="e.g. 2x2x2")
-    p.add_argument("--temperatures", type=_floats, default=d.temperatures, help="K, comma list")
+    p.add_argument("--temperatures", type=_positive_floats, default=d.temperatures,
+                   help="K, comma list")
     p.add_argument("--pressures", type=_floats, default=None,
                    help="GPa, comma list; given: NPT MD at every temperature and pressure")
-    p.add_argument("--frames", type=int, default=d.frames)
+    p.add_argument("--frames", type=_positive_int, default=d.frames)
     p.add_argument("--md", type=float, default=d.fractions["md"], help="fraction of MD frames")
     p.add_argument("--rattle-fraction", type=float, default=d.fractions["rattle"])
     p.add_argument("--strain-fraction", type=float, default=d.fractions["strain"])
     p.add_argument("--vacancy-fraction", type=float, default=d.fractions["vacancy"])
-    p.add_argument("--timestep", type=float, default=d.timestep, help="fs")
+    p.add_argument("--timestep", type=_timestep, default=d.timestep, help="fs")
     p.add_argument("--md-interval", type=int, default=d.md_interval, help="steps between frames")
     p.add_argument("--md-equilibration", type=int, default=d.md_equilibration, help="steps")
     p.add_argument("--rattle", type=float, default=d.rattle, help="largest rattle std, Å")
@@ -215,12 +282,15 @@ def add_input_parser(sub) -> None:
                    help="structure file or a crystal ase.build.bulk knows")
     p.add_argument("--supercell", type=_supercell, default=d.supercell)
     p.add_argument("--ensemble", choices=tuple(ENSEMBLES), default=d.ensemble)
-    p.add_argument("--temperature", type=float, default=d.temperature, help="K")
+    p.add_argument("--temperature", type=_non_negative_float, default=d.temperature,
+                   help="K")
     p.add_argument("--pressure", type=float, default=d.pressure, help="bar (npt)")
-    p.add_argument("--timestep", type=float, default=d.timestep, help="fs")
-    p.add_argument("--steps", type=int, default=d.steps)
-    p.add_argument("--thermo-every", type=int, default=None, help="default: steps/1000")
-    p.add_argument("--dump-every", type=int, default=None, help="default: steps/200")
+    p.add_argument("--timestep", type=_timestep, default=d.timestep, help="fs")
+    p.add_argument("--steps", type=_positive_int, default=d.steps)
+    p.add_argument("--thermo-every", type=_positive_int, default=None,
+                   help="default: steps/1000")
+    p.add_argument("--dump-every", type=_positive_int, default=None,
+                   help="default: steps/200")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("-o", "--output", default=d.output, help="input file; data file beside it")
     p.set_defaults(func=cmd_write_input)
@@ -315,12 +385,12 @@ def add_distill_parser(sub) -> None:
     p.add_argument("--structure", default=d.structure)
     p.add_argument("--supercell", type=_supercell, default=None,
                    help="sampling and exploration cell (default: about 32 atoms)")
-    p.add_argument("--temperatures", type=_floats, default=d.temperatures, help="K")
+    p.add_argument("--temperatures", type=_positive_floats, default=d.temperatures, help="K")
     p.add_argument("-o", "--output", default=d.output, help="folder for everything")
     p.add_argument("--frames", type=int, default=d.frames, help="initial sampled frames")
     p.add_argument("--preset", default=d.preset, choices=("fast", "accurate"))
     p.add_argument("--cutoff", type=float, default=d.cutoff, help="student cutoff, Å")
-    p.add_argument("--epochs", type=int, default=d.epochs, help="first training")
+    p.add_argument("--epochs", type=_positive_int, default=d.epochs, help="first training")
     p.add_argument("--epochs-per-round", type=int, default=d.epochs_per_round)
     p.add_argument("--rounds", type=int, default=d.rounds, help="active-learning rounds")
     p.add_argument("--al-steps", type=int, default=d.al_steps,
@@ -331,7 +401,7 @@ def add_distill_parser(sub) -> None:
                    help="meV/Å on the student's own frames; below it the loop stops")
     p.add_argument("--max-teacher-calls", type=int, default=d.max_teacher_calls)
     p.add_argument("--max-minutes", type=float, default=d.max_minutes)
-    p.add_argument("--timestep", type=float, default=d.timestep, help="fs")
+    p.add_argument("--timestep", type=_timestep, default=d.timestep, help="fs")
     p.add_argument("--nve-ps", type=float, default=d.nve_ps)
     p.add_argument("--stability-ps", type=float, default=d.stability_ps)
     p.add_argument("--rdf-method", choices=("reweight", "md"), default=d.rdf_method,

@@ -73,6 +73,9 @@ def load_structure(spec: str, supercell=(1, 1, 1)):
             try:
                 atoms = bulk(spec)
             except Exception as err:  # noqa: BLE001
+                if Path(spec).suffix or "/" in spec:    # meant as a file: say it is missing
+                    raise SampleError(f"structure file '{spec}' not found (no such file in "
+                                      f"{Path.cwd()})") from err
                 raise SampleError(f"`{spec}` is neither a structure file nor a crystal that "
                                   f"ase.build.bulk knows ({err}); give a CIF, POSCAR, extxyz or "
                                   "LAMMPS data file") from err
@@ -227,6 +230,14 @@ def _write(path: Path, frames) -> None:
     os.replace(tmp, path)
 
 
+def needed_frames(split) -> int:
+    """The fewest frames that give every non-empty part of ``split`` at least one frame."""
+    n = 1
+    while any(f > 0 and round(f * n) == 0 for f in split[1:]):
+        n += 1
+    return n
+
+
 def sample(config: SampleConfig) -> dict[str, Path]:
     """Make, label and write ``config.frames`` frames; returns the paths written."""
     from tqdm.auto import tqdm
@@ -235,6 +246,10 @@ def sample(config: SampleConfig) -> dict[str, Path]:
         raise SampleError(f"temperatures must be positive, got {config.temperatures}")
     if config.frames < 1:
         raise SampleError(f"--frames must be at least 1, got {config.frames}")
+    if config.frames < needed_frames(config.split):    # checked before any labelling
+        raise SampleError(f"--frames {config.frames} leaves no frame for validation or test "
+                          f"(split {config.split[0]:g}/{config.split[1]:g}/{config.split[2]:g}); "
+                          f"ask for at least {needed_frames(config.split)} frames")
     output = Path(config.output)
     base = load_structure(config.structure, config.supercell)
     teacher = load_teacher(config.teacher)

@@ -1,0 +1,52 @@
+"""Bad command-line values get one line naming the option, the value and what is allowed,
+before any work starts (argparse's usage error, exit status 2)."""
+
+import pytest
+
+from mlff_tools.cli import main
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "x.extxyz", "-o", "m.pt", "--batch-size", "0"],
+     "argument --batch-size: expected a positive whole number, got '0'"),
+    (["train", "x.extxyz", "-o", "m.pt", "--val-fraction", "1.5"],
+     "argument --val-fraction: expected a fraction between 0 and 1, got '1.5'"),
+    (["train", "x.extxyz", "-o", "m.pt", "--val-fraction", "0"],
+     "argument --val-fraction: expected a fraction between 0 and 1, got '0'"),
+    (["train", "x.extxyz", "-o", "m.pt", "--max-epochs", "0"],
+     "argument --max-epochs: expected a positive whole number, got '0'"),
+    (["sample", "--teacher", "emt", "--supercell", "abc", "-o", "s.extxyz"],
+     "argument --supercell: supercell must be three positive repeats like 2x2x2"),
+    (["sample", "--teacher", "emt", "--supercell", "0x1x1", "-o", "s.extxyz"],
+     "got '0x1x1'"),
+    (["sample", "--teacher", "emt", "--temperatures", "300,-5", "-o", "s.extxyz"],
+     "argument --temperatures: expected positive numbers, got '300,-5'"),
+    (["write-input", "--model", "m.pt", "--temperature", "-300", "-o", "r.lmp"],
+     "argument --temperature: expected a number >= 0, got '-300'"),
+    (["write-input", "--model", "m.pt", "--timestep", "50", "-o", "r.lmp"],
+     "argument --timestep: 50 fs is no MD timestep for atoms"),
+    (["write-input", "--model", "m.pt", "--dump-every", "0", "-o", "r.lmp"],
+     "argument --dump-every: expected a positive whole number, got '0'"),
+])
+def test_bad_values_are_named(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sample_refuses_too_few_frames_for_the_split(tmp_path, capsys):
+    """--frames 4 would write empty validation and test files: refused before any labelling."""
+    code = main(["sample", "--teacher", "emt", "--structure", "Cu", "--frames", "4",
+                 "-o", str(tmp_path / "s.extxyz")])
+    assert code == 2
+    assert ("--frames 4 leaves no frame for validation or test (split 0.8/0.1/0.1); ask for at "
+            "least 6 frames") in capsys.readouterr().err
+    assert not list(tmp_path.iterdir()), "nothing may be written"
+
+
+def test_missing_structure_file_is_named(tmp_path, capsys):
+    code = main(["sample", "--teacher", "emt", "--structure", "nosuch.cif",
+                 "-o", str(tmp_path / "s.extxyz")])
+    assert code == 2
+    assert "structure file 'nosuch.cif' not found" in capsys.readouterr().err

@@ -143,6 +143,7 @@ def plan_run(path: Path) -> RunPlan:
             header = dict(item.split("=", 1) for item in line[7:].split() if "=" in item)
     model = elements = None
     ensemble, temperature, pressure, steps = "unknown", None, None, 0
+    run_commands = 0
     for command in commands:
         words = shlex.split(command)
         if words[0] == "pair_style" and "mlff" in words:
@@ -162,10 +163,14 @@ def plan_run(path: Path) -> RunPlan:
                         pressure = float(words[words.index(key) + 2])
         elif words[0] == "run":
             steps += int(words[1])
+            run_commands += 1
     if model is None:
         raise ValidateError(f"'{path}' is not an mlff input: it has no `pair_style mlff` line")
-    if steps == 0:
+    if run_commands == 0:
         raise ValidateError(f"'{path}' has no `run` command: nothing to judge")
+    if steps == 0:
+        raise ValidateError(f"'{path}' runs no steps (its `run` commands add up to 0): nothing "
+                            "to judge; give `run` the number of MD steps")
     if header.get("ensemble"):
         ensemble = header["ensemble"].split("-")[0]
         temperature = float(header["temperature"]) if ensemble != "nve" else temperature

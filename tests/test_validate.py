@@ -150,6 +150,9 @@ def test_not_an_mlff_input(tmp_path, capsys):
     with pytest.raises(ValidateError, match="has no `run` command"):
         script.write_text("pair_style mlff x.pt\n")
         validate(quiet(input=str(script)))
+    with pytest.raises(ValidateError, match=r"runs no steps \(its `run` commands add up to 0\)"):
+        script.write_text("pair_style mlff x.pt\nrun 0\n")
+        validate(quiet(input=str(script)))
 
 
 def test_input_that_fails_to_run(models, tmp_path, capsys):

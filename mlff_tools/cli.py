@@ -451,6 +451,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Distil machine-learned force fields into fast LAMMPS models.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"mlff-tools {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="print a model file's metadata",
@@ -501,7 +504,11 @@ def main(argv: list[str] | None = None) -> int:
     from .model.metadata import ModelFileError
     from .train import TrainingError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):    # bare `mlff-tools`: the help, not an error
+        parser.print_help()
+        return 0
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except (ModelFileError, TrainingError, FileNotFoundError, ValueError) as err:

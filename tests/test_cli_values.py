@@ -50,3 +50,15 @@ def test_missing_structure_file_is_named(tmp_path, capsys):
                  "-o", str(tmp_path / "s.extxyz")])
     assert code == 2
     assert "structure file 'nosuch.cif' not found" in capsys.readouterr().err
+
+
+def test_bare_command_prints_help_and_version(capsys):
+    """`mlff-tools` alone prints the help (exit 0); `--version` prints the version."""
+    from mlff_tools import __version__
+
+    assert main([]) == 0
+    assert "usage: mlff-tools" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"mlff-tools {__version__}"

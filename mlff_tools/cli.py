@@ -310,7 +310,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             input=args.input, teacher=args.teacher, reference=args.reference,
             teacher_steps=args.teacher_steps, fidelity_frames=args.fidelity_frames,
             rdf_method=args.rdf_method, rdf_frames=args.rdf_frames,
-            json=args.json, html=args.html, thresholds=thresholds, progress=not args.quiet))
+            json=args.json, html=args.html, thresholds=thresholds, progress=not args.quiet,
+            overwrite=args.overwrite))
     except (ValidateError, ValueError, OSError) as err:
         print(f"mlff-tools validate: cannot judge: {err}", file=sys.stderr)
         return 2
@@ -319,8 +320,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         print(f"{'pass' if check['passed'] else 'FAIL'}  {check['name']:<36} {shown:>14}   "
               f"(threshold {check['threshold']})")
+    where = f"; files in {report['report_dir']}" if report["report_dir"] else ""
     print(f"verdict: {report['verdict']}  ({report['atom_steps_per_s']:.3g} atom-steps/s in "
-          f"LAMMPS; files in {report['report_dir']})")
+          f"LAMMPS{where})")
     return report["exit_code"]
 
 
@@ -349,6 +351,9 @@ def add_validate_parser(sub) -> None:
                    help="student frames the teacher relabels (--rdf-method md)")
     p.add_argument("--json", default=None, help="write every number here")
     p.add_argument("--html", default=None, help="write a report page with plots here")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier report of the same name (its HTML/JSON and its "
+                        "<name>.validate folder, where the input runs)")
     p.add_argument("--thresholds", default=None, help="TOML file of thresholds")
     for f in dataclasses.fields(Thresholds):
         p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=float, default=None,

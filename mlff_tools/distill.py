@@ -369,7 +369,8 @@ def _validate_run(config, model, folder: Path, name: str, ensemble: str, tempera
                                    rdf_method=config.rdf_method if teacher else "auto",
                                    rdf_frames=rdf_frames or config.rdf_frames,
                                    json=str(folder / f"{name}.json"),
-                                   html=str(folder / f"{name}.html"), progress=config.progress))
+                                   html=str(folder / f"{name}.html"), progress=config.progress,
+                                   overwrite=True))    # distill owns its folder; reruns replace
 
 
 def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log) -> dict:

@@ -39,7 +39,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shlex
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +104,7 @@ class ValidateConfig:
     thresholds: Thresholds = field(default_factory=Thresholds)
     chunk: int | None = None          # steps per progress update
     progress: bool = True
+    overwrite: bool = False           # replace an earlier report of the same name
 
 
 # ---------------------------------------------------------------------- the input
@@ -148,6 +152,7 @@ def plan_run(path: Path) -> RunPlan:
         words = shlex.split(command)
         if words[0] == "pair_style" and "mlff" in words:
             model = Path(words[words.index("mlff") + 1])
+            model = model if model.is_absolute() else path.parent / model
         elif words[0] == "pair_coeff" and words[1:3] == ["*", "*"] and model is not None:
             elements = [w for w in words[3:] if w not in ("mlff",)]
         elif words[0] == "fix" and len(words) > 3:
@@ -234,10 +239,31 @@ def dump_frames(plan: RunPlan, config: ValidateConfig) -> int:
     return 100
 
 
-def run_input(plan: RunPlan, workdir: Path, report_dir: Path, config: ValidateConfig):
-    """Run the input in LAMMPS from its folder, in chunks for progress and early stopping."""
-    import os
+# commands that read files, and where their file names are (word indices); a relative name
+# there that exists in the input's folder is made absolute, since the input runs elsewhere
+READ_COMMANDS = {"read_data": (1,), "read_restart": (1,), "read_dump": (1,), "include": (1,),
+                 "molecule": (2,), "pair_style": None, "pair_coeff": None}
 
+
+def resolve_reads(command: str, folder: Path) -> str:
+    """``command`` with the relative file names it reads made absolute against ``folder``.
+
+    Only reading commands are touched: a `dump` or `write_data` to a name that exists in the
+    user's folder stays relative, so it writes into the report's folder, not over that file.
+    """
+    words = command.split()
+    if words[0] not in READ_COMMANDS:
+        return command
+    positions = READ_COMMANDS[words[0]] or range(1, len(words))
+    for k in positions:
+        if k < len(words) and not os.path.isabs(words[k]) and (folder / words[k]).is_file():
+            words[k] = str(folder / words[k])
+    return " ".join(words)
+
+
+def run_input(plan: RunPlan, workdir: Path, report_dir: Path, config: ValidateConfig):
+    """Run the input in LAMMPS in ``report_dir`` (its reads resolved against ``workdir``, the
+    input's folder), in chunks for progress and early stopping."""
     from tqdm.auto import tqdm
 
     report_dir.mkdir(parents=True, exist_ok=True)
@@ -250,13 +276,14 @@ def run_input(plan: RunPlan, workdir: Path, report_dir: Path, config: ValidateCo
 
     threads = torch.get_num_threads()     # the plugin sets libtorch's (process-wide) threads
     cwd = os.getcwd()
-    os.chdir(workdir)
+    os.chdir(report_dir)                  # what the input writes lands in the report's folder
     lmp = make_lammps(log=log)
     bar = tqdm(total=plan.steps, unit="step", desc="validate", disable=not config.progress,
                dynamic_ncols=True)
     collapse, started, steps_done, first_run = None, time.perf_counter(), 0, True
     try:
         for command in plan.commands:
+            command = resolve_reads(command, workdir)
             words = command.split()
             if words[0] in ("thermo", "thermo_style", "thermo_modify"):
                 continue                       # validate writes its own thermo output
@@ -663,7 +690,33 @@ def _r_max(cell: np.ndarray, limit: float = 6.0) -> float:
 
 
 def validate(config: ValidateConfig) -> dict:
-    """Run and judge ``config.input``; returns the report (also written as JSON/HTML if asked)."""
+    """Run and judge ``config.input``; returns the report (also written as JSON/HTML if asked).
+
+    The input runs in the report's own folder, ``<html or json stem>.validate`` beside the
+    HTML (or JSON), with the files it reads found in its own folder: whatever it writes
+    (dumps, logs, data files) lands there, never beside the user's input. Without --html or
+    --json it runs in a temporary folder. An existing report is replaced only with
+    ``overwrite``.
+    """
+    anchor = config.html or config.json
+    if anchor is None:
+        with tempfile.TemporaryDirectory(prefix="mlff-validate-") as scratch:
+            report = _validate(config, Path(scratch))
+        report["report_dir"] = None
+        return report
+    anchor = Path(anchor).resolve()
+    report_dir = anchor.parent / f"{anchor.stem}.validate"
+    existing = [p for p in (report_dir, config.html, config.json) if p and Path(p).exists()]
+    if existing and not config.overwrite:
+        raise ValidateError(f"'{existing[0]}' exists from an earlier report; pass --overwrite to "
+                            "replace it, or name another --html/--json")
+    if report_dir.exists():
+        shutil.rmtree(report_dir)
+    report_dir.mkdir(parents=True)
+    return _validate(config, report_dir)
+
+
+def _validate(config: ValidateConfig, report_dir: Path) -> dict:
     from .model import load_model
 
     input_path = Path(config.input).resolve()
@@ -672,9 +725,6 @@ def validate(config: ValidateConfig) -> dict:
         raise ValidateError(f"model file '{plan.model}' named by `pair_style mlff` does not exist")
     model = load_model(plan.model)
     thresholds = config.thresholds
-    anchor = Path(config.html or config.json or input_path)
-    report_dir = anchor.resolve().parent / f"{input_path.stem}.validate"
-    report_dir.mkdir(parents=True, exist_ok=True)
 
     teacher = None
     if config.teacher:

@@ -111,7 +111,7 @@ def test_report_holds_every_field(models, tmp_path):
     page = out_html.read_text()
     assert "Verdict: PASS" in page
     for image in ("thermo.png", "rdf.png", "parity.png"):
-        assert image in page and (tmp_path / "nve.validate" / image).stat().st_size > 1000
+        assert image in page and (tmp_path / "r.validate" / image).stat().st_size > 1000
 
 
 @pytest.mark.parametrize("ensemble", list(ENSEMBLES))
@@ -226,7 +226,7 @@ def test_reweighted_rdf_of_the_teacher_itself_is_exact(models, tmp_path):
         ensemble="nvt-langevin", temperature=600, steps=2000))
     report = validate(quiet(input=str(script), teacher=SW_TEACHER, rdf_frames=40,
                             html=str(tmp_path / "report.html")))
-    assert (tmp_path / "nvt.validate" / "rdf.png").stat().st_size > 1000
+    assert (tmp_path / "report.validate" / "rdf.png").stat().st_size > 1000
     entry = report["rdf"]["Si-Si"]
     assert entry["error_percent"] < 1e-6 and entry["effective_fraction"] > 0.999, entry
     assert report["fidelity"]["frames"] == 40
@@ -283,3 +283,40 @@ def test_reweighting_an_nve_run_is_refused(models, tmp_path):
     with pytest.raises(ValidateError,
                        match="reweight needs an NVT or NPT run.*use --rdf-method md"):
         validate(quiet(input=str(script), teacher=SW_TEACHER, rdf_method="reweight"))
+
+
+def test_validate_writes_nothing_beside_the_input(models, tmp_path):
+    """The input's own dump goes to a file that exists beside it: validate runs the input in
+    the report's folder, so the user's file is untouched and the dump lands there."""
+    script = nve_input(models["si64"], tmp_path, steps=40)
+    precious = tmp_path / "run.lammpstrj"
+    precious.write_text("PRECIOUS\n")
+    text = script.read_text().replace("\nrun ", "\ndump mine all atom 10 run.lammpstrj\nrun ", 1)
+    script.write_text(text)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    report = validate(quiet(input=str(script), json=str(tmp_path / "reports" / "r.json")))
+    assert precious.read_text() == "PRECIOUS\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(before + ["reports"])
+    assert (tmp_path / "reports" / "r.validate" / "run.lammpstrj").stat().st_size > 0
+    assert report["report_dir"] == str(tmp_path / "reports" / "r.validate")
+
+
+def test_reports_do_not_overwrite_each_other(models, tmp_path, capsys):
+    """Two inputs both named run.lmp get their own report folders; the same report name again
+    is refused unless --overwrite."""
+    scripts = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        script = nve_input(models["si64"], tmp_path / name, steps=40)
+        scripts.append(script.rename(tmp_path / name / "run.lmp"))
+    for script, report in zip(scripts, ("r1.json", "r2.json")):
+        assert main(["validate", str(script), "--json", str(tmp_path / report), "--quiet"]) == 0
+    assert (tmp_path / "r1.validate").is_dir() and (tmp_path / "r2.validate").is_dir()
+    first = (tmp_path / "r1.json").read_text()
+    assert main(["validate", str(scripts[1]), "--json", str(tmp_path / "r1.json"),
+                 "--quiet"]) == 2
+    assert "exists from an earlier report; pass --overwrite" in capsys.readouterr().err
+    assert (tmp_path / "r1.json").read_text() == first
+    assert main(["validate", str(scripts[1]), "--json", str(tmp_path / "r1.json"), "--quiet",
+                 "--overwrite"]) == 0
+    assert json.loads((tmp_path / "r1.json").read_text())["input"] == str(scripts[1])

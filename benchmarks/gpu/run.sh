@@ -12,7 +12,8 @@
 # DRY_RUN=1 runs the same steps on this CPU-only machine (`device cpu graph device` standing
 # in for the GPU, Kokkos OpenMP for CUDA, small sizes); MLFF_GPU_PREFIX reuses a LAMMPS build
 # (e.g. build/lammps-kokkos) instead of building one; MLFF_GPU_VENV names the Python
-# environment (default: a venv over python3's packages, with the carried wheels).
+# environment (default: a new venv that sees $PYTHON's packages, python3 by default, and
+# holds the carried wheels).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODE=${1:-mlff}
@@ -24,9 +25,15 @@ exec > >(tee "$OUT/run_$MODE.log") 2>&1
 date; nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"
 
 VENV=$(realpath -m "${MLFF_GPU_VENV:-/tmp/mlff-gpu-venv}")
+PYTHON=${PYTHON:-python3}
 if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv --system-site-packages "$VENV"
-  "$VENV/bin/python" -m pip install -q --no-index --no-deps .gpu/wheels/*.whl
+  # the image's python3 is itself a venv (torch lives there): a new venv sees its packages
+  # through a .pth file, and gets the carried wheels (mpirun, mpicxx, ase) of its own
+  image_site=$("$PYTHON" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+  "$PYTHON" -m venv "$VENV"
+  venv_site=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+  echo "$image_site" > "$venv_site/image-packages.pth"
+  "$VENV/bin/python" -m pip install -q --no-index --no-deps --ignore-installed .gpu/wheels/*.whl
 fi
 "$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 

@@ -133,44 +133,24 @@ def _supercell(text: str) -> tuple[int, int, int]:
     return tuple(parts)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
-    return value
+def _checked(convert, accept, expected: str):
+    """An argparse type: ``convert`` the text and keep the value if ``accept(value)``; else an
+    error that says what was ``expected`` and what was given."""
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"expected a fraction between 0 and 1, got {text!r}")
-    return value
+_positive_int = _checked(int, lambda v: v >= 1, "a positive whole number")
+_positive_float = _checked(float, lambda v: v > 0, "a positive number")    # NaN fails too
+_non_negative_float = _checked(float, lambda v: v >= 0, "a number >= 0")
+_fraction = _checked(float, lambda v: 0 < v < 1, "a fraction between 0 and 1")
 
 
 MAX_TIMESTEP_FS = 10.0    # atomic MD is stable at 0.1-5 fs; 50 is a unit mistake, not a choice

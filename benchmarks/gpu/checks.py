@@ -24,6 +24,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 TOL = {"float64": 1e-10, "float32": 1e-5}    # relative to the largest value (energy per atom)
-SIZES = (4096, 32768, 262144, 2097152)       # diamond Si, 8 n^3 atoms
-DRY_SIZES = (512, 4096)
+SPEED_SECONDS = 2                            # timed part of each speed run
+PARALLEL = 6                                 # parity cases at once
 
 
 def export_models(folder: Path, sw_file: Path) -> dict[str, Path]:
@@ -122,12 +123,11 @@ def parity(args, models, folder: Path) -> list[dict]:
     kokkos = args.style == "mlff/kk"
     if kokkos:
         gpu = ""    # mlff/kk runs the model where Kokkos runs
-    results = []
     structures = write_structures(folder)
     cases = [(m, s, n) for m in ("sw64", "sw32", "fast64", "fast32", "accurate64")
              for s in ("orthogonal", "triclinic") for n in (1, 2)]
     cases += [("sw64", "corner", 4), ("fast64", "corner", 4)]
-    for model, structure, nprocs in cases:
+    def case(model, structure, nprocs):
         data, natoms = structures[structure]
         before = ["processors 4 1 1"] if structure == "corner" else []
         where = folder / f"{model}-{structure}-{nprocs}"
@@ -141,47 +141,102 @@ def parity(args, models, folder: Path) -> list[dict]:
             "forces": np.abs(got[2] - ref[2]).max() / np.abs(ref[2]).max(),
         }
         ok = all(v < TOL[dtype] for v in errors.values())
-        results.append({"model": model, "structure": structure, "ranks": nprocs, "ok": ok,
-                        **{k: float(v) for k, v in errors.items()}})
         print(f"parity {'PASS' if ok else 'FAIL'} {model:11s} {structure:10s} {nprocs} rank(s): "
               + " ".join(f"{k} {v:.1e}" for k, v in errors.items()), flush=True)
+        return {"model": model, "structure": structure, "ranks": nprocs, "ok": ok,
+                **{k: float(v) for k, v in errors.items()}}
+
+    # the cases share the GPU: run several at once (parity, not speed)
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        results = list(pool.map(lambda c: case(*c), cases))
     return results
 
 
-def speed(args, models, folder: Path) -> list[dict]:
+def speed_plan(dry_run: bool) -> list[tuple[str, int, str]]:
+    """(model, atoms, where) in order of importance, so a run cut short by the deadline keeps
+    the figures that matter: the `fast` float32 student at every size first (the target),
+    each model against one CPU core, the largest size last."""
+    if dry_run:
+        return [(m, n, w) for m in ("sw32", "fast32", "fast64", "accurate32")
+                for n, w in ((512, "gpu"), (4096, "gpu"), (512, "cpu"))]
+    plan = [("fast32", n, "gpu") for n in (4096, 32768, 262144, 1048576, 2097152)]
+    plan += [("fast32", 4096, "cpu")]
+    for model in ("sw32", "fast64", "accurate32", "accurate64", "sw64"):
+        plan += [(model, 4096, "gpu"), (model, 262144, "gpu"), (model, 4096, "cpu")]
+    plan += [(m, 1048576, "gpu") for m in ("sw32", "fast64", "accurate32")]
+    plan += [("fast32", 4194304, "gpu")]    # the largest that fits?
+    return plan
+
+
+def lattice_cells(natoms: int) -> int:
+    """Cubic diamond cells per edge for about natoms atoms (8 per cell)."""
+    return max(1, round((natoms / 8) ** (1 / 3)))
+
+
+def speed(args, models, folder: Path, saved=lambda results: None) -> list[dict]:
+    """NVE atom-steps/s: a few warm-up steps, then a run stopped by LAMMPS's wall-time limit
+    (`timer timeout`), whose loop line counts the steps it made."""
     gpu = "device cpu graph device" if args.dry_run else "device cuda"
     kokkos = args.style == "mlff/kk"
     results = []
-    sizes = DRY_SIZES if args.dry_run else SIZES
-    for model in ("sw32", "sw64", "fast32", "fast64", "accurate32", "accurate64"):
-        for natoms in sizes:
-            for where, extra in (("gpu", "" if kokkos else gpu), ("cpu", "device cpu")):
-                if where == "cpu" and natoms != sizes[0]:
-                    continue    # one CPU core: the reference at the smallest size only
-                n = round((natoms / 8) ** (1 / 3))
-                steps = max(10, min(200, int(2e7 / natoms))) if where == "gpu" else 20
-                start = time.perf_counter()
-                try:
-                    out = lammps(args, [
-                        "units metal", "lattice diamond 5.431", f"region box block 0 {n} 0 {n} 0 {n}",
-                        "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855",
-                        "velocity all create 1500 4928459 loop geom",
-                        f"pair_style mlff {models[model]} {extra}", "pair_coeff * * Si",
-                        "fix nve all nve", "thermo 1000", "run 5", f"run {steps}"],
-                        folder / f"{model}-{natoms}-{where}", kokkos=kokkos and where == "gpu")
-                except RuntimeError as error:    # out of memory at the largest sizes
-                    print(f"speed {model} {natoms} {where}: failed: {str(error)[-300:]}")
-                    results.append({"model": model, "atoms": natoms, "where": where,
-                                    "failed": str(error)[-300:]})
-                    continue
-                loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps "
-                                   r"with (\d+) atoms", out)
-                seconds, nsteps, count = float(loops[-1][0]), int(loops[-1][1]), int(loops[-1][2])
-                rate = count * nsteps / seconds
-                results.append({"model": model, "atoms": count, "where": where,
-                                "atom_steps_per_s": rate, "wall_s": time.perf_counter() - start})
-                print(f"speed {model:11s} {count:8d} atoms {where}: {rate:.3e} atom-steps/s",
-                      flush=True)
+    for model, natoms, where in speed_plan(args.dry_run):
+        if time.time() > args.deadline - 25:
+            print(f"speed {model} {natoms} {where}: skipped (deadline)", flush=True)
+            continue
+        extra = ("" if kokkos else gpu) if where == "gpu" else "device cpu"
+        n = lattice_cells(natoms)
+        start = time.perf_counter()
+        try:
+            out = lammps(args, [
+                "units metal", "lattice diamond 5.431", f"region box block 0 {n} 0 {n} 0 {n}",
+                "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855",
+                "velocity all create 1500 4928459 loop geom",
+                f"pair_style mlff {models[model]} {extra}", "pair_coeff * * Si",
+                "fix nve all nve", "thermo 1000", "run 3",
+                f"timer timeout {SPEED_SECONDS} every 1", "run 1000000"],
+                folder / f"{model}-{natoms}-{where}", kokkos=kokkos and where == "gpu")
+        except (RuntimeError, subprocess.TimeoutExpired) as error:   # out of memory, say
+            print(f"speed {model} {natoms} {where}: failed: {str(error)[-400:]}", flush=True)
+            results.append({"model": model, "atoms": 8 * n**3, "where": where,
+                            "failed": str(error)[-400:]})
+            continue
+        loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps "
+                           r"with (\d+) atoms", out)
+        seconds, nsteps, count = float(loops[-1][0]), int(loops[-1][1]), int(loops[-1][2])
+        rate = count * nsteps / seconds
+        results.append({"model": model, "atoms": count, "where": where, "steps": nsteps,
+                        "atom_steps_per_s": rate, "wall_s": time.perf_counter() - start})
+        print(f"speed {model:11s} {count:8d} atoms {where}: {rate:.3e} atom-steps/s "
+              f"({nsteps} steps)", flush=True)
+        saved(results)
+    return results
+
+
+def profile(args, models, folder: Path) -> list[dict]:
+    """MLFF_PROFILE=1: ms per call in upload, graph, model and scatter (synchronised per
+    phase, so slower than the speed runs) for the SW model and the `fast` student."""
+    if args.style == "mlff/kk":
+        return []
+    gpu = "device cpu graph device" if args.dry_run else "device cuda"
+    natoms = 4096 if args.dry_run else 262144
+    results = []
+    for model in ("sw32", "fast32"):
+        if time.time() > args.deadline - 20:
+            break
+        n = lattice_cells(natoms)
+        os.environ["MLFF_PROFILE"] = "1"
+        try:
+            out = lammps(args, [
+                "units metal", "lattice diamond 5.431", f"region box block 0 {n} 0 {n} 0 {n}",
+                "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855",
+                "velocity all create 1500 4928459 loop geom",
+                f"pair_style mlff {models[model]} {gpu}", "pair_coeff * * Si",
+                "fix nve all nve", "thermo 1000", "run 20"], folder / f"{model}-{natoms}")
+        finally:
+            del os.environ["MLFF_PROFILE"]
+        lines = [line for line in out.splitlines() if line.startswith("mlff profile")]
+        print(f"profile {model} {8 * n**3} atoms: {lines}", flush=True)
+        results.append({"model": model, "atoms": 8 * n**3, "profile": lines})
     return results
 
 
@@ -233,6 +288,8 @@ def main() -> None:
     parser.add_argument("--style", choices=("mlff", "mlff/kk"), default="mlff")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--deadline", type=float, default=time.time() + 1e6,
+                        help="seconds since the epoch after which no new speed run starts")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -251,9 +308,10 @@ def main() -> None:
 
     save("parity", parity(args, models, args.work / "parity"))
     if not args.skip_speed:
-        if args.style == "mlff":
+        save("speed", speed(args, models, args.work / "speed", lambda r: save("speed", r)))
+        save("profile", profile(args, models, args.work / "profile"))
+        if args.style == "mlff" and time.time() < args.deadline - 40:
             save("training", training(args, models, args.work / "training"))
-        save("speed", speed(args, models, args.work / "speed"))
     failed = [r for r in report["parity"] if not r["ok"]]
     print(f"parity: {len(report['parity']) - len(failed)} passed, {len(failed)} failed")
     sys.exit(1 if failed else 0)

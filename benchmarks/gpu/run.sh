@@ -13,7 +13,9 @@
 # in for the GPU, Kokkos OpenMP for CUDA, small sizes); MLFF_GPU_PREFIX reuses a LAMMPS build
 # (e.g. build/lammps-kokkos) instead of building one; MLFF_GPU_VENV names the Python
 # environment (default: a new venv that sees $PYTHON's packages, python3 by default, and
-# holds the carried wheels).
+# holds the carried wheels); MLFF_GPU_SECONDS (default 480) bounds the whole script: no speed
+# run starts after that. MLFF_GPU_BG_KOKKOS=1 (mode mlff) also builds the Kokkos CUDA LAMMPS in
+# the background at the lowest priority and logs how far it got ($OUT/bg_kokkos_cuda.log).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODE=${1:-mlff}
@@ -21,6 +23,7 @@ case "$MODE" in mlff|kk) ;; *) echo "usage: run.sh mlff|kk" >&2; exit 2;; esac
 OUT=${OUT:-/tmp/mlff-gpu-out}
 DRY=${DRY_RUN:-0}
 mkdir -p "$OUT"
+DEADLINE=$(( $(date +%s) + ${MLFF_GPU_SECONDS:-480} ))
 exec > >(tee "$OUT/run_$MODE.log") 2>&1
 date; nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"
 
@@ -36,6 +39,17 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$VENV/bin/python" -m pip install -q --no-index --no-deps --ignore-installed .gpu/wheels/*.whl
 fi
 "$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+
+if [ "$MODE" = mlff ] && [ "${MLFF_GPU_BG_KOKKOS:-0}" = 1 ] && [ "$DRY" != 1 ]; then
+  bg=$(realpath -m build/gpu/lammps-cuda)
+  mkdir -p "$bg"
+  [ -f "$bg/src/lammps/.unpacked" ] || tar xJf .gpu/sources.tar.xz -C "$bg"
+  ( SECONDS=0
+    MLFF_KOKKOS=cuda VENV_BIN="$VENV/bin" JOBS=12 nice -n 19 kokkos/build_lammps_kokkos.sh "$bg" 2>&1 \
+      | grep --line-buffered -E '^\[[0-9]+/[0-9]+\]|rror|stage|built|Kokkos' \
+      | while IFS= read -r line; do echo "$SECONDS s: ${line:0:300}"; done
+    echo "$SECONDS s: finished, status ${PIPESTATUS[0]}" ) > "$OUT/bg_kokkos_cuda.log" 2>&1 &
+fi
 
 backend=none
 [ "$MODE" = kk ] && backend=cuda
@@ -63,4 +77,9 @@ echo "plugin built in $SECONDS s"
 args=(--lmp "$PREFIX/bin/lmp" --plugin-dir "$PREFIX/plugin-gpu" --sw .gpu/Si.sw --out "$OUT")
 [ "$MODE" = kk ] && args+=(--style mlff/kk)
 [ "$DRY" = 1 ] && args+=(--dry-run)
-PYTHONUNBUFFERED=1 "$VENV/bin/python" benchmarks/gpu/checks.py "${args[@]}"
+args+=(--deadline "$DEADLINE")
+status=0
+PYTHONUNBUFFERED=1 "$VENV/bin/python" benchmarks/gpu/checks.py "${args[@]}" || status=$?
+[ -f "$OUT/bg_kokkos_cuda.log" ] && { echo "background Kokkos CUDA build:"; tail -3 "$OUT/bg_kokkos_cuda.log"; }
+date
+exit $status

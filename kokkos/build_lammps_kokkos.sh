@@ -85,6 +85,11 @@ command -v ninja >/dev/null || GEN=()
 
 KOKKOS_OPTIONS=(-D Kokkos_ENABLE_SERIAL=ON -D Kokkos_ENABLE_OPENMP=ON)
 LAMMPS_CXX=()
+# libstdc++'s string ABI of torch (cxx11 in every current wheel): LAMMPS, Kokkos and the plugin
+# must agree, and some compilers default to the old ABI (/opt/gcc's g++ 13 on the GPU machine)
+ABI_FLAGS=()
+abi=$("$VENV_BIN/python" -c "import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))" 2>/dev/null || true)
+[ -n "$abi" ] && ABI_FLAGS=(-D CMAKE_CXX_FLAGS="-D_GLIBCXX_USE_CXX11_ABI=$abi")
 if [ "$BACKEND" = cuda ]; then
   KOKKOS_OPTIONS=(-D Kokkos_ENABLE_SERIAL=ON -D Kokkos_ENABLE_CUDA=ON -D "Kokkos_ARCH_$ARCH=ON"
                   -D CMAKE_CXX_COMPILER="$SRC/kokkos/bin/nvcc_wrapper")
@@ -95,7 +100,7 @@ if [ "$BACKEND" != none ] && [ ! -f "$PREFIX/kokkos/.installed" ]; then
   cmake -S "$SRC/kokkos" -B "$PREFIX/build-kokkos" "${GEN[@]}" \
     -D CMAKE_BUILD_TYPE=Release -D CMAKE_CXX_STANDARD=20 -D CMAKE_CXX_EXTENSIONS=OFF \
     -D CMAKE_INSTALL_PREFIX="$PREFIX/kokkos" -D CMAKE_INSTALL_LIBDIR=lib \
-    -D BUILD_SHARED_LIBS=ON "${KOKKOS_OPTIONS[@]}" -D Kokkos_ENABLE_IMPL_VIEW_LEGACY=ON
+    -D BUILD_SHARED_LIBS=ON "${KOKKOS_OPTIONS[@]}" "${ABI_FLAGS[@]}" -D Kokkos_ENABLE_IMPL_VIEW_LEGACY=ON
   cmake --build "$PREFIX/build-kokkos" -j "$JOBS"
   cmake --install "$PREFIX/build-kokkos"
   touch "$PREFIX/kokkos/.installed"
@@ -111,7 +116,7 @@ if [ ! -f "$PREFIX/.installed" ]; then
     -D CMAKE_INSTALL_RPATH="$PREFIX/lib;$PREFIX/kokkos/lib;$(realpath "$VENV_BIN/../lib")" \
     -D BUILD_SHARED_LIBS=ON -D BUILD_MPI=ON -D MPI_CXX_COMPILER="$VENV_BIN/mpicxx" \
     -D BUILD_OMP=ON -D LAMMPS_EXCEPTIONS=ON -D BUILD_TOOLS=OFF -D BUILD_LAMMPS_GUI=OFF \
-    "${KOKKOS_PACKAGE[@]}" -D PKG_MANYBODY=ON -D PKG_PLUGIN=ON
+    "${KOKKOS_PACKAGE[@]}" "${ABI_FLAGS[@]}" -D PKG_MANYBODY=ON -D PKG_PLUGIN=ON
   cmake --build "$PREFIX/build-lammps" -j "$JOBS"
   cmake --install "$PREFIX/build-lammps"
   touch "$PREFIX/.installed"

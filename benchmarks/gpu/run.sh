@@ -73,6 +73,16 @@ cmake -S . -B "$PREFIX/build-plugin-gpu" -DPython_EXECUTABLE="$VENV/bin/python" 
   || { tail -40 "$OUT/build_plugin_$MODE.log"; exit 1; }
 mkdir -p "$PREFIX/plugin-gpu" && cp "$PREFIX/build-plugin-gpu/mlffplugin.so" "$PREFIX/plugin-gpu/"
 echo "plugin built in $SECONDS s"
+# the plugin must load into this lmp: if not, say why (undefined symbols, libraries found)
+if ! echo "plugin load $PREFIX/plugin-gpu/mlffplugin.so" | "$PREFIX/bin/lmp" -nocite -log none \
+    | grep -q "Loading plugin: mlff"; then
+  echo "the plugin does not load into $PREFIX/bin/lmp:"
+  echo "plugin load $PREFIX/plugin-gpu/mlffplugin.so" | "$PREFIX/bin/lmp" -nocite -log none | tail -3
+  ldd "$PREFIX/bin/lmp" | grep -i -E "lammps|mpi|stdc"; echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+  echo "liblammps Error::_all:"; nm -D --defined-only "$PREFIX"/lib/liblammps.so* | grep Error4_all | sort -u
+  echo "plugin needs:"; nm -u "$PREFIX/plugin-gpu/mlffplugin.so" | grep LAMMPS_NS | head -8
+  exit 1
+fi
 
 args=(--lmp "$PREFIX/bin/lmp" --plugin-dir "$PREFIX/plugin-gpu" --sw .gpu/Si.sw --out "$OUT")
 [ "$MODE" = kk ] && args+=(--style mlff/kk)

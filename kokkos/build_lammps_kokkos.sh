@@ -86,7 +86,7 @@ command -v ninja >/dev/null || GEN=()
 KOKKOS_OPTIONS=(-D Kokkos_ENABLE_SERIAL=ON -D Kokkos_ENABLE_OPENMP=ON)
 LAMMPS_CXX=()
 # libstdc++'s string ABI of torch (cxx11 in every current wheel): LAMMPS, Kokkos and the plugin
-# must agree, and some compilers default to the old ABI (/opt/gcc's g++ 13 on the GPU machine)
+# must agree, and a compiler may default to the old ABI
 ABI_FLAGS=()
 abi=$("$VENV_BIN/python" -c "import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))" 2>/dev/null || true)
 [ -n "$abi" ] && ABI_FLAGS=(-D CMAKE_CXX_FLAGS="-D_GLIBCXX_USE_CXX11_ABI=$abi")

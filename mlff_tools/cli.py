@@ -295,11 +295,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except (ValidateError, ValueError, OSError) as err:
         print(f"mlff-tools validate: cannot judge: {err}", file=sys.stderr)
         return 2
+    from .report import status_text, value_text
+
     for check in report["checks"]:
-        value = check["value"]
-        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
-        print(f"{'pass' if check['passed'] else 'FAIL'}  {check['name']:<36} {shown:>14}   "
+        print(f"{status_text(check):<12}  {check['name']:<36} {value_text(check):>22}   "
               f"(threshold {check['threshold']})")
+        if check["status"] != "pass" and check.get("detail"):
+            print(f"{'':14}{check['detail']}")
     where = f"; files in {report['report_dir']}" if report["report_dir"] else ""
     print(f"verdict: {report['verdict']}  ({report['atom_steps_per_s']:.3g} atom-steps/s in "
           f"LAMMPS{where})")

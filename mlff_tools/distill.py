@@ -541,6 +541,9 @@ def headline(config: DistillConfig, state: dict, final: dict) -> dict:
         "force_mae_mev_per_A": md.get("force_mae_mev_per_A"),
         "energy_mae_mev_per_atom": md.get("energy_mae_mev_per_atom"),
         "nve_drift_mev_per_atom_ns": final["nve"].get("nve_drift_mev_per_atom_ns"),
+        "nve_drift_error_mev_per_atom_ns": 1000 * final["nve"].get(
+            "nve_drift_error_mev_per_atom_ps", float("nan")),
+        "nve_verdict": final["nve"].get("verdict"),
         "rdf_error_percent_crystal": crystal.get("error_percent"),
         "rdf_error_percent_liquid": liquid.get("error_percent"),
         "rdf_standard_error_percent_crystal": crystal.get("standard_error_percent"),
@@ -570,8 +573,12 @@ def print_headline(report: dict, out: Path) -> None:
           f" at {final['teacher_speed']['atoms']} atoms through ASE; one core each)")
     print(f"accuracy     force MAE {fmt(h['force_mae_mev_per_A'], '.1f')} meV/Å, energy MAE "
           f"{fmt(h['energy_mae_mev_per_atom'], '.2f')} meV/atom on held-out teacher MD frames")
-    print(f"NVE drift    {fmt(h['nve_drift_mev_per_atom_ns'], '.2f')} meV/atom/ns "
-          f"({config['nve_ps']:g} ps, {config['timestep']:g} fs)")
+    drift_error = h.get("nve_drift_error_mev_per_atom_ns")
+    print(f"NVE drift    {fmt(h['nve_drift_mev_per_atom_ns'], '.2f')}"
+          + (f" ± {drift_error:.2g}" if drift_error is not None and np.isfinite(drift_error)
+             else "")
+          + f" meV/atom/ns ({config['nve_ps']:g} ps, {config['timestep']:g} fs"
+          + (f"; {h['nve_verdict']}" if h.get("nve_verdict") else "") + ")")
     def rdf(phase: str) -> str:
         from .validate import Thresholds
 

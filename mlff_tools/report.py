@@ -91,9 +91,10 @@ def write_html(path: Path, report: dict, run, curves, parity, report_dir: Path) 
         images.append(("Force parity", report_dir / "parity.png"))
 
     rows = "".join(
-        f"<tr class='{'pass' if c['passed'] else 'fail'}'><td>{html.escape(c['name'])}</td>"
-        f"<td>{html.escape(_fmt(c['value']))}</td><td>{html.escape(_fmt(c['threshold']))}</td>"
-        f"<td>{'pass' if c['passed'] else 'FAIL'}</td></tr>" for c in report["checks"])
+        f"<tr class='{c['status'].replace(' ', '-')}'><td>{html.escape(c['name'])}</td>"
+        f"<td>{html.escape(value_text(c))}</td><td>{html.escape(_fmt(c['threshold']))}</td>"
+        f"<td>{html.escape(status_text(c))}</td><td>{html.escape(c.get('detail', ''))}</td></tr>"
+        for c in report["checks"])
     figures = "".join(
         f"<h2>{html.escape(title)}</h2><img src='{html.escape(os.path.relpath(image, path.parent))}'>"
         for title, image in images)
@@ -104,15 +105,29 @@ def write_html(path: Path, report: dict, run, curves, parity, report_dir: Path) 
 <html><head><meta charset="utf-8"><title>mlff validate: {html.escape(report['input'])}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px}}
-.pass{{background:#e8f6e8}}.fail{{background:#fbe3e3}}img{{max-width:100%}}</style></head>
+.pass{{background:#e8f6e8}}.fail{{background:#fbe3e3}}.cannot-judge{{background:#fdf3d8}}
+img{{max-width:100%}}</style></head>
 <body><h1>Verdict: {report['verdict'].upper()}</h1>
 <p>{html.escape(report['input'])}<br>model {html.escape(report['model'])}<br>{summary}</p>
-<table><tr><th>check</th><th>value</th><th>threshold</th><th></th></tr>{rows}</table>
+<table><tr><th>check</th><th>value ± standard error</th><th>threshold</th><th></th><th></th></tr>
+{rows}</table>
 {figures}
 <h2>Every number</h2><pre>{html.escape(json.dumps(_jsonable(report), indent=1))}</pre>
 </body></html>
 """
     path.write_text(page)
+
+
+def value_text(check: dict) -> str:
+    """"0.008785 ± 0.04" (a check with a standard error) or the plain value."""
+    error = check.get("error")
+    if error is not None and isinstance(error, float) and np.isfinite(error):
+        return f"{_fmt(check['value'])} ± {error:.2g}"
+    return _fmt(check["value"])
+
+
+def status_text(check: dict) -> str:
+    return {"pass": "pass", "fail": "FAIL"}.get(check["status"], check["status"])
 
 
 def _fmt(value) -> str:

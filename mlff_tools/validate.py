@@ -26,8 +26,16 @@ flag or a TOML file):
   ASE from the student's start), and NVE runs always use it.
 - Fidelity: the teacher relabels frames of the student's own trajectory.
 
-Exit code 0 when every check passes, 1 when one fails, 2 when the run could
-not be judged. Everything measured goes to ``--json``; ``--html`` adds plots.
+A measured value with a standard error (drift, mean temperature and pressure,
+reweighted RDF error) is shown as value ± error and decides only when value ± 2
+errors lies on one side of the threshold; otherwise the check says "cannot
+judge: run too short" and how long a run would decide. Means are taken after
+equilibration (detected, not a fixed fraction): a thermostat that has not
+settled is not averaged in.
+
+Exit code 0 when every check passes, 1 when one fails, 2 when a check or the
+whole run cannot be judged. Everything measured goes to ``--json``; ``--html``
+adds plots.
 
 Example::
 
@@ -49,9 +57,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .analysis.thermo import energy_metrics, ensemble_metrics
 from .lammps import make_lammps
 
-WARMUP_FRACTION = 0.1
 RDF_WARMUP_FRACTION = 0.2
 COLLAPSE_MESSAGES = (("Lost atoms", "lost atoms"), ("non-finite", "non-finite energy or force"),
                      ("Non-numeric", "non-finite positions"),
@@ -410,76 +418,6 @@ def _dump_cell(bounds: np.ndarray, triclinic: bool) -> np.ndarray:
 # ---------------------------------------------------------------------- analysis
 
 
-def _after_warmup(values: np.ndarray) -> slice:
-    return slice(int(len(values) * WARMUP_FRACTION), None)
-
-
-def _slope(x: np.ndarray, y: np.ndarray) -> float:
-    return float(np.polyfit(x, y, 1)[0]) if len(x) >= 3 else float("nan")
-
-
-def slope_with_error(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares slope and its standard error, widened for correlated residuals.
-
-    The naive error assumes independent points; thermo samples of MD are
-    correlated, so it is multiplied by the square root of the residuals'
-    integrated autocorrelation time (in samples, summed to the first zero).
-    """
-    if len(x) < 4:
-        return float("nan"), float("nan")
-    slope, intercept = np.polyfit(x, y, 1)
-    residual = y - (slope * x + intercept)
-    naive = np.sqrt(np.sum(residual ** 2) / (len(x) - 2) / np.sum((x - x.mean()) ** 2))
-    centred = residual - residual.mean()
-    denominator = float(np.dot(centred, centred))
-    tau = 1.0
-    if denominator > 0:
-        for lag in range(1, len(x) // 2):
-            rho = float(np.dot(centred[:-lag], centred[lag:])) / denominator
-            if rho <= 0:
-                break
-            tau += 2 * rho
-    return float(slope), float(naive * np.sqrt(tau))
-
-
-def energy_metrics(thermo: dict, natoms: int, dt_ps: float) -> dict:
-    """Total-energy drift (meV/atom/ps) and fluctuations after the warm-up."""
-    time_ps = thermo["Step"] * dt_ps
-    keep = _after_warmup(time_ps)
-    etotal = thermo["TotEng"][keep] / natoms * 1000
-    kinetic = thermo["KinEng"][keep] / natoms * 1000
-    slope, slope_error = slope_with_error(time_ps[keep], etotal)
-    duration = float(time_ps[keep][-1] - time_ps[keep][0]) if len(time_ps[keep]) else 0.0
-    ke_fluctuation = float(np.std(kinetic)) if len(kinetic) else float("nan")
-    return {
-        "nve_drift_mev_per_atom_ps": slope,
-        "nve_drift_mev_per_atom_ns": slope * 1000,
-        "nve_drift_error_mev_per_atom_ps": slope_error,
-        "etotal_fluctuation_mev_per_atom": float(np.std(etotal)) if len(etotal) else float("nan"),
-        "ke_fluctuation_mev_per_atom": ke_fluctuation,
-        "drift_over_ke_fluctuation": abs(slope) * duration / ke_fluctuation
-        if ke_fluctuation > 0 else float("nan"),
-        "fluctuation_ratio": float(np.std(etotal)) / ke_fluctuation
-        if ke_fluctuation > 0 else float("nan"),
-        "analysed_ps": duration,
-    }
-
-
-def ensemble_metrics(thermo: dict, dt_ps: float) -> dict:
-    """Mean temperature, pressure, density and volume, with volume/density drift and spread."""
-    time_ps = thermo["Step"] * dt_ps
-    keep = _after_warmup(time_ps)
-    out = {}
-    for key, name in (("Temp", "temperature_K"), ("Press", "pressure_bar"),
-                      ("Density", "density_g_cm3"), ("Volume", "volume_A3")):
-        values = thermo[key][keep]
-        out[f"mean_{name}"] = float(np.mean(values))
-        out[f"std_{name}"] = float(np.std(values))
-    out["volume_drift_A3_per_ps"] = _slope(time_ps[keep], thermo["Volume"][keep])
-    out["density_drift_g_cm3_per_ps"] = _slope(time_ps[keep], thermo["Density"][keep])
-    return out
-
-
 def min_distances(positions: np.ndarray, cells: np.ndarray, cutoff: float = 4.0) -> np.ndarray:
     """Smallest interatomic distance (Å, periodic) of every frame."""
     from ase import Atoms
@@ -677,9 +615,47 @@ def reweighted_rdfs(run: RunResult, symbols: list[str], labels: dict, temperatur
 # ---------------------------------------------------------------------- verdict and report
 
 
-def _check(name: str, value, threshold, passed: bool, detail: str = "") -> dict:
-    return {"name": name, "value": value, "threshold": threshold, "passed": bool(passed),
-            "detail": detail}
+PASS, FAIL, UNDECIDED = "pass", "fail", "cannot judge"
+ERROR_WIDTH = 2.0     # a check decides once value ± 2 standard errors lies on one side
+
+
+def _check(name: str, value, threshold, passed: bool, detail: str = "", *, error=None,
+           status: str | None = None) -> dict:
+    status = status or (PASS if passed else FAIL)
+    return {"name": name, "value": value, "error": error, "threshold": threshold,
+            "status": status, "passed": status == PASS, "detail": detail}
+
+
+def _judge(name: str, value: float, error: float, threshold: float, needed_ps, *,
+           detail: str = "", scale: float = 1.0) -> dict:
+    """A check whose value has a standard error: pass when value + 2 errors is within the
+    threshold, fail when value - 2 errors is beyond it, and otherwise "cannot judge: run too
+    short", with the run length that would decide (``needed_ps()``, from how the error
+    shrinks with the length). ``scale`` turns the error into the value's units."""
+    error = error * scale
+    if not (np.isfinite(value) and np.isfinite(error)):
+        return _check(name, value, threshold, False, "too few samples to measure it", error=error,
+                      status=UNDECIDED)
+    if abs(value) - ERROR_WIDTH * error > threshold:
+        return _check(name, value, threshold, False, detail, error=error)
+    if abs(value) + ERROR_WIDTH * error <= threshold:
+        return _check(name, value, threshold, True, detail, error=error)
+    return _check(name, value, threshold, False,
+                  f"run too short: at least {needed_ps():.3g} ps for this threshold "
+                  f"(its standard error {error:.2g} is too large to tell)", error=error,
+                  status=UNDECIDED)
+
+
+def _needed_for_mean(analysed_ps: float, skipped_ps: float, error: float, threshold: float):
+    """Run length at which a mean's error is a quarter of the threshold (error ~ 1/sqrt(t))."""
+    return lambda: skipped_ps + analysed_ps * (4 * error / threshold) ** 2
+
+
+def _verdict(checks: list[dict]) -> tuple[str, int]:
+    statuses = {c["status"] for c in checks}
+    if FAIL in statuses:
+        return FAIL, 1
+    return (UNDECIDED, 2) if UNDECIDED in statuses else (PASS, 0)
 
 
 def _r_max(cell: np.ndarray, limit: float = 6.0) -> float:
@@ -756,29 +732,39 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
     if not has_thermo:
         pass
     elif plan.ensemble == "nve":
-        report["nve"] = energy_metrics(run.thermo, run.natoms, run.dt_ps)
-        drift = report["nve"]["nve_drift_mev_per_atom_ps"]
-        error = report["nve"]["nve_drift_error_mev_per_atom_ps"]
-        # failed only when the drift is above the threshold by more than two standard errors:
-        # a short run cannot resolve a small drift, and says so in the detail
-        checks.append(_check("nve_drift_mev_per_atom_ps", drift,
-                             thresholds.nve_drift_mev_per_atom_ps,
-                             abs(drift) - 2 * error <= thresholds.nve_drift_mev_per_atom_ps,
-                             f"standard error {error:.2g} meV/atom/ps"))
-        ratio = report["nve"]["fluctuation_ratio"]
+        report["nve"] = nve = energy_metrics(run.thermo, run.natoms, run.dt_ps)
+        error = nve["nve_drift_error_mev_per_atom_ps"]
+        threshold = thresholds.nve_drift_mev_per_atom_ps
+        # a slope's error shrinks as t^-3/2: the length where it is a quarter of the threshold
+        checks.append(_judge(
+            "nve_drift_mev_per_atom_ps", nve["nve_drift_mev_per_atom_ps"], error, threshold,
+            lambda: nve["warmup_ps"] + nve["analysed_ps"] * (4 * error / threshold) ** (2 / 3)))
+        ratio = nve["fluctuation_ratio"]
         checks.append(_check("nve_fluctuation_ratio", ratio, thresholds.nve_fluctuation_ratio,
                              ratio <= thresholds.nve_fluctuation_ratio))
     elif plan.ensemble in ("nvt", "npt"):
         report["thermostat"] = metrics = ensemble_metrics(run.thermo, run.dt_ps)
         if plan.temperature:
-            error = abs(metrics["mean_temperature_K"] - plan.temperature) / plan.temperature
-            checks.append(_check("temperature_relative_error", error,
-                                 thresholds.temperature_relative,
-                                 error <= thresholds.temperature_relative))
+            error = metrics["mean_temperature_K_error"] / plan.temperature
+            checks.append(_judge(
+                "temperature_relative_error",
+                abs(metrics["mean_temperature_K"] - plan.temperature) / plan.temperature,
+                error, thresholds.temperature_relative,
+                _needed_for_mean(metrics["temperature_K_averaged_ps"],
+                                 metrics["temperature_K_equilibrated_ps"], error,
+                                 thresholds.temperature_relative),
+                detail=f"mean over the last {metrics['temperature_K_averaged_ps']:.3g} ps, "
+                       f"after {metrics['temperature_K_equilibrated_ps']:.3g} ps of "
+                       "equilibration"))
         if plan.ensemble == "npt" and plan.pressure is not None:
-            error = abs(metrics["mean_pressure_bar"] - plan.pressure)
-            checks.append(_check("pressure_error_bar", error, thresholds.pressure_bar,
-                                 error <= thresholds.pressure_bar))
+            error = metrics["mean_pressure_bar_error"]
+            checks.append(_judge(
+                "pressure_error_bar", abs(metrics["mean_pressure_bar"] - plan.pressure), error,
+                thresholds.pressure_bar,
+                _needed_for_mean(metrics["pressure_bar_averaged_ps"],
+                                 metrics["pressure_bar_equilibrated_ps"], error,
+                                 thresholds.pressure_bar),
+                detail=f"mean over the last {metrics['pressure_bar_averaged_ps']:.3g} ps"))
 
     usable = len(run.positions) > 1 and not stable["collapsed"]
     method = rdf_method(plan, config) if (teacher or config.reference) else None
@@ -797,12 +783,20 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                                                 _r_max(run.cells[0]))
     elif usable and (teacher or config.reference):
         report["rdf"], curves = _compare_rdfs(plan, run, symbols, teacher, config)
+    run_ps = run.steps_done * run.dt_ps
     for pair, entry in report.get("rdf", {}).items():
-        checks.append(_check(f"rdf_error_percent {pair}", entry["error_percent"],
-                             thresholds.rdf_error_percent,
-                             entry["error_percent"] <= thresholds.rdf_error_percent,
-                             f"standard error {entry['standard_error_percent']:.2g} %"
-                             if "standard_error_percent" in entry else ""))
+        if "standard_error_percent" in entry:
+            error = entry["standard_error_percent"]
+            checks.append(_judge(
+                f"rdf_error_percent {pair}", entry["error_percent"], error,
+                thresholds.rdf_error_percent,
+                _needed_for_mean((1 - RDF_WARMUP_FRACTION) * run_ps,
+                                 RDF_WARMUP_FRACTION * run_ps, error,
+                                 thresholds.rdf_error_percent)))
+        else:
+            checks.append(_check(f"rdf_error_percent {pair}", entry["error_percent"],
+                                 thresholds.rdf_error_percent,
+                                 entry["error_percent"] <= thresholds.rdf_error_percent))
         if "effective_fraction" in entry:
             fraction = entry["effective_fraction"]
             checks.append(_check(
@@ -825,8 +819,7 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                              fid["force_mae_mev_per_A"] <= thresholds.force_mae_mev_per_A))
 
     report["checks"] = checks
-    report["verdict"] = "pass" if all(c["passed"] for c in checks) else "fail"
-    report["exit_code"] = 0 if report["verdict"] == "pass" else 1
+    report["verdict"], report["exit_code"] = _verdict(checks)
     if config.json:
         Path(config.json).write_text(json.dumps(_jsonable(report), indent=1))
     if config.html:

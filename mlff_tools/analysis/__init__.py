@@ -1,0 +1,1 @@
+"""Analysis of MD runs: thermodynamics (drift and equilibrated means, each with its error)."""

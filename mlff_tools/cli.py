@@ -389,16 +389,20 @@ def add_distill_parser(sub) -> None:
     p.add_argument("--max-teacher-calls", type=int, default=d.max_teacher_calls)
     p.add_argument("--max-minutes", type=float, default=d.max_minutes)
     p.add_argument("--timestep", type=_timestep, default=d.timestep, help="fs")
-    p.add_argument("--nve-ps", type=float, default=d.nve_ps)
-    p.add_argument("--stability-ps", type=float, default=d.stability_ps)
+    p.add_argument("--nve-ps", type=float, default=d.nve_ps,
+                   help="ps of NVE at the middle temperature for the drift check")
+    p.add_argument("--stability-ps", type=float, default=d.stability_ps,
+                   help="ps of NVT at every target temperature and at 1.25 x the highest "
+                        "(beyond the training range) to check the student does not collapse")
     p.add_argument("--rdf-method", choices=("reweight", "md"), default=d.rdf_method,
                    help="teacher RDF: teacher energies on the student's frames, reweighted "
                         "(see mlff-tools validate), or teacher MD")
     p.add_argument("--rdf-ps", type=float, default=d.rdf_ps,
-                   help="student NVT of the liquid RDF run; the crystal's is half (reweight)")
+                   help="student NVT of the hot RDF run (at the highest temperature, from a "
+                        "start melted at 1.5 x it); the cold run's is half (reweight)")
     p.add_argument("--rdf-frames", type=int, default=d.rdf_frames,
-                   help="student frames the teacher labels in the liquid RDF run; the "
-                        "crystal's are half (reweight)")
+                   help="student frames the teacher labels in the hot RDF run; the cold "
+                        "run's are half (reweight)")
     p.add_argument("--teacher-md-steps", type=int, default=d.teacher_md_steps,
                    help="teacher MD per RDF run (--rdf-method md)")
     p.add_argument("--seed", type=int, default=d.seed)

@@ -11,9 +11,13 @@ command resumes an interrupted run at the last finished step:
    disagree most to the training set; stop when the student is stable and
    agrees with the teacher on its own frames, or when the budget (rounds,
    teacher calls, wall time) is spent;
-3. final: errors on held-out teacher frames, NVE drift, stability runs, RDFs
-   against teacher MD (crystal at the lowest temperature, liquid at the
-   highest), speed against the teacher; ``report.json`` and ``report.html``.
+3. final: errors on held-out teacher frames, NVE drift, stability (NVT at
+   every target temperature and at 1.25 x the highest, to see the student
+   survive beyond its training range), RDFs against the teacher at the lowest
+   temperature (from the structure) and at the highest (from a start melted at
+   1.5 x the highest), each run named by the phase measured in it (liquid when
+   its atoms diffuse, solid when they only vibrate), speed against the
+   teacher; a verdict table like validate's; ``report.json`` and ``report.html``.
 
 Example::
 
@@ -64,6 +68,11 @@ class DistillConfig:
     teacher_md_steps: int = 400       # rdf_method md: teacher MD and student MD of this length
     seed: int = 0
     progress: bool = True
+
+
+STABILITY_FACTOR = 1.25    # the extra stability run: this x the highest target temperature
+MELT_FACTOR = 1.5          # the hot RDF run starts from NVT at this x the highest temperature
+MIN_SPEEDUP = 100.0        # the student's speed-up over the teacher that mlff promises
 
 
 class DistillError(RuntimeError):
@@ -397,7 +406,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     final["nve"] = {**nve.get("nve", {}), "stability": nve["stability"], "verdict":
                     nve["verdict"]}
 
-    hottest = 1.25 * max(config.temperatures)
+    hottest = STABILITY_FACTOR * max(config.temperatures)
     final["stability"] = {}
     for temperature in (*config.temperatures, hottest):
         log(f"final: stability, NVT {config.stability_ps:g} ps at {temperature:g} K")
@@ -405,52 +414,105 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
                                "nvt-langevin", temperature, config.stability_ps, supercell)
         final["stability"][f"{temperature:g}"] = report["stability"]
 
-    coldest = min(config.temperatures)
+    coldest, hottest_target = min(config.temperatures), max(config.temperatures)
     against = ("teacher energies on student frames" if config.rdf_method == "reweight"
                else "teacher MD")
-    log(f"final: RDF of the crystal at {coldest:g} K against {against}")
+    log(f"final: RDF at {coldest:g} K against {against}")
     rdf_cell = rdf_supercell(config.structure)
     if config.rdf_method == "md":          # student and teacher MD alike
-        liquid_ps = crystal_ps = config.teacher_md_steps * config.timestep / 1000
-    else:                                  # the crystal's frames vary less: half as many
-        liquid_ps, crystal_ps = config.rdf_ps, config.rdf_ps / 2
-    crystal = _validate_run(config, final_model, folder, "rdf_crystal", "nvt-langevin",
-                            coldest, crystal_ps, rdf_cell, teacher=config.teacher,
-                            rdf_frames=max(10, config.rdf_frames // 2))
-    final["rdf_crystal"] = {"temperature_K": coldest, "rdf": crystal.get("rdf", {}),
-                            "fidelity": crystal.get("fidelity", {})}
-    # a student that cannot hold a liquid is a finding for the report, not a reason to stop
-    liquid, failed = {}, None
+        hot_ps = cold_ps = config.teacher_md_steps * config.timestep / 1000
+    else:                                  # the cold run's frames vary less: half as many
+        hot_ps, cold_ps = config.rdf_ps, config.rdf_ps / 2
+    cold = _validate_run(config, final_model, folder, "rdf_cold", "nvt-langevin", coldest,
+                         cold_ps, rdf_cell, teacher=config.teacher,
+                         rdf_frames=max(10, config.rdf_frames // 2))
+    final["rdf_cold"] = _rdf_run(coldest, cold)
+    log(f"final: the run at {coldest:g} K is {_phase_text(final['rdf_cold'])}")
+    # a student that cannot hold the hot start is a finding for the report, not a reason to stop
+    hot, failed = {}, None
     try:
-        liquid_start = _melt(config, final_model, folder, rdf_cell)
+        hot_start = _melt(config, final_model, folder, rdf_cell)
     except MeltCollapsed as err:
         failed = str(err)
     else:
-        log(f"final: RDF of the liquid at {max(config.temperatures):g} K against {against}")
-        liquid = _validate_run(config, final_model, folder, "rdf_liquid", "nvt-langevin",
-                               max(config.temperatures), liquid_ps, (1, 1, 1),
-                               structure=str(liquid_start), teacher=config.teacher)
-        if liquid["stability"].get("collapsed"):
-            failed = f"the student collapsed in the liquid: {liquid['stability']['summary']}"
+        log(f"final: RDF at {hottest_target:g} K from a start melted at "
+            f"{MELT_FACTOR * hottest_target:g} K, against {against}")
+        hot = _validate_run(config, final_model, folder, "rdf_hot", "nvt-langevin",
+                            hottest_target, hot_ps, (1, 1, 1), structure=str(hot_start),
+                            teacher=config.teacher)
+        if hot["stability"].get("collapsed"):
+            failed = f"the student collapsed at {hottest_target:g} K: {hot['stability']['summary']}"
+    final["rdf_hot"] = {**_rdf_run(hottest_target, hot), "failed": failed}
+    log(f"final: no RDF at {hottest_target:g} K: {failed}" if failed else
+        f"final: the run at {hottest_target:g} K is {_phase_text(final['rdf_hot'])}")
+    final["checks"] = final_checks(final, [("NVE", nve), (f"RDF {coldest:g} K", cold),
+                                           (f"RDF {hottest_target:g} K", hot)])
     if failed:
-        log(f"final: no liquid RDF: {failed}")
-    final["rdf_liquid"] = {"temperature_K": max(config.temperatures),
-                           "rdf": liquid.get("rdf", {}), "fidelity": liquid.get("fidelity", {}),
-                           "failed": failed}
+        from .validate import _check
+
+        final["checks"].append(_check(f"RDF {hottest_target:g} K: run", failed, "no collapse",
+                                      False))
+    final["verdict"] = _verdict(final["checks"])[0]
     state["final"] = final
     _save_state(out, state)
     return final
 
 
+def _rdf_run(temperature: float, report: dict) -> dict:
+    return {"temperature_K": temperature, "rdf": report.get("rdf", {}),
+            "fidelity": report.get("fidelity", {}), "phase": report.get("phase", {})}
+
+
+def _phase_text(run: dict) -> str:
+    phase = run.get("phase", {})
+    if phase.get("phase") not in ("solid", "liquid"):
+        return "of unknown phase"
+    return (f"{phase['phase']} (mean-squared displacement {phase['msd_A2']:.2g} Å² over "
+            f"{phase['over_ps']:.3g} ps)")
+
+
+def _verdict(checks):
+    from .validate import _verdict as verdict
+
+    return verdict(checks)
+
+
+def final_checks(final: dict, runs: list[tuple[str, dict]]) -> list[dict]:
+    """The verdict table: held-out errors and speed-up against their thresholds, then every
+    check of the NVE, stability and RDF runs (named after their run)."""
+    from .validate import Thresholds, _check
+
+    thresholds = Thresholds()
+    # held-out errors judged with validate's fidelity thresholds
+    md = final["held_out"].get("md", final["held_out"].get("all", {}))
+    checks = []
+    for key, limit in (("force_mae_mev_per_A", thresholds.force_mae_mev_per_A),
+                       ("energy_mae_mev_per_atom", thresholds.energy_mae_mev_per_atom)):
+        value = md.get(key)
+        if value is not None:
+            checks.append(_check(f"held-out {key}", value, limit, value <= limit))
+    checks.append(_check("speedup_over_teacher", final["speedup"], MIN_SPEEDUP,
+                         final["speedup"] >= MIN_SPEEDUP))
+    for temperature, stable in final["stability"].items():
+        checks.append(_check(f"stability {temperature} K", stable.get("summary", "stable"),
+                             "no collapse", not stable.get("collapsed")))
+    for name, report in runs:
+        for check in report.get("checks", []):
+            if check["name"] != "stability":
+                checks.append({**check, "name": f"{name}: {check['name']}"})
+    return checks
+
+
 def _melt(config, model: Path, folder: Path, supercell) -> Path:
-    """A liquid start: the student's last frame after NVT well above the highest temperature."""
+    """The hot run's start: the student's last frame after NVT at MELT_FACTOR x the highest
+    temperature (liquid if the student melts there; the hot run measures which it is)."""
     import ase.io
     from ase import Atoms
 
     from .inputs import InputConfig, write_input
     from .validate import ValidateConfig, plan_run, run_input
 
-    temperature = 1.5 * max(config.temperatures)
+    temperature = MELT_FACTOR * max(config.temperatures)
     script, _ = write_input(InputConfig(
         model=str(model), output=str(folder / "melt.lmp"), structure=config.structure,
         supercell=supercell, ensemble="nvt-langevin", temperature=temperature,
@@ -463,7 +525,7 @@ def _melt(config, model: Path, folder: Path, supercell) -> Path:
                             f"({run.collapse['reason']}); more active-learning rounds "
                             "(--rounds) or epochs usually fix it")
     symbols = [plan.elements[t - 1] for t in run.types]
-    path = folder / "liquid_start.extxyz"
+    path = folder / "hot_start.extxyz"
     ase.io.write(path, Atoms(symbols, positions=run.positions[-1], cell=run.cells[-1],
                              pbc=True))
     return path
@@ -528,13 +590,13 @@ def distill(config: DistillConfig) -> dict:
 
 def headline(config: DistillConfig, state: dict, final: dict) -> dict:
     md = final["held_out"].get("md", final["held_out"].get("all", {}))
-    def worst_pair(phase: str) -> dict:
-        pairs = final[phase]["rdf"].values()
+
+    def worst_pair(run: str) -> dict:
+        pairs = final[run]["rdf"].values()
         return max(pairs, key=lambda v: v["error_percent"], default={})
 
-    crystal, liquid = worst_pair("rdf_crystal"), worst_pair("rdf_liquid")
     collapsed = [t for t, s in final["stability"].items() if s.get("collapsed")]
-    return {
+    out = {
         "speedup_over_teacher": final["speedup"],
         "student_atom_steps_per_s": final["student_speed"]["atom_steps_per_s"],
         "teacher_atom_steps_per_s": final["teacher_speed"]["atom_steps_per_s"],
@@ -544,17 +606,20 @@ def headline(config: DistillConfig, state: dict, final: dict) -> dict:
         "nve_drift_error_mev_per_atom_ns": 1000 * final["nve"].get(
             "nve_drift_error_mev_per_atom_ps", float("nan")),
         "nve_verdict": final["nve"].get("verdict"),
-        "rdf_error_percent_crystal": crystal.get("error_percent"),
-        "rdf_error_percent_liquid": liquid.get("error_percent"),
-        "rdf_standard_error_percent_crystal": crystal.get("standard_error_percent"),
-        "rdf_standard_error_percent_liquid": liquid.get("standard_error_percent"),
-        "rdf_effective_fraction_crystal": crystal.get("effective_fraction"),
-        "rdf_effective_fraction_liquid": liquid.get("effective_fraction"),
         "rdf_method": config.rdf_method,
-        "rdf_liquid_failed": final["rdf_liquid"].get("failed"),
+        "rdf_hot_failed": final["rdf_hot"].get("failed"),
         "collapsed_at_K": collapsed,
         "rounds": len(state["rounds"]),
+        "verdict": final.get("verdict"),
     }
+    for run in ("cold", "hot"):
+        worst = worst_pair(f"rdf_{run}")
+        out[f"temperature_K_{run}"] = final[f"rdf_{run}"]["temperature_K"]
+        out[f"phase_{run}"] = final[f"rdf_{run}"].get("phase", {}).get("phase")
+        out[f"rdf_error_percent_{run}"] = worst.get("error_percent")
+        out[f"rdf_standard_error_percent_{run}"] = worst.get("standard_error_percent")
+        out[f"rdf_effective_fraction_{run}"] = worst.get("effective_fraction")
+    return out
 
 
 def print_headline(report: dict, out: Path) -> None:
@@ -579,13 +644,14 @@ def print_headline(report: dict, out: Path) -> None:
              else "")
           + f" meV/atom/ns ({config['nve_ps']:g} ps, {config['timestep']:g} fs"
           + (f"; {h['nve_verdict']}" if h.get("nve_verdict") else "") + ")")
-    def rdf(phase: str) -> str:
+    def rdf(run: str) -> str:
         from .validate import Thresholds
 
-        text = f"{fmt(h[f'rdf_error_percent_{phase}'], '.1f')}%"
-        fraction = h.get(f"rdf_effective_fraction_{phase}")
+        text = (f"{h[f'temperature_K_{run}']:g} K ({h.get(f'phase_{run}') or 'phase unknown'}) "
+                f"{fmt(h[f'rdf_error_percent_{run}'], '.1f')}%")
+        fraction = h.get(f"rdf_effective_fraction_{run}")
         if fraction is not None:
-            text += (f" ± {h[f'rdf_standard_error_percent_{phase}']:.1f} (effective sample "
+            text += (f" ± {h[f'rdf_standard_error_percent_{run}']:.1f} (effective sample "
                      f"{100 * fraction:.0f}%")
             if fraction < Thresholds().rdf_effective_fraction:
                 text += ": too small to trust, the student's states differ from the teacher's"
@@ -594,36 +660,55 @@ def print_headline(report: dict, out: Path) -> None:
 
     how = ("teacher energies on the student's frames, reweighted"
            if h.get("rdf_method") == "reweight" else "against teacher MD")
-    liquid = (rdf("liquid") if not h.get("rdf_liquid_failed")
-              else f"not measured: {h['rdf_liquid_failed']}")
-    print(f"RDF error    crystal {rdf('crystal')}, liquid {liquid}; {how}")
-    print(f"stability    {config['stability_ps']:g} ps NVT at {temps} K: "
+    hot = (rdf("hot") if not h.get("rdf_hot_failed")
+           else f"{h['temperature_K_hot']:g} K not measured: {h['rdf_hot_failed']}")
+    print(f"RDF error    {rdf('cold')}; {hot}; {how}")
+    print(f"stability    {config['stability_ps']:g} ps NVT at {temps} K "
+          f"(the last: {STABILITY_FACTOR:g} x the highest target): "
           + ("no collapse" if not h["collapsed_at_K"] else
              f"COLLAPSED at {', '.join(h['collapsed_at_K'])} K"))
+    if h.get("verdict"):
+        print(f"verdict      {h['verdict']} (every check: {out / 'report.html'})")
     print(f"report       {out / 'report.html'}")
+
+
+def _shown(value) -> str:
+    """A headline value as a reader wants it: no None, nan or []."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) if value else "none"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 def write_distill_html(path: Path, report: dict) -> None:
     import html as html_lib
 
+    from .report import CHECK_STYLES, checks_table
+
     rows = []
     for entry in report["rounds"]:
         val = entry.get("validation", {})
-        rows.append(
-            f"<tr><td>{entry['round']}</td><td>{val.get('force_mae_mev_per_A', float('nan')):.1f}"
-            f"</td><td>{val.get('energy_mae_mev_per_atom', float('nan')):.2f}</td>"
-            f"<td>{entry.get('student_frame_force_mae_mev_per_A') or float('nan'):.1f}</td>"
-            f"<td>{entry.get('stable', '')}</td><td>{entry.get('added_frames', 0)}</td>"
-            f"<td>{html_lib.escape(str(entry.get('stopped', '')))}</td></tr>")
+        cells = (entry["round"], val.get("force_mae_mev_per_A"),
+                 val.get("energy_mae_mev_per_atom"),
+                 entry.get("student_frame_force_mae_mev_per_A"), entry.get("stable"),
+                 entry.get("added_frames", 0), entry.get("stopped"))
+        rows.append("<tr>" + "".join(f"<td>{html_lib.escape(_shown(v))}</td>" for v in cells)
+                    + "</tr>")
     links = "".join(f"<li><a href='validation/{name}.html'>{name}</a></li>" for name in
-                    ["nve", "rdf_crystal", "rdf_liquid",
+                    ["nve", "rdf_cold", "rdf_hot",
                      *[f"nvt_{t}K" for t in report["final"]["stability"]]])
-    headline = "".join(f"<tr><td>{html_lib.escape(k)}</td><td>{html_lib.escape(str(v))}</td>"
-                       f"</tr>" for k, v in report["headline"].items())
+    headline = "".join(f"<tr><td>{html_lib.escape(k)}</td><td>{html_lib.escape(_shown(v))}"
+                       f"</td></tr>" for k, v in report["headline"].items())
+    verdict = report["final"].get("verdict") or "n/a"
     path.write_text(f"""<!doctype html><html><head><meta charset="utf-8">
 <title>mlff distill</title><style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
-td,th{{border:1px solid #ccc;padding:4px 10px}}table{{border-collapse:collapse}}</style></head>
-<body><h1>Distillation of {html_lib.escape(report['teacher']['name'])}</h1>
+td,th{{border:1px solid #ccc;padding:4px 10px}}table{{border-collapse:collapse}}
+{CHECK_STYLES}</style></head>
+<body><h1>Distillation of {html_lib.escape(report['teacher']['name'])}: {verdict.upper()}</h1>
+<h2>Checks</h2>{checks_table(report['final'].get('checks', []))}
 <h2>Headline</h2><table>{headline}</table>
 <h2>Rounds</h2><p>Validation: the sampled frames plus every fifth frame active learning kept
 in earlier rounds, so it grows from round to round.</p>

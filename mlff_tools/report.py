@@ -90,32 +90,43 @@ def write_html(path: Path, report: dict, run, curves, parity, report_dir: Path) 
         _plot_parity(parity, report_dir / "parity.png")
         images.append(("Force parity", report_dir / "parity.png"))
 
-    rows = "".join(
-        f"<tr class='{c['status'].replace(' ', '-')}'><td>{html.escape(c['name'])}</td>"
-        f"<td>{html.escape(value_text(c))}</td><td>{html.escape(_fmt(c['threshold']))}</td>"
-        f"<td>{html.escape(status_text(c))}</td><td>{html.escape(c.get('detail', ''))}</td></tr>"
-        for c in report["checks"])
     figures = "".join(
         f"<h2>{html.escape(title)}</h2><img src='{html.escape(os.path.relpath(image, path.parent))}'>"
         for title, image in images)
     summary = (f"{report['natoms']} atoms, {report['ensemble'].upper()}, {report['steps_done']} "
                f"of {report['steps_planned']} steps of {report['timestep_fs']:g} fs, "
                f"{report['atom_steps_per_s']:.3g} atom-steps/s")
+    if report.get("phase", {}).get("phase") in ("solid", "liquid"):
+        phase = report["phase"]
+        summary += (f"; measured phase: {phase['phase']} (mean-squared displacement "
+                    f"{phase['msd_A2']:.2g} Å² over {phase['over_ps']:.3g} ps)")
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>mlff validate: {html.escape(report['input'])}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
 table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px}}
-.pass{{background:#e8f6e8}}.fail{{background:#fbe3e3}}.cannot-judge{{background:#fdf3d8}}
-img{{max-width:100%}}</style></head>
+{CHECK_STYLES}img{{max-width:100%}}</style></head>
 <body><h1>Verdict: {report['verdict'].upper()}</h1>
 <p>{html.escape(report['input'])}<br>model {html.escape(report['model'])}<br>{summary}</p>
-<table><tr><th>check</th><th>value ± standard error</th><th>threshold</th><th></th><th></th></tr>
-{rows}</table>
+{checks_table(report["checks"])}
 {figures}
 <h2>Every number</h2><pre>{html.escape(json.dumps(_jsonable(report), indent=1))}</pre>
 </body></html>
 """
     path.write_text(page)
+
+
+CHECK_STYLES = ".pass{background:#e8f6e8}.fail{background:#fbe3e3}.cannot-judge{background:#fdf3d8}"
+
+
+def checks_table(checks: list[dict]) -> str:
+    """The verdict table of validate and distill: value ± error, threshold, status, detail."""
+    rows = "".join(
+        f"<tr class='{c['status'].replace(' ', '-')}'><td>{html.escape(c['name'])}</td>"
+        f"<td>{html.escape(value_text(c))}</td><td>{html.escape(_fmt(c['threshold']))}</td>"
+        f"<td>{html.escape(status_text(c))}</td><td>{html.escape(c.get('detail', ''))}</td></tr>"
+        for c in checks)
+    return ("<table><tr><th>check</th><th>value ± standard error</th><th>threshold</th>"
+            f"<th></th><th></th></tr>{rows}</table>")
 
 
 def value_text(check: dict) -> str:

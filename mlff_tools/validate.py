@@ -57,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .analysis.structure import measured_phase
 from .analysis.thermo import energy_metrics, ensemble_metrics
 from .lammps import make_lammps
 
@@ -586,7 +587,8 @@ def reweighted_rdfs(run: RunResult, symbols: list[str], labels: dict, temperatur
     from ase import units
 
     delta = labels["teacher_energy"] - labels["student_energy"]
-    weights = np.exp(-(delta - delta.min()) / (units.kB * temperature))
+    log_weights = -(delta - delta.min()) / (units.kB * temperature)
+    weights = np.exp(log_weights)
     weights /= weights.sum()
     effective = float(1.0 / np.sum(weights ** 2))
     indexes = labels["frames"]
@@ -599,7 +601,10 @@ def reweighted_rdfs(run: RunResult, symbols: list[str], labels: dict, temperatur
         spread = []
         for _ in range(n_bootstrap):
             pick = rng.integers(len(weights), size=len(weights))
-            w = weights[pick] / weights[pick].sum()
+            # in log space: a resample without the one frame that carried the weight must
+            # not underflow to 0/0
+            w = np.exp(log_weights[pick] - log_weights[pick].max())
+            w /= w.sum()
             spread.append(rdf_error_percent((r, g[pick].mean(axis=0)), (r, w @ g[pick])))
         out[pair] = {"error_percent": error, "standard_error_percent": float(np.std(spread)),
                      "effective_frames": effective, "student_frames": int(len(weights)),
@@ -767,6 +772,8 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                 detail=f"mean over the last {metrics['pressure_bar_averaged_ps']:.3g} ps"))
 
     usable = len(run.positions) > 1 and not stable["collapsed"]
+    if usable:    # the phase the run is in, from how its atoms move (not from its temperature)
+        report["phase"] = measured_phase(run.positions, run.cells, run.frame_steps * run.dt_ps)
     method = rdf_method(plan, config) if (teacher or config.reference) else None
     labels, curves = None, {}
     if teacher and usable:

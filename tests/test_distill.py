@@ -14,10 +14,10 @@ pytestmark = pytest.mark.slow
 SW_TEACHER = "lammps:pair_style sw; pair_coeff * * Si.sw Si"
 HEADLINE = ("speedup_over_teacher", "student_atom_steps_per_s", "teacher_atom_steps_per_s",
             "force_mae_mev_per_A", "energy_mae_mev_per_atom", "nve_drift_mev_per_atom_ns",
-            "rdf_error_percent_crystal", "rdf_error_percent_liquid",
-            "rdf_standard_error_percent_crystal", "rdf_standard_error_percent_liquid",
-            "rdf_effective_fraction_crystal", "rdf_effective_fraction_liquid", "collapsed_at_K",
-            "rounds")
+            "nve_drift_error_mev_per_atom_ns", "rdf_error_percent_cold", "rdf_error_percent_hot",
+            "rdf_standard_error_percent_cold", "rdf_standard_error_percent_hot",
+            "rdf_effective_fraction_cold", "rdf_effective_fraction_hot", "phase_cold",
+            "phase_hot", "collapsed_at_K", "rounds", "verdict")
 
 
 def miniature(out, **overrides):
@@ -67,16 +67,48 @@ def test_report_holds_every_headline_figure(resumed):
     for key in HEADLINE:
         assert key in saved["headline"], key
     assert saved["headline"]["force_mae_mev_per_A"] > 0
-    # the miniature student (20 epochs) may not survive a liquid: then the headline says so
-    failed = saved["headline"]["rdf_liquid_failed"]
+    # the miniature student (20 epochs) may not survive the hot start: the headline says so
+    failed = saved["headline"]["rdf_hot_failed"]
     if failed is None:
-        assert 0 < saved["headline"]["rdf_effective_fraction_liquid"] <= 1
-        assert saved["final"]["rdf_liquid"]["fidelity"]["frames"] == 20
+        assert 0 < saved["headline"]["rdf_effective_fraction_hot"] <= 1
+        assert saved["final"]["rdf_hot"]["fidelity"]["frames"] == 20
     else:
-        assert "collapsed" in failed and saved["headline"]["rdf_error_percent_liquid"] is None
-    assert saved["final"]["rdf_crystal"]["fidelity"]["frames"] == 10     # half the liquid's
+        assert "collapsed" in failed and saved["headline"]["rdf_error_percent_hot"] is None
+    assert saved["final"]["rdf_cold"]["fidelity"]["frames"] == 10     # half the hot run's
     assert len(saved["rounds"]) == 2 and saved["rounds"][0]["added_frames"] > 0
-    assert (out / "report.html").read_text().count("<tr>") > 5
+    page = (out / "report.html").read_text()
+    assert page.count("<tr") > 5
+    for raw in (">None<", ">nan<", ">[]<"):
+        assert raw not in page, raw
+
+
+def test_phases_are_measured_not_named_by_temperature(resumed):
+    """The cold run (300 K, diamond Si) is measured solid from its atoms' motion; each run's
+    phase rests on its mean-squared displacement, never on its temperature alone."""
+    saved = json.loads((resumed[0] / "report.json").read_text())
+    cold = saved["final"]["rdf_cold"]["phase"]
+    assert cold["phase"] == "solid" and cold["msd_A2"] < 1.0, cold
+    hot = saved["final"]["rdf_hot"]["phase"]
+    if not saved["headline"]["rdf_hot_failed"]:
+        assert hot["phase"] in ("solid", "liquid") and "msd_A2" in hot, hot
+        assert (hot["phase"] == "liquid") == (hot["msd_A2"] > 1.0), hot
+
+
+def test_report_has_a_verdict_table(resumed):
+    """report.json and report.html carry validate's verdict table: every check with its value,
+    threshold and status, the verdict derived from them."""
+    saved = json.loads((resumed[0] / "report.json").read_text())
+    checks = saved["final"]["checks"]
+    names = [c["name"] for c in checks]
+    assert "speedup_over_teacher" in names and "held-out force_mae_mev_per_A" in names, names
+    assert any(n.startswith("stability ") for n in names), names
+    assert any(n.startswith("NVE: nve_drift") for n in names), names
+    statuses = {c["status"] for c in checks}
+    expected = ("fail" if "fail" in statuses else
+                "cannot judge" if "cannot judge" in statuses else "pass")
+    assert saved["final"]["verdict"] == saved["headline"]["verdict"] == expected
+    page = (resumed[0] / "report.html").read_text()
+    assert f": {expected.upper()}</h1>" in page and "speedup_over_teacher" in page
 
 
 def test_active_frames_split_between_training_and_validation(tmp_path, monkeypatch):

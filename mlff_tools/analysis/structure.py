@@ -1,0 +1,51 @@
+"""What phase a run is in, from how its atoms move: a liquid diffuses, a solid vibrates.
+
+A solid's mean-squared displacement stops at the vibrational plateau, a few tenths of an Å^2
+even at its melting point (Lindemann: rms displacement ~0.1-0.15 of the bond length); a
+liquid's grows without bound, by 6 D t (D ~ 0.2-2 Å^2/ps for liquid metals, silicon and
+water). So a run whose atoms, centre of mass removed, have moved more than
+``LIQUID_MSD_A2`` on average, and still move, is called liquid.
+
+    phase = measured_phase(positions, cells)   # {"phase": "liquid", "msd_A2": 12.1, ...}
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LIQUID_MSD_A2 = 1.0              # Å^2: well above any solid's vibrational plateau
+DIFFUSING_A2_PER_PS = 0.02       # slope of the MSD over the second half (6 D)
+
+
+def unwrapped(positions: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Positions made continuous across periodic boundaries, frame to frame by the minimum
+    image (frames close enough that no atom moves half a cell between them)."""
+    out = np.array(positions, float)
+    for i in range(1, len(out)):
+        step = positions[i] - positions[i - 1]
+        fractional = step @ np.linalg.inv(cells[i])
+        step = (fractional - np.round(fractional)) @ cells[i]
+        out[i] = out[i - 1] + step
+    return out
+
+
+def mean_squared_displacement(positions: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """MSD (Å^2) of every frame from the first, centre-of-mass motion removed."""
+    path = unwrapped(positions, cells)
+    moved = path - path[0]
+    moved -= moved.mean(axis=1, keepdims=True)
+    return (moved ** 2).sum(axis=2).mean(axis=1)
+
+
+def measured_phase(positions: np.ndarray, cells: np.ndarray, times_ps: np.ndarray) -> dict:
+    """"liquid" or "solid" from the atoms' motion over the run, with the numbers it rests on:
+    the final MSD and the MSD's slope over the run's second half (6 D, Å^2/ps)."""
+    if len(positions) < 3:
+        return {"phase": "unknown", "reason": "fewer than 3 frames"}
+    msd = mean_squared_displacement(positions, cells)
+    half = len(msd) // 2
+    slope = float(np.polyfit(times_ps[half:], msd[half:], 1)[0]) if len(msd) - half >= 2 else 0.0
+    liquid = msd[-1] > LIQUID_MSD_A2 and slope > DIFFUSING_A2_PER_PS
+    return {"phase": "liquid" if liquid else "solid", "msd_A2": float(msd[-1]),
+            "msd_slope_A2_per_ps": slope, "diffusion_A2_per_ps": slope / 6,
+            "over_ps": float(times_ps[-1] - times_ps[0])}

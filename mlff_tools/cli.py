@@ -49,6 +49,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     errors = result.errors
     print(f"wrote {result.model_path} ({result.n_params} parameters, {result.epochs} epochs, "
           f"{result.seconds:.0f} s)")
+    if result.stopped_early:
+        print(f"stopped early after epoch {result.epochs} of {config.max_epochs}: no better "
+              f"validation loss for {config.patience} epochs (--patience); kept epoch "
+              f"{result.best_epoch}, the best on validation")
+    elif result.best_epoch:
+        print(f"ran all {result.epochs} epochs; kept epoch {result.best_epoch}, the best on "
+              "validation")
     print(f"validation: energy MAE {errors['energy_mae_mev_per_atom']:.2f} meV/atom, "
           f"force MAE {errors['force_mae_mev_per_A']:.1f} meV/Å, "
           f"force RMSE {errors['force_rmse_mev_per_A']:.1f} meV/Å"
@@ -100,10 +107,77 @@ def add_train_parser(sub) -> None:
     p.add_argument("--ema-decay", type=float, default=defaults.ema_decay)
     p.add_argument("--seed", type=int, default=defaults.seed)
     p.add_argument("--device", default=defaults.device, help="cpu, cuda or cuda:N")
+    add_key_arguments(p, defaults)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--overwrite", action="store_true", help="discard an earlier checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from .data import LabelKeys
+    from .evaluation import evaluate_file, plot_parity
+
+    for out in (args.json, args.plot):
+        if out and Path(out).exists() and not args.overwrite:
+            print(f"mlff-tools test: '{out}' exists; pass --overwrite to replace it",
+                  file=sys.stderr)
+            return 2
+    report = evaluate_file(args.model, args.data, batch_size=args.batch_size,
+                           device=args.device,
+                           keys=LabelKeys(args.energy_key, args.forces_key, args.stress_key))
+    o = report["overall"]
+    print(f"model   {args.model}")
+    print(f"data    {args.data}: {o['frames']} frames, {o['atoms']} atoms")
+    print(f"{'':8}{'MAE':>10}{'RMSE':>10}")
+    print(f"energy  {o['energy_mae_mev_per_atom']:>10.3f}{o['energy_rmse_mev_per_atom']:>10.3f}"
+          "  meV/atom")
+    print(f"forces  {o['force_mae_mev_per_A']:>10.2f}{o['force_rmse_mev_per_A']:>10.2f}  meV/Å")
+    if "stress_mae_gpa" in o:
+        print(f"stress  {o['stress_mae_gpa']:>10.4f}{o['stress_rmse_gpa']:>10.4f}  GPa "
+              f"({o['stress_frames']} frames with a stress label)")
+    for symbol, entry in report["per_species"].items():
+        print(f"forces on {symbol:<3} {entry['force_mae_mev_per_A']:>8.2f}"
+              f"{entry['force_rmse_mev_per_A']:>10.2f}  meV/Å ({entry['atoms']} atoms)")
+    worst = sorted(report["per_frame"], key=lambda f: -f["force_mae_mev_per_A"])[:3]
+    print("worst frames (force MAE): " + ", ".join(
+        f"{f['frame']} ({f['force_mae_mev_per_A']:.1f} meV/Å, energy "
+        f"{f['energy_error_mev_per_atom']:+.2f} meV/atom)" for f in worst))
+    if args.plot:
+        print(f"parity  {plot_parity(report, Path(args.plot))}")
+    if args.json:
+        from .validate import _jsonable
+
+        Path(args.json).write_text(json.dumps(
+            _jsonable({k: v for k, v in report.items() if not k.startswith("_")}), indent=1))
+        print(f"json    {args.json}")
+    return 0
+
+
+def add_test_parser(sub) -> None:
+    from .data import DEFAULT_KEYS
+
+    p = sub.add_parser("test", help="a model's errors on labelled structures: energy, forces, "
+                                    "stress; overall, per species, per frame",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("model", help="model file")
+    p.add_argument("data", help="labelled extxyz (e.g. the data.test.extxyz that sample writes)")
+    p.add_argument("--json", default=None, help="write every number here")
+    p.add_argument("--plot", default=None, help="write the parity plots here (PNG)")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="frames per evaluation")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add_key_arguments(p, type("Keys", (), {f"{k}_key": getattr(DEFAULT_KEYS, k)
+                                           for k in ("energy", "forces", "stress")}))
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json/--plot")
+    p.set_defaults(func=cmd_test)
+
+
+def add_key_arguments(p, defaults) -> None:
+    """--energy-key/--forces-key/--stress-key: the label names of datasets from other tools."""
+    for name, where in (("energy", "header (info)"), ("forces", "per-atom column"),
+                        ("stress", "header (info)")):
+        p.add_argument(f"--{name}-key", default=getattr(defaults, f"{name}_key"),
+                       help=f"extxyz {where} name of the {name} label, e.g. REF_{name}")
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -463,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.set_defaults(func=cmd_export_sw)
 
     add_train_parser(sub)
+    add_test_parser(sub)
     add_sample_parsers(sub)
     add_input_parser(sub)
     add_validate_parser(sub)

@@ -2,7 +2,9 @@
 
 Datasets are extended XYZ files read with ASE: energy (eV), forces (eV/Å)
 and, for periodic cells, stress (eV/Å^3, ASE's sign convention), as written
-by ``mlff-tools label`` or by any ASE SinglePointCalculator.
+by ``mlff-tools label`` or by any ASE SinglePointCalculator. Files from other
+tools that name them otherwise (``REF_energy``, ``DFT_forces``, ...) are read
+with :class:`LabelKeys` (``--energy-key`` etc. on the command line).
 
 Example::
 
@@ -40,17 +42,46 @@ class FrameGraph:
     volume: float              # Å^3, 0 without a periodic cell
 
 
-def _label(atoms, name: str):
-    """A label from the attached calculator, or from info/arrays as written by other tools."""
+@dataclass(frozen=True)
+class LabelKeys:
+    """Where a frame's labels are: the names in the extxyz header (energy, stress) and
+    columns (forces). The default names are also read from an attached calculator."""
+
+    energy: str = "energy"
+    forces: str = "forces"
+    stress: str = "stress"
+
+
+DEFAULT_KEYS = LabelKeys()
+
+
+def _label(atoms, name: str, keys: LabelKeys = DEFAULT_KEYS):
+    """Label ``name`` (energy, forces, stress) of a frame, by the key ``keys`` gives it."""
+    key = getattr(keys, name)
     calc = atoms.calc
-    if calc is not None and name in getattr(calc, "results", {}):
+    if key == name and calc is not None and name in getattr(calc, "results", {}):
         return calc.results[name]
     if name == "forces":
-        return atoms.arrays.get("forces")
-    return atoms.info.get(name)
+        return atoms.arrays.get(key)
+    return atoms.info.get(key)
 
 
-def read_labelled(path: str | os.PathLike, *, role: str = "training") -> list:
+def frame_energy(atoms, keys: LabelKeys = DEFAULT_KEYS) -> float:
+    return float(_label(atoms, "energy", keys))
+
+
+def _missing(atoms, name: str, keys: LabelKeys) -> str:
+    """What to say when a frame lacks a label: the key looked for, what the frame has."""
+    key = getattr(keys, name)
+    found = sorted({*atoms.info, *(k for k in atoms.arrays if k not in ("numbers", "positions")),
+                    *getattr(atoms.calc, "results", {})} - {"teacher", "source"})
+    return (f"has no {name} (looked for '{key}'); the frame has: {', '.join(found) or 'nothing'}."
+            f" If one of those is the {name}, pass --{name}-key NAME; if the frame is "
+            "unlabelled, label it with `mlff-tools label`")
+
+
+def read_labelled(path: str | os.PathLike, *, role: str = "training",
+                  keys: LabelKeys = DEFAULT_KEYS) -> list:
     """Read and check every frame of an extxyz file; :class:`DatasetError` names the first problem."""
     import ase.io
 
@@ -66,19 +97,19 @@ def read_labelled(path: str | os.PathLike, *, role: str = "training") -> list:
         raise DatasetError(f"{role} set '{path}' contains no structures")
     for index, atoms in enumerate(frames):
         where = f"{role} set '{path}', frame {index}"
-        energy = _label(atoms, "energy")
-        forces = _label(atoms, "forces")
+        energy = _label(atoms, "energy", keys)
+        forces = _label(atoms, "forces", keys)
         if energy is None:
-            raise DatasetError(f"{where} has no energy; label it first with `mlff-tools label`")
+            raise DatasetError(f"{where} {_missing(atoms, 'energy', keys)}")
         if forces is None:
-            raise DatasetError(f"{where} has no forces; label it first with `mlff-tools label`")
+            raise DatasetError(f"{where} {_missing(atoms, 'forces', keys)}")
         forces = np.asarray(forces, dtype=float)
         if forces.shape != (len(atoms), 3):
             raise DatasetError(f"{where}: forces have shape {forces.shape}, "
                                f"expected ({len(atoms)}, 3)")
         if not np.isfinite(energy) or not np.all(np.isfinite(forces)):
             raise DatasetError(f"{where} has non-finite (NaN or Inf) energy or forces")
-        stress = _label(atoms, "stress")
+        stress = _label(atoms, "stress", keys)
         if stress is not None and not np.all(np.isfinite(stress)):
             raise DatasetError(f"{where} has a non-finite stress")
     return frames
@@ -92,21 +123,24 @@ def dataset_species(frames) -> tuple[str, ...]:
     return tuple(sorted(symbols, key=atomic_numbers.__getitem__))
 
 
-def frame_graph(atoms, species: tuple[str, ...], cutoff: float) -> FrameGraph:
+def frame_graph(atoms, species: tuple[str, ...], cutoff: float,
+                keys: LabelKeys = DEFAULT_KEYS) -> FrameGraph:
     """The graph and labels of one labelled structure."""
     index, edge_index, edge_vec = atoms_graph(atoms, species, cutoff)
-    stress = _label(atoms, "stress")
+    stress = _label(atoms, "stress", keys)
     periodic = atoms.cell.rank == 3 and all(atoms.pbc)
     if stress is not None and periodic:
         stress = np.asarray(stress, dtype=float)
         if stress.shape == (6,):
             xx, yy, zz, yz, xz, xy = stress
             stress = np.array([[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]])
+        elif stress.shape == (9,):
+            stress = stress.reshape(3, 3)
     else:
         stress = None
     return FrameGraph(species=index, edge_index=edge_index, edge_vec=edge_vec,
-                      energy=float(_label(atoms, "energy")),
-                      forces=np.asarray(_label(atoms, "forces"), dtype=float),
+                      energy=frame_energy(atoms, keys),
+                      forces=np.asarray(_label(atoms, "forces", keys), dtype=float),
                       stress=stress, volume=atoms.get_volume() if periodic else 0.0)
 
 

@@ -36,7 +36,8 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .data import Batch, DatasetError, collate, dataset_species, frame_graph, read_labelled
+from .data import (Batch, DatasetError, LabelKeys, collate, dataset_species, frame_energy,
+                   frame_graph, read_labelled)
 from .model import EdgeGradient, ModelMetadata, save_model
 from .model.contract import TORCH_DTYPES, temporary_beside
 from .model.student import PRESET_LR, PRESETS, StudentEnergy
@@ -82,6 +83,9 @@ class TrainConfig:
     seed: int = 0
     init: str | None = None          # warm start from this model file (same architecture)
     device: str = "cpu"
+    energy_key: str = "energy"       # where the datasets keep their labels (extxyz names)
+    forces_key: str = "forces"
+    stress_key: str = "stress"
     resume: bool = False
     overwrite: bool = False
     quiet: bool = False
@@ -95,6 +99,10 @@ class TrainConfig:
             if getattr(self, knob) is not None:
                 sizes[knob] = getattr(self, knob)
         return sizes
+
+    @property
+    def keys(self) -> LabelKeys:
+        return LabelKeys(self.energy_key, self.forces_key, self.stress_key)
 
     @property
     def learning_rate(self) -> float:
@@ -117,6 +125,8 @@ class TrainResult:
     n_params: int
     seconds: float
     history: list = field(default_factory=list)
+    best_epoch: int = 0              # the epoch whose (EMA) weights were exported
+    stopped_early: bool = False      # no better validation loss for `patience` epochs
 
 
 # ---------------------------------------------------------------------- predictions
@@ -183,19 +193,20 @@ def evaluate(module, batches: list[Batch], config: TrainConfig) -> dict:
 # ---------------------------------------------------------------------- setup
 
 
-def fit_reference_energies(frames, species: tuple[str, ...]) -> np.ndarray:
+def fit_reference_energies(frames, species: tuple[str, ...],
+                           keys: LabelKeys = LabelKeys()) -> np.ndarray:
     """Per-species energies E0 (eV) minimising sum over frames (E - sum_atoms E0[z])^2."""
     counts = np.array([[atoms.get_chemical_symbols().count(s) for s in species]
                        for atoms in frames], dtype=float)
-    energies = np.array([atoms.get_potential_energy() for atoms in frames])
+    energies = np.array([frame_energy(atoms, keys) for atoms in frames])
     solution, *_ = np.linalg.lstsq(counts, energies, rcond=None)
     return solution
 
 
 def _load_sets(config: TrainConfig):
-    train_frames = read_labelled(config.train, role="training")
+    train_frames = read_labelled(config.train, role="training", keys=config.keys)
     if config.val:
-        val_frames = read_labelled(config.val, role="validation")
+        val_frames = read_labelled(config.val, role="validation", keys=config.keys)
     else:
         if len(train_frames) < 2:
             raise DatasetError(f"training set '{config.train}' has one frame: give --val or "
@@ -217,7 +228,7 @@ def _build_module(config: TrainConfig, species, train_frames, graphs) -> EdgeGra
     torch.manual_seed(config.seed)
     dtype = TORCH_DTYPES[config.dtype]
     energy = StudentEnergy(species, config.cutoff, dtype=dtype, **config.architecture())
-    reference = fit_reference_energies(train_frames, species)
+    reference = fit_reference_energies(train_frames, species, config.keys)
     forces = np.concatenate([g.forces.reshape(-1) for g in graphs])
     neighbours = sum(g.edge_index.shape[1] for g in graphs) / sum(len(g.species) for g in graphs)
     with torch.no_grad():
@@ -309,8 +320,8 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
     started = time.perf_counter()
     train_frames, val_frames, species = _load_sets(config)
     dtype = TORCH_DTYPES[config.dtype]
-    train_graphs = [frame_graph(a, species, config.cutoff) for a in train_frames]
-    val_graphs = [frame_graph(a, species, config.cutoff) for a in val_frames]
+    train_graphs = [frame_graph(a, species, config.cutoff, config.keys) for a in train_frames]
+    val_graphs = [frame_graph(a, species, config.cutoff, config.keys) for a in val_frames]
     val_batches = [collate(val_graphs[i:i + config.batch_size], dtype).to(device)
                    for i in range(0, len(val_graphs), config.batch_size)]
 
@@ -329,7 +340,7 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=config.lr_factor, patience=config.lr_patience,
             min_lr=config.min_lr)
-    start_epoch, best_loss, since_best, history = 0, math.inf, 0, []
+    start_epoch, best_loss, since_best, history, best_epoch = 0, math.inf, 0, [], 0
     best_state = copy.deepcopy(ema.module.state_dict())
     if state is not None:
         model.load_state_dict(state["model"])
@@ -338,6 +349,7 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best_loss = state["epoch"], state["best_loss"]
         since_best, history, best_state = state["since_best"], state["history"], state["best"]
+        best_epoch = state.get("best_epoch", 0)
 
     from tqdm.auto import tqdm
 
@@ -366,7 +378,7 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
         else:
             scheduler.step(metrics["loss"])
         if metrics["loss"] < best_loss:
-            best_loss, since_best = metrics["loss"], 0
+            best_loss, since_best, best_epoch = metrics["loss"], 0, epoch + 1
             best_state = copy.deepcopy(ema.module.state_dict())
         else:
             since_best += 1
@@ -378,7 +390,8 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
                             "model": model.state_dict(), "ema": ema.state_dict(),
                             "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(), "best_loss": best_loss,
-                            "since_best": since_best, "history": history, "best": best_state},
+                            "since_best": since_best, "history": history, "best": best_state,
+                            "best_epoch": best_epoch},
                            config.checkpoint_path)
         config.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
         bar.set_postfix(E=f"{metrics['energy_mae_mev_per_atom']:.2f}meV/at",
@@ -412,4 +425,7 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
     )
     path = save_model(final, metadata, output)
     return TrainResult(model_path=path, errors=errors, epochs=len(history), n_params=n_params,
-                       seconds=time.perf_counter() - started, history=history)
+                       seconds=time.perf_counter() - started, history=history,
+                       best_epoch=best_epoch,
+                       stopped_early=len(history) < config.max_epochs
+                       and since_best >= config.patience)

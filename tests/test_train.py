@@ -142,7 +142,8 @@ def write(path, frames):
 
 
 @pytest.mark.parametrize("case, message", [
-    ("no_forces", r"training set '.*', frame 0 has no forces; label it first"),
+    ("no_forces", r"training set '.*', frame 0 has no forces \(looked for 'forces'\); the "
+                  r"frame has: energy\. .*pass --forces-key NAME; .*`mlff-tools label`"),
     ("nan", r"frame 1 has non-finite \(NaN or Inf\) energy or forces"),
     ("empty", r"training set '.*' contains no structures"),
     ("missing", r"training set '.*' does not exist"),

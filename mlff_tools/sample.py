@@ -44,7 +44,7 @@ class SampleConfig:
     structure: str = "Si"
     supercell: tuple[int, int, int] = (1, 1, 1)
     temperatures: tuple[float, ...] = (300.0, 1000.0, 2000.0)
-    pressures: tuple[float, ...] | None = None       # GPa; None: NVT
+    pressures: tuple[float, ...] | None = None       # bar (as LAMMPS metal); None: NVT
     frames: int = 100
     fractions: dict = field(default_factory=lambda: {"md": 0.7, "rattle": 0.1, "strain": 0.1,
                                                      "vacancy": 0.1})
@@ -153,7 +153,7 @@ def md_frames(base, teacher, config, n_frames, rng, counter, bar):
 
             dynamics = IsotropicMTKNPT(atoms, config.timestep * units.fs,
                                        temperature_K=temperature,
-                                       pressure_au=pressure * units.GPa,
+                                       pressure_au=pressure * units.bar,
                                        tdamp=100 * config.timestep * units.fs,
                                        pdamp=1000 * config.timestep * units.fs)
         dynamics.attach(lambda: counter.add(), interval=1)
@@ -174,7 +174,7 @@ def md_frames(base, teacher, config, n_frames, rng, counter, bar):
             frame.info.update(source="md", target_temperature=temperature,
                               temperature=float(atoms.get_temperature()))
             if pressure is not None:
-                frame.info["target_pressure_gpa"] = pressure
+                frame.info["target_pressure_bar"] = pressure
             frames.append(frame)
             kept += 1
             bar.update(1)

@@ -62,3 +62,24 @@ def test_bare_command_prints_help_and_version(capsys):
         main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"mlff-tools {__version__}"
+
+
+def test_every_option_has_help_with_its_default():
+    """Each option of each subcommand says what it is; its default shows in --help (from
+    the config dataclasses); pressures are in bar everywhere; one name for the epochs."""
+    import argparse
+
+    from mlff_tools.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        assert command.formatter_class is argparse.ArgumentDefaultsHelpFormatter, name
+        for action in command._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"{name} {action.option_strings[0]} has no help"
+        text = command.format_help()
+        assert "GPa," not in text and "GPa;" not in text, f"{name} speaks GPa: {text}"
+    assert "--max-epochs" in sub.choices["distill"].format_help()
+    assert "(default: 200)" in sub.choices["train"].format_help()
+    assert "bar (as LAMMPS metal units" in sub.choices["sample"].format_help()

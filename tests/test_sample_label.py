@@ -62,6 +62,22 @@ def test_minimum_distance_and_labels(sampled):
         assert frame.get_stress().shape == (6,)
 
 
+def test_npt_pressures_are_in_bar(tmp_path):
+    """`sample --pressures` is in bar, as LAMMPS metal: EMT copper at 50,000 bar (5 GPa)
+    samples a smaller volume than at 0 bar, by about P/B (bulk modulus ~140 GPa: ~3%)."""
+    out = tmp_path / "cu.extxyz"
+    assert main(["sample", "--teacher", "emt", "--structure", "Cu", "--supercell", "2x2x2",
+                 "--temperatures", "300", "--pressures", "0,50000", "--frames", "20",
+                 "--md", "1.0", "--rattle-fraction", "0", "--strain-fraction", "0",
+                 "--vacancy-fraction", "0", "--md-interval", "20", "--quiet",
+                 "-o", str(out)]) == 0
+    frames = ase.io.read(out, ":")
+    volume = {p: np.mean([f.get_volume() for f in frames
+                          if f.info["target_pressure_bar"] == p]) for p in (0.0, 50000.0)}
+    shrink = 1 - volume[50000.0] / volume[0.0]
+    assert 0.01 < shrink < 0.08, f"volume shrinks by {shrink:.3f} at 5 GPa"
+
+
 def test_sample_rejects_unknown_structure(tmp_path):
     with pytest.raises(SampleError, match="`Xyzzy` is neither a structure file nor a crystal"):
         sample(SampleConfig(output=str(tmp_path / "x.extxyz"), teacher="emt",

@@ -421,7 +421,8 @@ def add_validate_parser(sub) -> None:
     p.add_argument("--rdf-frames", type=int, default=100,
                    help="student frames the teacher labels for the reweighted RDF (and the "
                         "fidelity check)")
-    p.add_argument("--teacher-steps", type=int, default=500,
+    p.add_argument("--teacher-md-steps", "--teacher-steps", dest="teacher_steps", type=int,
+                   default=500,
                    help="steps of teacher MD (--rdf-method md)")
     p.add_argument("--fidelity-frames", type=int, default=10,
                    help="student frames the teacher relabels (--rdf-method md)")

@@ -98,7 +98,7 @@ def test_report_holds_every_field(models, tmp_path):
     """JSON with the teacher: every documented field; HTML page with its plots."""
     script = nve_input(models["si64"], tmp_path, steps=400, temperature=600.0)
     out_json, out_html = tmp_path / "r.json", tmp_path / "r.html"
-    code = main(["validate", str(script), "--teacher", SW_TEACHER, "--teacher-steps", "100",
+    code = main(["validate", str(script), "--teacher", SW_TEACHER, "--teacher-md-steps", "100",
                  "--fidelity-frames", "3", "--json", str(out_json), "--html", str(out_html),
                  "--rdf-error-percent", "20", "--nve-drift-mev-per-atom-ps", "1", "--quiet"])
     report = json.loads(out_json.read_text())

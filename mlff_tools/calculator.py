@@ -3,7 +3,7 @@
 The same TorchScript file LAMMPS runs: edges come from a periodic neighbour
 list (``ase.neighborlist.neighbor_list``, images applied as shifts), and the
 host turns the model's edge gradients into forces and stress exactly as the
-LAMMPS plugin does (see DESIGN.md).
+LAMMPS plugin does (see docs/design.md).
 
 Example::
 
@@ -20,6 +20,7 @@ import torch
 from ase.calculators.calculator import Calculator, PropertyNotImplementedError, all_changes
 from ase.neighborlist import neighbor_list
 
+from .errors import EvaluationError, StructureError
 from .model import ModelFileError, load_model
 
 
@@ -37,7 +38,7 @@ def atoms_graph(atoms, species: tuple[str, ...], cutoff: float):
     positions = atoms.get_positions()
     if not np.all(np.isfinite(positions)):
         bad = int(np.argwhere(~np.isfinite(positions))[0, 0])
-        raise ValueError(f"atom {bad} has a non-finite position {positions[bad]}")
+        raise StructureError(f"atom {bad} has a non-finite position {positions[bad]}")
     species_index = np.array([index[s] for s in atoms.get_chemical_symbols()], dtype=np.int64)
     centre, neighbour, edge_vec = neighbor_list("ijD", atoms, cutoff, self_interaction=False)
     edge_index = np.stack([centre, neighbour]).astype(np.int64)
@@ -81,7 +82,7 @@ class MLFFCalculator(Calculator):
         atom_energy = atom_energy.detach().cpu().double().numpy()
         edge_grad = edge_grad.detach().cpu().double().numpy()
         if not np.all(np.isfinite(atom_energy)) or not np.all(np.isfinite(edge_grad)):
-            raise ValueError("the model returned non-finite energies or forces; check the "
+            raise EvaluationError("the model returned non-finite energies or forces; check the "
                              "structure for overlapping atoms")
 
         # contract: F_i += g, F_j -= g, W = -sum edge_vec (outer) g, stress = -W / V

@@ -373,7 +373,8 @@ def add_input_parser(sub) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .validate import Thresholds, ValidateConfig, ValidateError, validate
+    from .errors import MLFFError
+    from .validate import Thresholds, ValidateConfig, validate
 
     try:
         thresholds = Thresholds.from_toml(args.thresholds) if args.thresholds else Thresholds()
@@ -386,7 +387,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             rdf_method=args.rdf_method, rdf_frames=args.rdf_frames,
             json=args.json, html=args.html, thresholds=thresholds, progress=not args.quiet,
             overwrite=args.overwrite))
-    except (ValidateError, ValueError, OSError) as err:
+    except (MLFFError, OSError) as err:
         print(f"mlff-tools validate: cannot judge: {err}", file=sys.stderr)
         return 2
     from .report import status_text, value_text
@@ -443,13 +444,14 @@ def add_validate_parser(sub) -> None:
 def cmd_distill(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .distill import DistillConfig, DistillError, distill, print_headline
+    from .distill import DistillConfig, distill, print_headline
+    from .errors import MLFFError
 
     fields = {k: v for k, v in vars(args).items() if k in DistillConfig.__dataclass_fields__}
     fields["progress"] = not args.quiet
     try:
         report = distill(DistillConfig(**fields))
-    except DistillError as err:
+    except MLFFError as err:
         print(f"mlff-tools distill: error: {err}", file=sys.stderr)
         return 2
     print_headline(report, Path(args.output).resolve())
@@ -603,8 +605,7 @@ def interrupted_message(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .model.metadata import ModelFileError
-    from .train import TrainingError
+    from .errors import MLFFError
 
     parser = build_parser()
     if not (sys.argv[1:] if argv is None else argv):    # bare `mlff-tools`: the help, not an error
@@ -613,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ModelFileError, TrainingError, FileNotFoundError, ValueError) as err:
+    except (MLFFError, OSError) as err:    # the user's to fix; anything else is a bug
         print(f"mlff-tools {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:    # Ctrl-C: no traceback, say what was kept (130: SIGINT)

@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .errors import MLFFError
 from .calculator import atoms_graph
 
 
-class DatasetError(ValueError):
+class DatasetError(MLFFError, ValueError):
     """A dataset that cannot be trained on, with what is wrong and where."""
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import MLFFError
 from .teachers import DEFAULT_TEACHER
 
 
@@ -75,7 +76,7 @@ MELT_FACTOR = 1.5          # the hot RDF run starts from NVT at this x the highe
 MIN_SPEEDUP = 100.0        # the student's speed-up over the teacher that mlff promises
 
 
-class DistillError(RuntimeError):
+class DistillError(MLFFError, RuntimeError):
     pass
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .data import DEFAULT_KEYS, LabelKeys, collate, frame_graph, read_labelled
+from .data import DEFAULT_KEYS, DatasetError, LabelKeys, collate, frame_graph, read_labelled
 
 EV_PER_A3_TO_GPA = 160.21766208
 
@@ -44,7 +44,7 @@ def evaluate_file(model_path: str | os.PathLike, data_path: str | os.PathLike, *
     frames = read_labelled(data_path, role="test", keys=keys)
     missing = sorted({s for a in frames for s in a.get_chemical_symbols()} - set(species))
     if missing:
-        raise ValueError(f"'{data_path}' holds {', '.join(missing)}, which the model "
+        raise DatasetError(f"'{data_path}' holds {', '.join(missing)}, which the model "
                          f"'{model_path}' does not know (it has: {' '.join(species)})")
     graphs = [frame_graph(atoms, species, cutoff, keys) for atoms in frames]
     energy_pred, forces_pred, stress_pred = [], [], []

@@ -18,6 +18,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import MLFFError
 from .lammps import inputs_dir, lammps_orientation, write_data
 from .model import load_model
 from .sample import load_structure
@@ -31,7 +32,7 @@ ENSEMBLES = {
 }
 
 
-class InputError(ValueError):
+class InputError(MLFFError, ValueError):
     """An input that cannot be written as asked; the message says why."""
 
 

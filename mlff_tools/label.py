@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import MLFFError
 from .teachers import Teacher, load_teacher
 
 
 LAMMPS_DATA_SUFFIXES = (".data", ".lmpdat", ".lammps-data")
 
 
-class LabelError(ValueError):
+class LabelError(MLFFError, ValueError):
     """Labelling cannot start; the message names the problem and the fix."""
 
 

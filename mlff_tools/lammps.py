@@ -24,8 +24,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .errors import MissingFileError, MLFFError, StructureError
 
-class LammpsError(RuntimeError):
+
+class LammpsError(MLFFError, RuntimeError):
     """LAMMPS stopped with an error; the message is LAMMPS's own."""
 
 
@@ -33,7 +35,7 @@ def _dist_file(dist: str, name: str) -> Path:
     for file in importlib.metadata.files(dist) or []:
         if file.name == name:
             return Path(file.locate()).resolve()
-    raise FileNotFoundError(f"{name} not found in the installed '{dist}' package; "
+    raise MissingFileError(f"{name} not found in the installed '{dist}' package; "
                             f"reinstall it (pip install {dist})")
 
 
@@ -81,7 +83,7 @@ def inputs_dir() -> Path:
     for file in importlib.metadata.files("mlff-tools") or []:
         if file.parent.name == "lammps_inputs" and file.suffix == ".lmp":
             return Path(file.locate()).resolve().parent
-    raise FileNotFoundError("the LAMMPS input templates (lammps_inputs/) are not installed; "
+    raise MissingFileError("the LAMMPS input templates (lammps_inputs/) are not installed; "
                             "reinstall mlff-tools")
 
 
@@ -120,11 +122,11 @@ def write_data(atoms, path: str | os.PathLike, species: Sequence[str]) -> Path:
 
     cell = atoms.cell.array
     if atoms.cell.rank == 3 and lammps_orientation(atoms).cell.array.tolist() != cell.tolist():
-        raise ValueError("the cell is not in LAMMPS orientation (a along x, b in the xy "
+        raise StructureError("the cell is not in LAMMPS orientation (a along x, b in the xy "
                          "plane); turn it first with mlff_tools.lammps.lammps_orientation()")
     missing = sorted(set(atoms.get_chemical_symbols()) - set(species))
     if missing:
-        raise ValueError(f"elements {missing} are not in the species list {list(species)}")
+        raise StructureError(f"elements {missing} are not in the species list {list(species)}")
     path = Path(path)
     ase.io.write(path, atoms, format="lammps-data", specorder=list(species), masses=True,
                  units="metal", atom_style="atomic")

@@ -27,13 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import MLFFError
 from .label import label_atoms, read_structures
 from .teachers import DEFAULT_TEACHER, load_teacher
 
 STRATEGIES = ("md", "rattle", "strain", "vacancy")
 
 
-class SampleError(ValueError):
+class SampleError(MLFFError, ValueError):
     """Sampling cannot run as asked; the message says why and what to do."""
 
 

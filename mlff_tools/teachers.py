@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from .errors import MLFFError
+
 DEFAULT_TEACHER = "sevenn:7net-0"
 
 # sevenn model name -> attribute of sevenn._const holding the checkpoint path in the wheel
@@ -46,7 +48,7 @@ SEVENN_DOWNLOAD_ONLY = ("7net-mf-ompa", "7net-omat", "7net-omni", "7net-omni-i8"
                         "7net-omni-i12")
 
 
-class TeacherError(ValueError):
+class TeacherError(MLFFError, ValueError):
     """A teacher spec that cannot be used; the message names the problem and the fix."""
 
 

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from .errors import MLFFError
 from .data import (Batch, DatasetError, LabelKeys, collate, dataset_species, frame_energy,
                    frame_graph, read_labelled)
 from .model import EdgeGradient, ModelMetadata, save_model
@@ -48,7 +49,7 @@ SIZE_KNOBS = ("n_radial", "n_channels", "hidden", "n_hidden_layers", "l_max")
 RESUME_MAY_CHANGE = ("max_epochs", "device", "quiet", "resume", "overwrite")
 
 
-class TrainingError(RuntimeError):
+class TrainingError(MLFFError, RuntimeError):
     """Training cannot start or continue; the message says why and what to do."""
 
 

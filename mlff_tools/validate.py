@@ -57,6 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import MLFFError
 from .analysis.structure import measured_phase
 from .analysis.thermo import energy_metrics, ensemble_metrics
 from .lammps import make_lammps
@@ -68,7 +69,7 @@ COLLAPSE_MESSAGES = (("Lost atoms", "lost atoms"), ("non-finite", "non-finite en
                      ("Out of range atoms", "atoms flew out of range"))
 
 
-class ValidateError(RuntimeError):
+class ValidateError(MLFFError, RuntimeError):
     """The input cannot be run or judged (exit code 2)."""
 
 

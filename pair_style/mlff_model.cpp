@@ -4,7 +4,7 @@
 
 #include "mlff_model.h"
 
-// LAMMPS headers before torch headers (see DESIGN.md)
+// LAMMPS headers before torch headers (see docs/design.md)
 #include "json.h"
 
 #include <torch/cuda.h>

@@ -1,5 +1,5 @@
 /* ----------------------------------------------------------------------
-   mlff: pair_style mlff (see pair_mlff.h and DESIGN.md for the contract).
+   mlff: pair_style mlff (see pair_mlff.h and docs/design.md for the contract).
 
    compute() is three steps: build the graph of edges shorter than the model
    cutoff from LAMMPS's full neighbour list (centres are owned atoms,

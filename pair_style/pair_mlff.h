@@ -1,6 +1,6 @@
 /* -*- c++ -*- ----------------------------------------------------------
    mlff: pair_style mlff, a strictly local machine-learned force field
-   exported by mlff-tools as one TorchScript file (see DESIGN.md).
+   exported by mlff-tools as one TorchScript file (see docs/design.md).
 ------------------------------------------------------------------------- */
 
 #ifndef LMP_PAIR_MLFF_H

@@ -9,8 +9,9 @@ import json
 import pytest
 import torch
 
-from conftest import silicon
-from lammps_helpers import GRAPHS
+from helpers.lammps import GRAPHS
+from helpers.models import NaNForAtomTwo
+from helpers.structures import silicon
 from mlff_tools.lammps import make_lammps, write_data
 from mlff_tools.model.contract import METADATA_FILE
 
@@ -215,18 +216,6 @@ def test_hybrid_overlay_with_null(models, tmp_path, graph):
         f"hybrid {both} eV != mlff on type 1 {mlff_type1} + zbl {zbl_only}"
 
 
-class NaNForAtomTwo(torch.nn.Module):
-    """A contract module that returns a NaN energy for atom index 2 (LAMMPS atom id 3) in
-    graphs of more than three atoms: it passes the load-time check (three atoms) and fails
-    in the run, as a model does that breaks only on some structures."""
-
-    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor):
-        energy = torch.zeros(species.shape[0], dtype=torch.float64)
-        if species.shape[0] > 3:
-            energy[2] = float("nan")
-        return energy, torch.zeros_like(edge_vec)
-
-
 @pytest.mark.parametrize("graph", GRAPHS)
 def test_non_finite_model_output_names_step_and_atom(tmp_path, graph):
     """NaN out of the model stops the run and names the step and the atom."""
@@ -259,8 +248,8 @@ def test_run_lammps_reports_errors(tmp_path):
 def test_masses_that_disagree_with_pair_coeff_warn(models, tmp_path, pair_elements, warned):
     """A data file with Ga as type 1 and N as type 2, and pair_coeff listing the elements in
     the other order: LAMMPS warns, naming the type, its mass and both elements."""
-    from conftest import gallium_nitride
-    from lammps_helpers import run_lmp
+    from helpers.lammps import run_lmp
+    from helpers.structures import gallium_nitride
 
     data = write_data(gallium_nitride(), tmp_path / "gan.data", ["Ga", "N"])
     output = run_lmp(["units metal", f"read_data {data}", f"pair_style mlff {models['gan64']}",
@@ -279,7 +268,7 @@ def test_masses_that_disagree_with_pair_coeff_warn(models, tmp_path, pair_elemen
 def test_isotope_mass_does_not_warn(models, tmp_path):
     """An isotope's mass (Si-30, 29.97 amu: 6.7% above Si, 3.2% below P) is no other element's:
     no warning."""
-    from lammps_helpers import run_lmp
+    from helpers.lammps import run_lmp
 
     data = write_data(silicon(), tmp_path / "si.data", ["Si"])
     output = run_lmp(["units metal", f"read_data {data}", "mass 1 29.97",

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from ase.calculators.calculator import PropertyNotImplementedError
 
-from conftest import gallium_nitride, silicon
-from lammps_helpers import GRAPHS, NKTV2P, mlff_lines, single_point
+from helpers.lammps import GRAPHS, NKTV2P, mlff_lines, single_point
+from helpers.structures import gallium_nitride, silicon
 from mlff_tools.calculator import MLFFCalculator
 
 RTOL = {"si64": 1e-8, "si32": 1e-4}   # LAMMPS vs Python, relative to the largest value

@@ -83,3 +83,29 @@ def test_every_option_has_help_with_its_default():
     assert "--max-epochs" in sub.choices["distill"].format_help()
     assert "(default: 200)" in sub.choices["train"].format_help()
     assert "bar (as LAMMPS metal units" in sub.choices["sample"].format_help()
+
+
+def test_user_errors_are_one_line_and_bugs_are_tracebacks(monkeypatch, capsys):
+    """An MLFFError (or OSError) is the user's to fix: one line, exit 2. Anything else is a
+    bug in mlff and must show its traceback, not hide behind a one-line message."""
+    import mlff_tools.cli as cli
+    from mlff_tools.errors import MLFFError
+
+    def failing(error):
+        def command(args):
+            raise error
+        return command
+
+    import argparse
+
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    info = next(a for a in parser._actions
+                if isinstance(a, argparse._SubParsersAction)).choices["info"]
+    for error in (MLFFError("the fix is X"), FileNotFoundError("no such file")):
+        info.set_defaults(func=failing(error))
+        assert cli.main(["info", "x.pt"]) == 2
+        assert capsys.readouterr().err.strip() == f"mlff-tools info: error: {error}"
+    info.set_defaults(func=failing(ValueError("a bug")))
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main(["info", "x.pt"])

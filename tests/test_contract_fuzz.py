@@ -14,7 +14,7 @@ import re
 import pytest
 import torch
 
-from lammps_helpers import run_lmp
+from helpers.lammps import run_lmp
 from mlff_tools.lammps import make_lammps
 from mlff_tools.model import ModelMetadata
 from mlff_tools.model.contract import METADATA_FILE

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import silicon
-from lammps_helpers import mlff_lines, run_lmp, single_point
+from helpers.lammps import mlff_lines, run_lmp, single_point
+from helpers.structures import silicon
 from mlff_tools.lammps import write_data
 
 pytestmark = [pytest.mark.cuda,

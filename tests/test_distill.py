@@ -135,8 +135,8 @@ def test_active_frames_split_between_training_and_validation(tmp_path, monkeypat
 
 def test_distilled_model_runs_in_lammps(resumed, tmp_path):
     """The model distill writes runs in LAMMPS and matches the Python calculator."""
-    from conftest import silicon
-    from lammps_helpers import mlff_lines, single_point
+    from helpers.lammps import mlff_lines, single_point
+    from helpers.structures import silicon
     from mlff_tools.calculator import MLFFCalculator
 
     model = resumed[0] / "model.pt"

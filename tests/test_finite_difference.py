@@ -1,15 +1,15 @@
 """Inside LAMMPS: forces are -dE/dx and the virial is -dE/d(strain), by finite differences.
 
 The model is evaluated by the plugin only; these tests check the sign
-conventions of the force scatter and the virial tally (DESIGN.md) without
+conventions of the force scatter and the virial tally (docs/design.md) without
 relying on the Python side.
 """
 
 import numpy as np
 import pytest
 
-from conftest import silicon
-from lammps_helpers import GRAPHS, NKTV2P
+from helpers.lammps import GRAPHS, NKTV2P
+from helpers.structures import silicon
 from mlff_tools.lammps import make_lammps, write_data
 
 STEP = 1e-4          # Å

@@ -1,14 +1,14 @@
 """The device path of pair_style mlff (`graph device`, the default on a GPU), here on CPU tensors.
 
 Its physics is checked beside the host path in the SW, MPI, calculator, finite-difference
-and bad-input tests (parametrised over lammps_helpers.GRAPHS); this file checks what only
+and bad-input tests (parametrised over helpers.lammps.GRAPHS); this file checks what only
 the device path has.
 """
 
 import numpy as np
 
-from conftest import silicon
-from lammps_helpers import run_lmp
+from helpers.lammps import run_lmp
+from helpers.structures import silicon
 from mlff_tools.lammps import write_data
 
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import silicon
-from lammps_helpers import run_lmp
+from helpers.lammps import run_lmp
+from helpers.structures import silicon
 from mlff_tools.lammps import lammps_orientation, write_data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,7 +131,7 @@ def test_student_two_species(tmp_path, dtype, tol):
     from ase.build import bulk
 
     from mlff_tools.model import ModelMetadata, save_model
-    from test_student import CUTOFF, random_student
+    from helpers.models import CUTOFF, random_student
 
     student = random_student(("Si", "C"))
     if dtype == "float32":
@@ -233,7 +233,7 @@ def test_non_finite_output_names_step_and_atom(tmp_path):
     """NaN out of the model stops mlff/kk and names the step and the atom, as mlff does."""
     from mlff_tools.model import ModelMetadata
     from mlff_tools.model.contract import METADATA_FILE
-    from test_bad_input import NaNForAtomTwo
+    from helpers.models import NaNForAtomTwo
 
     path = tmp_path / "nan.pt"
     torch.jit.save(torch.jit.script(NaNForAtomTwo()), str(path), _extra_files={

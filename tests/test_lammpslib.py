@@ -6,7 +6,7 @@ import sys
 import numpy as np
 from ase.calculators.lammpslib import LAMMPSlib
 
-from conftest import gallium_nitride, silicon
+from helpers.structures import gallium_nitride, silicon
 from mlff_tools.calculator import MLFFCalculator
 
 TOL = 1e-8  # float64, relative to the largest value

@@ -8,8 +8,8 @@ round-off, also when a rank owns no atom at all.
 import numpy as np
 import pytest
 
-from conftest import silicon
-from lammps_helpers import GRAPHS, run_lmp
+from helpers.lammps import GRAPHS, run_lmp
+from helpers.structures import silicon
 from mlff_tools.lammps import lammps_orientation, write_data
 
 pytestmark = pytest.mark.mpi
@@ -73,7 +73,7 @@ def test_ranks_agree_with_student(tmp_path, graph):
     from ase.build import bulk
 
     from mlff_tools.model import ModelMetadata, save_model
-    from test_student import CUTOFF, random_student
+    from helpers.models import CUTOFF, random_student
 
     model = save_model(random_student(("Si", "C")), ModelMetadata(
         species=("Si", "C"), cutoff=CUTOFF, dtype="float64"), tmp_path / "student.pt")

@@ -7,27 +7,14 @@ import torch
 from ase.build import bulk
 from scipy.spatial.transform import Rotation
 
+from helpers.models import CUTOFF, random_student
 from mlff_tools.calculator import MLFFCalculator, atoms_graph
 from mlff_tools.model import EdgeGradient, ModelMetadata, load_model, save_model
 from mlff_tools.model.student import PRESETS, StudentEnergy
 
-CUTOFF = 4.5
 EXACT = 1e-10        # float64 round-off
 FD_STEP = 1e-5       # Å
 FD_TOL = 1e-6        # eV/Å
-
-
-def random_student(species=("Si",), preset="fast", seed=3, l_max=None):
-    """A float64 student with random (non-trivial) weights and descriptor scaling."""
-    torch.manual_seed(seed)
-    sizes = {**PRESETS[preset], **({"l_max": l_max} if l_max else {})}
-    energy = StudentEnergy(species, CUTOFF, dtype=torch.float64, **sizes)
-    with torch.no_grad():
-        for p in energy.parameters():
-            p.normal_(0.0, 0.5)
-        energy.reference_energy.uniform_(-5, -3)
-        energy.inv_avg_neighbours.fill_(1 / 20)
-    return EdgeGradient(energy).eval()
 
 
 @pytest.fixture(scope="module", params=[2, 3], ids=["l_max2", "l_max3"])

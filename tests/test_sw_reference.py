@@ -8,8 +8,8 @@ right for float64 results to agree to round-off.
 import numpy as np
 import pytest
 
-from conftest import gallium_nitride, silicon
-from lammps_helpers import GRAPHS, mlff_lines, single_point, sw_lines
+from helpers.lammps import GRAPHS, mlff_lines, single_point, sw_lines
+from helpers.structures import gallium_nitride, silicon
 
 ENERGY_TOL = 1e-9     # eV/atom
 FORCE_TOL = 1e-8      # eV/Å

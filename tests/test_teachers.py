@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from ase.build import bulk
 
-from conftest import silicon
-from lammps_helpers import single_point, sw_lines
+from helpers.lammps import single_point, sw_lines
+from helpers.structures import silicon
 from mlff_tools.teachers import TeacherError, load_teacher
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import distorted_silicon, label_with
-from lammps_helpers import mlff_lines, single_point
+from helpers.lammps import mlff_lines, single_point
+from helpers.structures import distorted_silicon, label_with
 from mlff_tools.calculator import MLFFCalculator
 from mlff_tools.cli import main
 from mlff_tools.data import DatasetError

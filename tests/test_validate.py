@@ -81,7 +81,7 @@ def test_explosion_is_detected(models, tmp_path):
 
 
 def test_rdf_error_of_itself_is_zero_and_of_a_liquid_large(tmp_path):
-    from conftest import silicon
+    from helpers.structures import silicon
 
     crystal = np.array([silicon((2, 2, 2), rattle=0.05, seed=s).positions for s in range(5)])
     cells = np.array([silicon((2, 2, 2)).cell.array] * 5)

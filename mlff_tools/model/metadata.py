@@ -2,7 +2,7 @@
 
 One validated object, :class:`ModelMetadata`, written beside the TorchScript
 code by :func:`mlff_tools.model.save_model` and checked again on load. The C++
-plugin checks the same fields; DESIGN.md is the contract both follow.
+plugin checks the same fields; docs/design.md is the contract both follow.
 """
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from typing import Any
 
 from ase.data import chemical_symbols
 
+from ..errors import MLFFError
+
 FORMAT = "mlff-model"
 VERSION = 1
 DTYPES = ("float32", "float64")
 UNITS = "metal"
 
 
-class ModelFileError(ValueError):
+class ModelFileError(MLFFError, ValueError):
     """A model file that cannot be used, with a message that says why and what to do."""
 
 

@@ -45,6 +45,8 @@ from typing import Dict, List, Tuple
 
 import torch
 
+from ..errors import ConfigError
+
 # learning rates that train each preset stably (mlff_tools.train uses them unless told otherwise)
 PRESET_LR: Dict[str, float] = {"fast": 5e-3, "accurate": 1.5e-3}
 
@@ -91,7 +93,7 @@ class StudentEnergy(torch.nn.Module):
                  l_max: int = 2, dtype: torch.dtype = torch.float32):
         super().__init__()
         if l_max not in (2, 3):
-            raise ValueError(f"l_max must be 2 or 3, got {l_max}")
+            raise ConfigError(f"l_max must be 2 or 3, got {l_max}")
         self.l_max = l_max
         self.species = list(species)
         self.n_species = len(species)

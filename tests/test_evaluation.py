@@ -9,7 +9,7 @@ import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from mlff_tools.cli import main
-from mlff_tools.evaluation import evaluate_file
+from mlff_tools.evaluation import errors_of, evaluate_file
 
 # meV (per atom, per Å): extxyz keeps 8 decimals of positions and forces, so the SW model
 # on its own labels is off by ~5e-5 meV/Å; measured values are compared to this
@@ -55,6 +55,10 @@ def test_errors_are_the_known_ones(models, sw_data, tmp_path, capsys):
     assert overall["energy_rmse_mev_per_atom"] == pytest.approx(1.0, abs=ROUNDING)
     assert report["per_species"]["Si"]["force_mae_mev_per_A"] == pytest.approx(10 / 3, abs=ROUNDING)
     assert len(report["per_frame"]) == len(frames)
+    subset = errors_of(report)     # from the per-frame errors: the same overall MAE
+    assert subset["force_mae_mev_per_A"] == pytest.approx(overall["force_mae_mev_per_A"])
+    assert subset["energy_mae_mev_per_atom"] == pytest.approx(overall["energy_mae_mev_per_atom"])
+    assert errors_of(report, source="no such source") is None
     for frame in report["per_frame"]:
         assert frame["energy_error_mev_per_atom"] == pytest.approx(1.0, abs=ROUNDING)
         assert frame["force_max_error_mev_per_A"] == pytest.approx(10.0, abs=ROUNDING)

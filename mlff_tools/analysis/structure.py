@@ -49,3 +49,16 @@ def measured_phase(positions: np.ndarray, cells: np.ndarray, times_ps: np.ndarra
     return {"phase": "liquid" if liquid else "solid", "msd_A2": float(msd[-1]),
             "msd_slope_A2_per_ps": slope, "diffusion_A2_per_ps": slope / 6,
             "over_ps": float(times_ps[-1] - times_ps[0])}
+
+
+def min_distances(positions: np.ndarray, cells: np.ndarray, cutoff: float = 4.0) -> np.ndarray:
+    """Smallest interatomic distance (Å, periodic) of every frame."""
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list
+
+    result = []
+    for xyz, cell in zip(positions, cells):
+        atoms = Atoms(positions=xyz, cell=cell, pbc=True)
+        d = neighbor_list("d", atoms, cutoff)
+        result.append(float(d.min()) if d.size else cutoff)
+    return np.array(result)

@@ -44,7 +44,7 @@ sys.exit(proc.returncode)
 
 TEACHER = """
 import json, resource, sys, time
-from mlff_tools.sample import load_structure
+from mlff_tools.structures import load_structure
 from mlff_tools.teachers import load_teacher
 spec, structure, n, calls = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 atoms = load_structure(structure, (n, n, n))
@@ -111,7 +111,7 @@ def peak_rss_mb(output: str) -> float:
 
 def bench(config: BenchConfig) -> list[dict]:
     from .model import load_model
-    from .sample import load_structure
+    from .structures import cubic_repeats, load_structure
     from .lammps import lammps_orientation, write_data
 
     metadata = load_model(config.model).metadata
@@ -129,7 +129,7 @@ def bench(config: BenchConfig) -> list[dict]:
             styles[f"classical {style}"] = (f"pair_style {style}\npair_coeff * * "
                                             f"{potentials_dir() / name} {elements[0]}")
         for size in config.sizes:
-            n = max(1, round((size / len(base)) ** (1 / 3)))
+            n = cubic_repeats(len(base), size)[0]
             atoms = lammps_orientation(base.repeat((n, n, n)))
             data = write_data(atoms, folder / f"{len(atoms)}.data", elements)
             for label, pair in styles.items():
@@ -141,7 +141,7 @@ def bench(config: BenchConfig) -> list[dict]:
                     _print_row(rows[-1])
         if config.teacher:
             for size in config.teacher_sizes:
-                n = max(1, round((size / len(base)) ** (1 / 3)))
+                n = cubic_repeats(len(base), size)[0]
                 proc = subprocess.run([sys.executable, "-c", TEACHER, config.teacher, structure,
                                        str(n), "2"], capture_output=True, text=True,
                                       env={**os.environ, "OMP_NUM_THREADS": "1"})

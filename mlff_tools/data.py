@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .errors import MLFFError
-from .calculator import atoms_graph
+from .model.graph import atoms_graph
 
 
 class DatasetError(MLFFError, ValueError):

@@ -74,6 +74,7 @@ class DistillConfig:
 STABILITY_FACTOR = 1.25    # the extra stability run: this x the highest target temperature
 MELT_FACTOR = 1.5          # the hot RDF run starts from NVT at this x the highest temperature
 MIN_SPEEDUP = 100.0        # the student's speed-up over the teacher that mlff promises
+RDF_CELL_HEIGHT = 10.5     # Å: the RDF runs' cells are at least this wide (RDFs to 5 Å)
 
 
 class DistillError(MLFFError, RuntimeError):
@@ -117,17 +118,6 @@ def _save_state(out: Path, state: dict) -> None:
 def _config_dict(config: DistillConfig) -> dict:
     data = dataclasses.asdict(config)
     return json.loads(json.dumps(data))
-
-
-def _auto_supercell(structure: str, target_atoms: int = 32) -> tuple[int, int, int]:
-    from .sample import load_structure
-
-    base = len(load_structure(structure))
-    best = (1, 1, 1)
-    for n in ((1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2), (3, 3, 3)):
-        if base * np.prod(n) <= target_atoms * 1.5:
-            best = n
-    return best
 
 
 # ---------------------------------------------------------------------- stages
@@ -295,10 +285,9 @@ def teacher_speed(config: DistillConfig, natoms_target: int = 512, calls: int = 
     import sys
 
     from .bench import TEACHER
-    from .sample import load_structure
+    from .structures import cubic_repeats, load_structure
 
-    base = len(load_structure(config.structure))
-    n = max(1, round((natoms_target / base) ** (1 / 3)))
+    n = cubic_repeats(len(load_structure(config.structure)), natoms_target)[0]
     proc = subprocess.run([sys.executable, "-c", TEACHER, config.teacher, config.structure,
                            str(n), str(calls)], capture_output=True, text=True,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -309,17 +298,6 @@ def teacher_speed(config: DistillConfig, natoms_target: int = 512, calls: int = 
             "peak_rss_mb": result["rss_mb"]}
 
 
-def rdf_supercell(structure: str, min_height: float = 10.5) -> tuple[int, int, int]:
-    """The smallest repeat whose cell heights all reach ``min_height`` Å (RDFs to 5 Å)."""
-    from .sample import load_structure
-
-    cell = load_structure(structure).cell
-    volume = abs(cell.volume)
-    heights = [volume / np.linalg.norm(np.cross(cell[i], cell[j]))
-               for i, j in ((1, 2), (0, 2), (0, 1))]
-    return tuple(int(np.ceil(min_height / h)) for h in heights)
-
-
 def student_speed(model: Path, structure: str, natoms_target: int = 512, repeats: int = 3) -> dict:
     """Student atom-steps/s in LAMMPS (NVE, one rank, one thread) at about 512 atoms: the
     fastest of ``repeats`` runs of 300 steps, as the teacher's is its fastest call."""
@@ -327,10 +305,9 @@ def student_speed(model: Path, structure: str, natoms_target: int = 512, repeats
 
     from .inputs import InputConfig, write_input
     from .lammps import lmp_executable, loop_speed
-    from .sample import load_structure
+    from .structures import cubic_repeats, load_structure
 
-    base = len(load_structure(structure))
-    n = max(1, round((natoms_target / base) ** (1 / 3)))
+    n = cubic_repeats(len(load_structure(structure)), natoms_target)[0]
     folder = model.parent / "speed"
     script, _ = write_input(InputConfig(model=str(model), output=str(folder / "speed.lmp"),
                                         structure=structure, supercell=(n, n, n),
@@ -404,7 +381,9 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     against = ("teacher energies on student frames" if config.rdf_method == "reweight"
                else "teacher MD")
     log(f"final: RDF at {coldest:g} K against {against}")
-    rdf_cell = rdf_supercell(config.structure)
+    from .structures import supercell_for_height
+
+    rdf_cell = supercell_for_height(config.structure, RDF_CELL_HEIGHT)
     if config.rdf_method == "md":          # student and teacher MD alike
         hot_ps = cold_ps = config.teacher_md_steps * config.timestep / 1000
     else:                                  # the cold run's frames vary less: half as many
@@ -529,10 +508,10 @@ def distill(config: DistillConfig) -> dict:
     started = time.perf_counter()
     state = _load_state(out, config)
     teacher = load_teacher(config.teacher)
-    from .sample import load_structure
+    from .structures import load_structure, small_supercell
 
     teacher.check_elements(set(load_structure(config.structure).get_chemical_symbols()))
-    state.setdefault("supercell", list(config.supercell or _auto_supercell(config.structure)))
+    state.setdefault("supercell", list(config.supercell or small_supercell(config.structure)))
     state.setdefault("teacher", teacher.metadata())
 
     def log(message: str) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from .errors import MLFFError
 from .lammps import inputs_dir, lammps_orientation, write_data
 from .model import load_model
-from .sample import load_structure
+from .structures import load_structure
 
 ENSEMBLES = {
     "nve": "md_nve.lmp",

@@ -23,36 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MLFFError
+from .structures import read_structures
 from .teachers import Teacher, load_teacher
 
 
-LAMMPS_DATA_SUFFIXES = (".data", ".lmpdat", ".lammps-data")
 
 
 class LabelError(MLFFError, ValueError):
     """Labelling cannot start; the message names the problem and the fix."""
-
-
-def read_structures(path: str | os.PathLike) -> list:
-    """Every structure in ``path`` (any format ASE reads); :class:`LabelError` if unreadable."""
-    import ase.io
-
-    path = Path(path)
-    if not path.is_file():
-        raise LabelError(f"structure file '{path}' does not exist")
-    if path.suffix in LAMMPS_DATA_SUFFIXES or path.name.startswith("data."):
-        try:   # elements come from the masses
-            return [ase.io.read(path, format="lammps-data", atom_style="atomic", units="metal")]
-        except Exception as err:  # noqa: BLE001
-            raise LabelError(f"cannot read LAMMPS data file '{path}' (atom_style atomic, "
-                             f"units metal): {err}") from err
-    try:
-        frames = ase.io.read(path, index=":")
-    except Exception as err:  # noqa: BLE001 - ASE raises many types for unreadable files
-        raise LabelError(f"cannot read structures from '{path}': {err}") from err
-    if not frames:
-        raise LabelError(f"structure file '{path}' contains no structures")
-    return frames
 
 
 def label_atoms(atoms, teacher: Teacher):

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MLFFError
-from .label import label_atoms, read_structures
+from .label import label_atoms
+from .structures import load_structure
 from .teachers import DEFAULT_TEACHER, load_teacher
 
 STRATEGIES = ("md", "rattle", "strain", "vacancy")
@@ -59,28 +60,6 @@ class SampleConfig:
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     progress: bool = True
-
-
-def load_structure(spec: str, supercell=(1, 1, 1)):
-    """A structure from a file ASE reads, or an element/formula that ``ase.build.bulk`` knows."""
-    from ase.build import bulk
-
-    if Path(spec).is_file():
-        atoms = read_structures(spec)[0]
-    else:
-        try:
-            atoms = bulk(spec, cubic=True)
-        except Exception:  # noqa: BLE001 - not every structure has a cubic cell
-            try:
-                atoms = bulk(spec)
-            except Exception as err:  # noqa: BLE001
-                if Path(spec).suffix or "/" in spec:    # meant as a file: say it is missing
-                    raise SampleError(f"structure file '{spec}' not found (no such file in "
-                                      f"{Path.cwd()})") from err
-                raise SampleError(f"`{spec}` is neither a structure file nor a crystal that "
-                                  f"ase.build.bulk knows ({err}); give a CIF, POSCAR, extxyz or "
-                                  "LAMMPS data file") from err
-    return atoms.repeat(tuple(supercell))
 
 
 def too_close(atoms, min_distance: float | None) -> bool:

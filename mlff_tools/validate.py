@@ -269,10 +269,9 @@ def _verdict(checks: list[dict]) -> tuple[str, int]:
 
 
 def _r_max(cell: np.ndarray, limit: float = 6.0) -> float:
-    volume = abs(np.linalg.det(cell))
-    heights = [volume / np.linalg.norm(np.cross(cell[i], cell[j]))
-               for i, j in ((1, 2), (0, 2), (0, 1))]
-    return float(min(limit, 0.5 * min(heights) - 1e-3))
+    from .structures import cell_heights
+
+    return float(min(limit, 0.5 * min(cell_heights(cell)) - 1e-3))
 
 
 def validate(config: ValidateConfig) -> dict:

@@ -14,8 +14,9 @@ from ase.build import bulk
 from ase.neighborlist import neighbor_list
 
 from mlff_tools.cli import main
+from mlff_tools.errors import StructureError
 from mlff_tools.label import LabelError, label_file
-from mlff_tools.sample import SampleConfig, SampleError, frame_counts, sample
+from mlff_tools.sample import SampleConfig, frame_counts, sample
 
 TESTS = Path(__file__).parent
 TEMPERATURE_TOL = 0.3   # relative: mean kinetic temperature of 32-atom MD frames vs target
@@ -79,7 +80,7 @@ def test_npt_pressures_are_in_bar(tmp_path):
 
 
 def test_sample_rejects_unknown_structure(tmp_path):
-    with pytest.raises(SampleError, match="`Xyzzy` is neither a structure file nor a crystal"):
+    with pytest.raises(StructureError, match="`Xyzzy` is neither a structure file nor a crystal"):
         sample(SampleConfig(output=str(tmp_path / "x.extxyz"), teacher="emt",
                             structure="Xyzzy", progress=False))
 
@@ -183,7 +184,7 @@ def test_label_command_errors(tmp_path, capsys, monkeypatch, args, message):
                                        ("extxyz", "si.extxyz"), ("lammps-data", "si.data")])
 def test_structure_files_of_every_kind(tmp_path, fmt, name):
     """`--structure` reads CIF, POSCAR, extxyz and LAMMPS data files (elements from masses)."""
-    from mlff_tools.sample import load_structure
+    from mlff_tools.structures import load_structure
 
     atoms = bulk("Si", "diamond", a=5.43, cubic=True)
     path = tmp_path / name

@@ -8,8 +8,9 @@ from ase.build import bulk
 from scipy.spatial.transform import Rotation
 
 from helpers.models import CUTOFF, random_student
-from mlff_tools.calculator import MLFFCalculator, atoms_graph
+from mlff_tools.calculator import MLFFCalculator
 from mlff_tools.model import ModelMetadata, load_model, save_model
+from mlff_tools.model.graph import atoms_graph
 from mlff_tools.model.student import PRESETS, StudentEnergy
 
 EXACT = 1e-10        # float64 round-off

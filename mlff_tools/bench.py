@@ -200,3 +200,53 @@ def _plot(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     print(f"plot: {path}")
+
+
+def teacher_speed(teacher: str, structure: str, natoms_target: int = 512,
+                  calls: int = 3) -> dict:
+    """Teacher atom-steps/s (energy and forces through ASE) at about 512 atoms on one core:
+    the fastest of ``calls`` calls after a warm-up one.
+
+    Timed in a separate process with one thread, as the student is in LAMMPS.
+    """
+    import subprocess
+    import sys
+
+    from .structures import cubic_repeats, load_structure
+
+    n = cubic_repeats(len(load_structure(structure)), natoms_target)[0]
+    proc = subprocess.run([sys.executable, "-c", TEACHER, teacher, structure,
+                           str(n), str(calls)], capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if proc.returncode:
+        raise BenchError(f"timing the teacher failed:\n{proc.stderr[-1500:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"atoms": result["atoms"], "atom_steps_per_s": result["speed"],
+            "peak_rss_mb": result["rss_mb"]}
+
+
+def student_speed(model: Path, structure: str, natoms_target: int = 512, repeats: int = 3) -> dict:
+    """Student atom-steps/s in LAMMPS (NVE, one rank, one thread) at about 512 atoms: the
+    fastest of ``repeats`` runs of 300 steps, as the teacher's is its fastest call."""
+    import subprocess
+
+    from .inputs import InputConfig, write_input
+    from .lammps import lmp_executable, loop_speed
+    from .structures import cubic_repeats, load_structure
+
+    n = cubic_repeats(len(load_structure(structure)), natoms_target)[0]
+    folder = model.parent / "speed"
+    script, _ = write_input(InputConfig(model=str(model), output=str(folder / "speed.lmp"),
+                                        structure=structure, supercell=(n, n, n),
+                                        ensemble="nve", temperature=300, steps=300,
+                                        thermo_every=100, dump_every=10000))
+    speeds = []
+    for _ in range(repeats):
+        proc = subprocess.run([str(lmp_executable()), "-nocite", "-log", "none", "-in",
+                               script.name], cwd=folder, capture_output=True, text=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        if proc.returncode:
+            raise BenchError(f"the speed run failed:\n{proc.stdout[-1500:]}")
+        speed, natoms = loop_speed(proc.stdout)
+        speeds.append(speed)
+    return {"atoms": natoms, "atom_steps_per_s": max(speeds), "runs": speeds}

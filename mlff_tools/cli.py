@@ -444,7 +444,8 @@ def add_validate_parser(sub) -> None:
 def cmd_distill(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .distill import DistillConfig, distill, print_headline
+    from .distill import DistillConfig, distill
+    from .report import print_distill_headline
     from .errors import MLFFError
 
     fields = {k: v for k, v in vars(args).items() if k in DistillConfig.__dataclass_fields__}
@@ -454,7 +455,7 @@ def cmd_distill(args: argparse.Namespace) -> int:
     except MLFFError as err:
         print(f"mlff-tools distill: error: {err}", file=sys.stderr)
         return 2
-    print_headline(report, Path(args.output).resolve())
+    print_distill_headline(report, Path(args.output).resolve())
     return 0
 
 

@@ -35,7 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .bench import student_speed, teacher_speed
 from .errors import MLFFError
+from .report import distill_headline, write_distill_html
 from .teachers import DEFAULT_TEACHER
 
 
@@ -185,12 +187,24 @@ def stage_train(config: DistillConfig, out: Path, state: dict, round_index: int,
     return model
 
 
+def _student_input(config, model: Path, path: Path, *, ensemble: str, temperature: float,
+                   steps: int, supercell, structure: str | None = None, seed: int = 7) -> Path:
+    """The LAMMPS input of one student run (exploration, melt, validation): the structure,
+    timestep and seed of this distillation."""
+    from .inputs import InputConfig, write_input
+
+    script, _ = write_input(InputConfig(
+        model=str(model), output=str(path), structure=structure or config.structure,
+        supercell=tuple(supercell), ensemble=ensemble, temperature=temperature,
+        timestep=config.timestep, steps=steps, seed=config.seed + seed))
+    return script
+
+
 def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: int,
                   model: Path, log) -> dict:
     """Student NVT in LAMMPS at every temperature; teacher relabels the student's frames."""
     import ase.io
 
-    from .inputs import InputConfig, write_input
     from .label import label_atoms
     from .teachers import load_teacher
     from .runner import plan_run, run_input
@@ -207,11 +221,10 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     folder = out / "explore" / f"round{round_index}"
     candidates, per_temperature = [], {}
     for temperature in config.temperatures:
-        script, _ = write_input(InputConfig(
-            model=str(model), output=str(folder / f"nvt_{temperature:g}K.lmp"),
-            structure=config.structure, supercell=tuple(state["supercell"]),
-            ensemble="nvt-langevin", temperature=temperature, timestep=config.timestep,
-            steps=config.al_steps, seed=config.seed + round_index + 1))
+        script = _student_input(config, model, folder / f"nvt_{temperature:g}K.lmp",
+                                ensemble="nvt-langevin", temperature=temperature,
+                                steps=config.al_steps, supercell=state["supercell"],
+                                seed=round_index + 1)
         plan = plan_run(script)
         run = run_input(plan, script.parent, folder / f"{script.stem}.validate",
                         progress=config.progress)
@@ -275,67 +288,15 @@ def held_out_errors(model: Path, test_file: str) -> dict:
                                             ("all", errors_of(report))) if errors}
 
 
-def teacher_speed(config: DistillConfig, natoms_target: int = 512, calls: int = 3) -> dict:
-    """Teacher atom-steps/s (energy and forces through ASE) at about 512 atoms on one core:
-    the fastest of ``calls`` calls after a warm-up one.
-
-    Timed in a separate process with one thread, as the student is in LAMMPS.
-    """
-    import subprocess
-    import sys
-
-    from .bench import TEACHER
-    from .structures import cubic_repeats, load_structure
-
-    n = cubic_repeats(len(load_structure(config.structure)), natoms_target)[0]
-    proc = subprocess.run([sys.executable, "-c", TEACHER, config.teacher, config.structure,
-                           str(n), str(calls)], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    if proc.returncode:
-        raise DistillError(f"timing the teacher failed:\n{proc.stderr[-1500:]}")
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"atoms": result["atoms"], "atom_steps_per_s": result["speed"],
-            "peak_rss_mb": result["rss_mb"]}
-
-
-def student_speed(model: Path, structure: str, natoms_target: int = 512, repeats: int = 3) -> dict:
-    """Student atom-steps/s in LAMMPS (NVE, one rank, one thread) at about 512 atoms: the
-    fastest of ``repeats`` runs of 300 steps, as the teacher's is its fastest call."""
-    import subprocess
-
-    from .inputs import InputConfig, write_input
-    from .lammps import lmp_executable, loop_speed
-    from .structures import cubic_repeats, load_structure
-
-    n = cubic_repeats(len(load_structure(structure)), natoms_target)[0]
-    folder = model.parent / "speed"
-    script, _ = write_input(InputConfig(model=str(model), output=str(folder / "speed.lmp"),
-                                        structure=structure, supercell=(n, n, n),
-                                        ensemble="nve", temperature=300, steps=300,
-                                        thermo_every=100, dump_every=10000))
-    speeds = []
-    for _ in range(repeats):
-        proc = subprocess.run([str(lmp_executable()), "-nocite", "-log", "none", "-in",
-                               script.name], cwd=folder, capture_output=True, text=True,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
-        if proc.returncode:
-            raise DistillError(f"the speed run failed:\n{proc.stdout[-1500:]}")
-        speed, natoms = loop_speed(proc.stdout)
-        speeds.append(speed)
-    return {"atoms": natoms, "atom_steps_per_s": max(speeds), "runs": speeds}
-
-
 def _validate_run(config, model, folder: Path, name: str, ensemble: str, temperature: float,
                   picoseconds: float, supercell, structure=None, teacher=None,
                   rdf_frames: int | None = None):
-    from .inputs import InputConfig, write_input
     from .validate import ValidateConfig, validate
 
     steps = max(10, int(round(picoseconds * 1000 / config.timestep)))
-    script, _ = write_input(InputConfig(
-        model=str(model), output=str(folder / f"{name}.lmp"),
-        structure=structure or config.structure, supercell=supercell, ensemble=ensemble,
-        temperature=temperature, timestep=config.timestep, steps=steps, seed=config.seed + 7))
+    script = _student_input(config, model, folder / f"{name}.lmp", ensemble=ensemble,
+                            temperature=temperature, steps=steps, supercell=supercell,
+                            structure=structure)
     return validate(ValidateConfig(input=str(script), teacher=teacher,
                                    teacher_steps=config.teacher_md_steps, fidelity_frames=4,
                                    rdf_method=config.rdf_method if teacher else "auto",
@@ -357,7 +318,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     final: dict = {"model": str(final_model)}
     log("final: held-out errors and speed")
     final["held_out"] = held_out_errors(final_model, state["sampled"]["test"])
-    final["teacher_speed"] = teacher_speed(config)
+    final["teacher_speed"] = teacher_speed(config.teacher, config.structure)
     final["student_speed"] = student_speed(final_model, config.structure)
     final["speedup"] = (final["student_speed"]["atom_steps_per_s"]
                         / final["teacher_speed"]["atom_steps_per_s"])
@@ -370,7 +331,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
                     nve["verdict"]}
 
     hottest = STABILITY_FACTOR * max(config.temperatures)
-    final["stability"] = {}
+    final["stability"], final["stability_factor"] = {}, STABILITY_FACTOR
     for temperature in (*config.temperatures, hottest):
         log(f"final: stability, NVT {config.stability_ps:g} ps at {temperature:g} K")
         report = _validate_run(config, final_model, folder, f"nvt_{temperature:g}K",
@@ -474,14 +435,11 @@ def _melt(config, model: Path, folder: Path, supercell) -> Path:
     import ase.io
     from ase import Atoms
 
-    from .inputs import InputConfig, write_input
     from .runner import plan_run, run_input
 
     temperature = MELT_FACTOR * max(config.temperatures)
-    script, _ = write_input(InputConfig(
-        model=str(model), output=str(folder / "melt.lmp"), structure=config.structure,
-        supercell=supercell, ensemble="nvt-langevin", temperature=temperature,
-        timestep=config.timestep, steps=3000, seed=config.seed + 11))
+    script = _student_input(config, model, folder / "melt.lmp", ensemble="nvt-langevin",
+                            temperature=temperature, steps=3000, supercell=supercell, seed=11)
     plan = plan_run(script)
     run = run_input(plan, script.parent, folder / "melt.validate", progress=config.progress)
     if run.collapse:
@@ -545,140 +503,8 @@ def distill(config: DistillConfig) -> dict:
     state["minutes"] = (time.perf_counter() - started) / 60
     report = {"teacher": state["teacher"], "config": state["config"], "rounds": state["rounds"],
               "teacher_calls": state["teacher_calls"], "final": final,
-              "headline": headline(config, state, final)}
+              "headline": distill_headline(config, state, final)}
     (out / "report.json").write_text(json.dumps(report, indent=1, default=float))
     write_distill_html(out / "report.html", report)
     _save_state(out, state)
     return report
-
-
-def headline(config: DistillConfig, state: dict, final: dict) -> dict:
-    md = final["held_out"].get("md", final["held_out"].get("all", {}))
-
-    def worst_pair(run: str) -> dict:
-        pairs = final[run]["rdf"].values()
-        return max(pairs, key=lambda v: v["error_percent"], default={})
-
-    collapsed = [t for t, s in final["stability"].items() if s.get("collapsed")]
-    out = {
-        "speedup_over_teacher": final["speedup"],
-        "student_atom_steps_per_s": final["student_speed"]["atom_steps_per_s"],
-        "teacher_atom_steps_per_s": final["teacher_speed"]["atom_steps_per_s"],
-        "force_mae_mev_per_A": md.get("force_mae_mev_per_A"),
-        "energy_mae_mev_per_atom": md.get("energy_mae_mev_per_atom"),
-        "nve_drift_mev_per_atom_ns": final["nve"].get("nve_drift_mev_per_atom_ns"),
-        "nve_drift_error_mev_per_atom_ns": 1000 * final["nve"].get(
-            "nve_drift_error_mev_per_atom_ps", float("nan")),
-        "nve_verdict": final["nve"].get("verdict"),
-        "rdf_method": config.rdf_method,
-        "rdf_hot_failed": final["rdf_hot"].get("failed"),
-        "collapsed_at_K": collapsed,
-        "rounds": len(state["rounds"]),
-        "verdict": final.get("verdict"),
-    }
-    for run in ("cold", "hot"):
-        worst = worst_pair(f"rdf_{run}")
-        out[f"temperature_K_{run}"] = final[f"rdf_{run}"]["temperature_K"]
-        out[f"phase_{run}"] = final[f"rdf_{run}"].get("phase", {}).get("phase")
-        out[f"rdf_error_percent_{run}"] = worst.get("error_percent")
-        out[f"rdf_standard_error_percent_{run}"] = worst.get("standard_error_percent")
-        out[f"rdf_effective_fraction_{run}"] = worst.get("effective_fraction")
-    return out
-
-
-def print_headline(report: dict, out: Path) -> None:
-    h, final = report["headline"], report["final"]
-    config = report["config"]
-    temps = ", ".join(final["stability"])
-
-    def fmt(value, spec):
-        return format(value, spec) if value is not None else "n/a"
-
-    print()
-    print(f"mlff distill: {report['teacher']['name']} -> {final['model']}")
-    print(f"speed-up     {h['speedup_over_teacher']:.0f}x  (student "
-          f"{h['student_atom_steps_per_s']:.3g} atom-steps/s in LAMMPS at "
-          f"{final['student_speed']['atoms']} atoms, teacher {h['teacher_atom_steps_per_s']:.3g}"
-          f" at {final['teacher_speed']['atoms']} atoms through ASE; one core each)")
-    print(f"accuracy     force MAE {fmt(h['force_mae_mev_per_A'], '.1f')} meV/Å, energy MAE "
-          f"{fmt(h['energy_mae_mev_per_atom'], '.2f')} meV/atom on held-out teacher MD frames")
-    drift_error = h.get("nve_drift_error_mev_per_atom_ns")
-    print(f"NVE drift    {fmt(h['nve_drift_mev_per_atom_ns'], '.2f')}"
-          + (f" ± {drift_error:.2g}" if drift_error is not None and np.isfinite(drift_error)
-             else "")
-          + f" meV/atom/ns ({config['nve_ps']:g} ps, {config['timestep']:g} fs"
-          + (f"; {h['nve_verdict']}" if h.get("nve_verdict") else "") + ")")
-    def rdf(run: str) -> str:
-        from .validate import Thresholds
-
-        text = (f"{h[f'temperature_K_{run}']:g} K ({h.get(f'phase_{run}') or 'phase unknown'}) "
-                f"{fmt(h[f'rdf_error_percent_{run}'], '.1f')}%")
-        fraction = h.get(f"rdf_effective_fraction_{run}")
-        if fraction is not None:
-            text += (f" ± {h[f'rdf_standard_error_percent_{run}']:.1f} (effective sample "
-                     f"{100 * fraction:.0f}%")
-            if fraction < Thresholds().rdf_effective_fraction:
-                text += ": too small to trust, the student's states differ from the teacher's"
-            text += ")"
-        return text
-
-    how = ("teacher energies on the student's frames, reweighted"
-           if h.get("rdf_method") == "reweight" else "against teacher MD")
-    hot = (rdf("hot") if not h.get("rdf_hot_failed")
-           else f"{h['temperature_K_hot']:g} K not measured: {h['rdf_hot_failed']}")
-    print(f"RDF error    {rdf('cold')}; {hot}; {how}")
-    print(f"stability    {config['stability_ps']:g} ps NVT at {temps} K "
-          f"(the last: {STABILITY_FACTOR:g} x the highest target): "
-          + ("no collapse" if not h["collapsed_at_K"] else
-             f"COLLAPSED at {', '.join(h['collapsed_at_K'])} K"))
-    if h.get("verdict"):
-        print(f"verdict      {h['verdict']} (every check: {out / 'report.html'})")
-    print(f"report       {out / 'report.html'}")
-
-
-def _shown(value) -> str:
-    """A headline value as a reader wants it: no None, nan or []."""
-    if value is None or (isinstance(value, float) and not np.isfinite(value)):
-        return "n/a"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(map(str, value)) if value else "none"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def write_distill_html(path: Path, report: dict) -> None:
-    import html as html_lib
-
-    from .report import CHECK_STYLES, checks_table
-
-    rows = []
-    for entry in report["rounds"]:
-        val = entry.get("validation", {})
-        cells = (entry["round"], val.get("force_mae_mev_per_A"),
-                 val.get("energy_mae_mev_per_atom"),
-                 entry.get("student_frame_force_mae_mev_per_A"), entry.get("stable"),
-                 entry.get("added_frames", 0), entry.get("stopped"))
-        rows.append("<tr>" + "".join(f"<td>{html_lib.escape(_shown(v))}</td>" for v in cells)
-                    + "</tr>")
-    links = "".join(f"<li><a href='validation/{name}.html'>{name}</a></li>" for name in
-                    ["nve", "rdf_cold", "rdf_hot",
-                     *[f"nvt_{t}K" for t in report["final"]["stability"]]])
-    headline = "".join(f"<tr><td>{html_lib.escape(k)}</td><td>{html_lib.escape(_shown(v))}"
-                       f"</td></tr>" for k, v in report["headline"].items())
-    verdict = report["final"].get("verdict") or "n/a"
-    path.write_text(f"""<!doctype html><html><head><meta charset="utf-8">
-<title>mlff distill</title><style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
-td,th{{border:1px solid #ccc;padding:4px 10px}}table{{border-collapse:collapse}}
-{CHECK_STYLES}</style></head>
-<body><h1>Distillation of {html_lib.escape(report['teacher']['name'])}: {verdict.upper()}</h1>
-<h2>Checks</h2>{checks_table(report['final'].get('checks', []))}
-<h2>Headline</h2><table>{headline}</table>
-<h2>Rounds</h2><p>Validation: the sampled frames plus every fifth frame active learning kept
-in earlier rounds, so it grows from round to round.</p>
-<table><tr><th>round</th><th>val force MAE meV/Å</th>
-<th>val energy MAE meV/atom</th><th>force MAE on student frames meV/Å</th><th>stable</th>
-<th>frames added</th><th>stopped</th></tr>{''.join(rows)}</table>
-<h2>Validation runs</h2><ul>{links}</ul>
-<h2>Every number</h2><pre>{html_lib.escape(json.dumps(report, indent=1, default=float))}</pre>
-</body></html>""")

@@ -155,3 +155,137 @@ def jsonable(value):
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+# ---------------------------------------------------------------------- distill
+
+
+def distill_headline(config, state: dict, final: dict) -> dict:
+    md = final["held_out"].get("md", final["held_out"].get("all", {}))
+
+    def worst_pair(run: str) -> dict:
+        pairs = final[run]["rdf"].values()
+        return max(pairs, key=lambda v: v["error_percent"], default={})
+
+    collapsed = [t for t, s in final["stability"].items() if s.get("collapsed")]
+    out = {
+        "speedup_over_teacher": final["speedup"],
+        "student_atom_steps_per_s": final["student_speed"]["atom_steps_per_s"],
+        "teacher_atom_steps_per_s": final["teacher_speed"]["atom_steps_per_s"],
+        "force_mae_mev_per_A": md.get("force_mae_mev_per_A"),
+        "energy_mae_mev_per_atom": md.get("energy_mae_mev_per_atom"),
+        "nve_drift_mev_per_atom_ns": final["nve"].get("nve_drift_mev_per_atom_ns"),
+        "nve_drift_error_mev_per_atom_ns": 1000 * final["nve"].get(
+            "nve_drift_error_mev_per_atom_ps", float("nan")),
+        "nve_verdict": final["nve"].get("verdict"),
+        "rdf_method": config.rdf_method,
+        "rdf_hot_failed": final["rdf_hot"].get("failed"),
+        "collapsed_at_K": collapsed,
+        "rounds": len(state["rounds"]),
+        "verdict": final.get("verdict"),
+    }
+    for run in ("cold", "hot"):
+        worst = worst_pair(f"rdf_{run}")
+        out[f"temperature_K_{run}"] = final[f"rdf_{run}"]["temperature_K"]
+        out[f"phase_{run}"] = final[f"rdf_{run}"].get("phase", {}).get("phase")
+        out[f"rdf_error_percent_{run}"] = worst.get("error_percent")
+        out[f"rdf_standard_error_percent_{run}"] = worst.get("standard_error_percent")
+        out[f"rdf_effective_fraction_{run}"] = worst.get("effective_fraction")
+    return out
+
+
+def print_distill_headline(report: dict, out: Path) -> None:
+    h, final = report["headline"], report["final"]
+    config = report["config"]
+    temps = ", ".join(final["stability"])
+
+    def fmt(value, spec):
+        return format(value, spec) if value is not None else "n/a"
+
+    print()
+    print(f"mlff distill: {report['teacher']['name']} -> {final['model']}")
+    print(f"speed-up     {h['speedup_over_teacher']:.0f}x  (student "
+          f"{h['student_atom_steps_per_s']:.3g} atom-steps/s in LAMMPS at "
+          f"{final['student_speed']['atoms']} atoms, teacher {h['teacher_atom_steps_per_s']:.3g}"
+          f" at {final['teacher_speed']['atoms']} atoms through ASE; one core each)")
+    print(f"accuracy     force MAE {fmt(h['force_mae_mev_per_A'], '.1f')} meV/Å, energy MAE "
+          f"{fmt(h['energy_mae_mev_per_atom'], '.2f')} meV/atom on held-out teacher MD frames")
+    drift_error = h.get("nve_drift_error_mev_per_atom_ns")
+    print(f"NVE drift    {fmt(h['nve_drift_mev_per_atom_ns'], '.2f')}"
+          + (f" ± {drift_error:.2g}" if drift_error is not None and np.isfinite(drift_error)
+             else "")
+          + f" meV/atom/ns ({config['nve_ps']:g} ps, {config['timestep']:g} fs"
+          + (f"; {h['nve_verdict']}" if h.get("nve_verdict") else "") + ")")
+    def rdf(run: str) -> str:
+        from .validate import Thresholds
+
+        text = (f"{h[f'temperature_K_{run}']:g} K ({h.get(f'phase_{run}') or 'phase unknown'}) "
+                f"{fmt(h[f'rdf_error_percent_{run}'], '.1f')}%")
+        fraction = h.get(f"rdf_effective_fraction_{run}")
+        if fraction is not None:
+            text += (f" ± {h[f'rdf_standard_error_percent_{run}']:.1f} (effective sample "
+                     f"{100 * fraction:.0f}%")
+            if fraction < Thresholds().rdf_effective_fraction:
+                text += ": too small to trust, the student's states differ from the teacher's"
+            text += ")"
+        return text
+
+    how = ("teacher energies on the student's frames, reweighted"
+           if h.get("rdf_method") == "reweight" else "against teacher MD")
+    hot = (rdf("hot") if not h.get("rdf_hot_failed")
+           else f"{h['temperature_K_hot']:g} K not measured: {h['rdf_hot_failed']}")
+    print(f"RDF error    {rdf('cold')}; {hot}; {how}")
+    print(f"stability    {config['stability_ps']:g} ps NVT at {temps} K "
+          f"(the last: {final['stability_factor']:g} x the highest target): "
+          + ("no collapse" if not h["collapsed_at_K"] else
+             f"COLLAPSED at {', '.join(h['collapsed_at_K'])} K"))
+    if h.get("verdict"):
+        print(f"verdict      {h['verdict']} (every check: {out / 'report.html'})")
+    print(f"report       {out / 'report.html'}")
+
+
+def _shown(value) -> str:
+    """A headline value as a reader wants it: no None, nan or []."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "n/a"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value)) if value else "none"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_distill_html(path: Path, report: dict) -> None:
+    import html as html_lib
+
+
+    rows = []
+    for entry in report["rounds"]:
+        val = entry.get("validation", {})
+        cells = (entry["round"], val.get("force_mae_mev_per_A"),
+                 val.get("energy_mae_mev_per_atom"),
+                 entry.get("student_frame_force_mae_mev_per_A"), entry.get("stable"),
+                 entry.get("added_frames", 0), entry.get("stopped"))
+        rows.append("<tr>" + "".join(f"<td>{html_lib.escape(_shown(v))}</td>" for v in cells)
+                    + "</tr>")
+    links = "".join(f"<li><a href='validation/{name}.html'>{name}</a></li>" for name in
+                    ["nve", "rdf_cold", "rdf_hot",
+                     *[f"nvt_{t}K" for t in report["final"]["stability"]]])
+    headline = "".join(f"<tr><td>{html_lib.escape(k)}</td><td>{html_lib.escape(_shown(v))}"
+                       f"</td></tr>" for k, v in report["headline"].items())
+    verdict = report["final"].get("verdict") or "n/a"
+    path.write_text(f"""<!doctype html><html><head><meta charset="utf-8">
+<title>mlff distill</title><style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
+td,th{{border:1px solid #ccc;padding:4px 10px}}table{{border-collapse:collapse}}
+{CHECK_STYLES}</style></head>
+<body><h1>Distillation of {html_lib.escape(report['teacher']['name'])}: {verdict.upper()}</h1>
+<h2>Checks</h2>{checks_table(report['final'].get('checks', []))}
+<h2>Headline</h2><table>{headline}</table>
+<h2>Rounds</h2><p>Validation: the sampled frames plus every fifth frame active learning kept
+in earlier rounds, so it grows from round to round.</p>
+<table><tr><th>round</th><th>val force MAE meV/Å</th>
+<th>val energy MAE meV/atom</th><th>force MAE on student frames meV/Å</th><th>stable</th>
+<th>frames added</th><th>stopped</th></tr>{''.join(rows)}</table>
+<h2>Validation runs</h2><ul>{links}</ul>
+<h2>Every number</h2><pre>{html_lib.escape(json.dumps(report, indent=1, default=float))}</pre>
+</body></html>""")

@@ -6,7 +6,7 @@ from ase import units
 from ase.build import bulk
 from ase.calculators.emt import EMT
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.velocitydistribution import thermalize_momenta
 
 from mlff_tools.analysis.structure import mean_squared_displacement, measured_phase
 
@@ -16,8 +16,7 @@ def copper_md(temperature, picoseconds, seed=3, every=20, rattle=0.0):
     atoms = bulk("Cu", "fcc", a=3.61, cubic=True).repeat((3, 3, 3))
     atoms.rattle(rattle, seed=seed)
     atoms.calc = EMT()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=temperature,
-                                 rng=np.random.default_rng(seed))
+    thermalize_momenta(atoms, temperature, rng=np.random.default_rng(seed))
     dynamics = Langevin(atoms, 2 * units.fs, temperature_K=temperature, friction=0.02, fixcm=False,
                         rng=np.random.default_rng(seed))
     positions, cells, times = [], [], []

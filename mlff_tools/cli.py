@@ -22,12 +22,33 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"cutoff     {meta.cutoff:g} Å")
     print(f"units      {meta.units}")
     print(f"dtype      {meta.dtype}")
-    for key in ("model", "teacher", "training"):
+    for key in ("target", "model", "teacher", "training"):
         value = getattr(meta, key)
         if value:
             print(f"{key:<10} {json.dumps(value, sort_keys=True)}")
-    print(f"LAMMPS     pair_style mlff {loaded.path}")
+    if meta.version >= 2:    # the plugin runs TorchScript files only, so far
+        print(f"LAMMPS     pair_style mlff {meta.model.get('compiled_from', 'the .pt')} (the "
+              "TorchScript file it was compiled from; the plugin does not load packages yet)")
+    else:
+        print(f"LAMMPS     pair_style mlff {loaded.path}")
     print(f"           pair_coeff * * {' '.join(meta.species)}")
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    import time
+
+    from .model.compiled import PACKAGE_SUFFIX, compile_model
+
+    output = Path(args.output or Path(args.model).with_suffix(PACKAGE_SUFFIX))
+    if output.exists() and not args.overwrite:
+        print(f"mlff-tools compile: '{output}' exists; pass --overwrite to replace it",
+              file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    compile_model(args.model, output, device=args.device)
+    print(f"wrote {output} (compiled for {args.device} in {time.perf_counter() - started:.0f} s; "
+          "checked equal to the model)")
     return 0
 
 
@@ -564,6 +585,17 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", help="model file (.pt)")
     info.add_argument("--json", action="store_true", help="print the raw mlff.json")
     info.set_defaults(func=cmd_info)
+
+    comp = sub.add_parser("compile", help="compile a student for this machine (AOTInductor "
+                                           "package, .pt2): the same model, faster",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    comp.add_argument("model", help="TorchScript model file (.pt) of a student")
+    comp.add_argument("-o", "--output", default=None,
+                      help="package to write (default: the model's name with .pt2)")
+    comp.add_argument("--device", default="cpu",
+                      help="where it will run: cpu (this CPU's instruction set) or cuda")
+    comp.add_argument("--overwrite", action="store_true", help="replace an existing package")
+    comp.set_defaults(func=cmd_compile)
 
     sw = sub.add_parser("export-sw", help="export a LAMMPS .sw Stillinger-Weber file as a model",
                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)

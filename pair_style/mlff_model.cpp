@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 using MLFF::ModelError;
@@ -170,6 +171,14 @@ MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl
       throw ModelError("cannot open model file '" + path +
                        "': no such file or not readable; give the path of a model written by "
                        "mlff-tools (e.g. `mlff-tools export-sw Si.sw -o sw.pt`)");
+    // a compiled package (`mlff-tools compile`, contract version 2) names its code files
+    // data/aotinductor/... in the zip directory, which holds names in plain text
+    const std::string bytes((std::istreambuf_iterator<char>(probe)),
+                            std::istreambuf_iterator<char>());
+    if (bytes.compare(0, 2, "PK") == 0 && bytes.find("/data/aotinductor/") != std::string::npos)
+      throw ModelError("model file '" + path + "' is a compiled package (mlff-tools compile, "
+                       "contract version 2), which this pair_style does not load yet: give "
+                       "it the TorchScript .pt the package was compiled from");
   }
   impl->device = pick_device(request);
 

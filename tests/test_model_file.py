@@ -40,7 +40,8 @@ def test_round_trip_keeps_metadata_and_results(models, tmp_path):
     ("cutoff", -1.0, r"`cutoff` must be a positive number in Å, got -1.0"),
     ("dtype", "float16", r"`dtype` must be one of \('float32', 'float64'\), got 'float16'"),
     ("units", "real", r"`units` must be 'metal', got 'real'"),
-    ("version", 2, r"unknown `version` 2; this mlff-tools reads version 1"),
+    ("version", 3, r"unknown `version` 3; this mlff-tools reads versions 1, 2"),
+    ("version", 2, r"a version 2 \(compiled\) model needs `target`"),
     ("format", "nequip", r"`format` is 'nequip', expected 'mlff-model'"),
 ])
 def test_invalid_metadata_is_refused(field, value, message):
@@ -78,7 +79,8 @@ def test_module_breaking_the_contract_is_refused(tmp_path):
     ("corrupt", r"model file '.*corrupt.pt' is not a TorchScript archive"),
     ("no_metadata", r"has no mlff.json metadata"),
     ("bad_json", r"mlff.json is not valid JSON"),
-    ("version2", r"unknown `version` 2"),
+    ("version3", r"unknown `version` 3"),
+    ("version2", r"says version 2 \(a compiled package\) but is TorchScript"),
     ("missing_key", r"lacks the key `cutoff`"),
 ])
 def test_load_errors(models, tmp_path, case, message):
@@ -92,9 +94,13 @@ def test_load_errors(models, tmp_path, case, message):
         torch.jit.save(module, str(path))
     elif case == "bad_json":
         torch.jit.save(module, str(path), _extra_files={METADATA_FILE: "{not json"})
+    elif case == "version3":
+        torch.jit.save(module, str(path), _extra_files={METADATA_FILE: json.dumps(
+            {**good, "version": 3})})
     elif case == "version2":
         torch.jit.save(module, str(path), _extra_files={METADATA_FILE: json.dumps(
-            {**good, "version": 2})})
+            {**good, "version": 2, "target": {"device": "cpu", "cpu_isa": "AVX2",
+                                              "torch": torch.__version__}})})
     elif case == "missing_key":
         torch.jit.save(module, str(path), _extra_files={METADATA_FILE: json.dumps(
             {k: v for k, v in good.items() if k != "cutoff"})})

@@ -166,6 +166,10 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> LoadedModel:
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"model file '{path}' does not exist")
+    from .compiled import is_package, load_package
+
+    if is_package(path):          # contract version 2: compiled for this machine
+        return load_package(path, device=device)
     if not zipfile.is_zipfile(path):
         raise ModelFileError(
             f"model file '{path}' is not a TorchScript archive (corrupt or not a model); "
@@ -190,5 +194,9 @@ def load_model(path: str | os.PathLike, *, device: str = "cpu") -> LoadedModel:
             "written by mlff-tools; save it with mlff_tools.model.save_model()"
         )
     metadata = ModelMetadata.from_json(text, source=f"model '{path}': {METADATA_FILE}")
+    if metadata.version != 1:
+        raise ModelFileError(f"model '{path}' says version {metadata.version} (a compiled "
+                             "package) but is TorchScript (version 1); re-export it with "
+                             "mlff-tools")
     module.eval()
     return LoadedModel(module=module, metadata=metadata, path=path)

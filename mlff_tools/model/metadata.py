@@ -17,6 +17,7 @@ from ..errors import MLFFError
 
 FORMAT = "mlff-model"
 VERSION = 1
+VERSIONS = (1, 2)          # 2: a compiled package (`target` says for what; see compiled.py)
 DTYPES = ("float32", "float64")
 UNITS = "metal"
 
@@ -44,6 +45,7 @@ class ModelMetadata:
     training: dict = dataclasses.field(default_factory=dict)
     format: str = FORMAT
     version: int = VERSION
+    target: dict = dataclasses.field(default_factory=dict)   # version 2: what it runs on
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "species", tuple(self.species))
@@ -84,9 +86,14 @@ def validate(data: Any, *, source: str = "mlff.json") -> None:
     version = data["version"]
     if not isinstance(version, int) or isinstance(version, bool):
         _fail(source, f"`version` must be an integer, got {version!r}")
-    if version != VERSION:
-        _fail(source, f"unknown `version` {version}; this mlff-tools reads version {VERSION}, "
-                      "upgrade mlff-tools")
+    if version not in VERSIONS:
+        _fail(source, f"unknown `version` {version}; this mlff-tools reads versions "
+                      f"{', '.join(map(str, VERSIONS))}, upgrade mlff-tools")
+    if version == 2:
+        target = data.get("target")
+        if not isinstance(target, dict) or not {"device", "cpu_isa", "torch"} <= set(target):
+            _fail(source, "a version 2 (compiled) model needs `target` with `device`, `cpu_isa` "
+                          "and `torch`; recompile it with `mlff-tools compile`")
     species = data["species"]
     if not isinstance(species, (list, tuple)) or not species:
         _fail(source, f"`species` must be a non-empty list of element symbols, got {species!r}")

@@ -158,16 +158,21 @@ class StudentEnergy(torch.nn.Module):
         k = self.n_channels
 
         # atoms that are nobody's centre (LAMMPS ghosts, isolated atoms) have all-zero
-        # densities: only atoms up to the last centre go through the full computation
-        n_active = 0
-        if centre.shape[0] > 0:
-            n_active = int(centre.max()) + 1
-
-        if centre.shape[0] > 1 and bool((centre[1:] < centre[:-1]).any()):
-            order = torch.sort(centre, stable=True)[1]
-            edge_index = edge_index[:, order]
-            edge_vec = edge_vec[order]
-            centre = edge_index[0]
+        # densities: only atoms up to the last centre go through the full computation.
+        # Written so that torch.export can trace it with symbolic sizes (mlff-tools compile):
+        # the data-dependent sizes stay symbolic (.item() and torch._check when exporting),
+        # the edges are sorted by centre every call, and counted with index_add.
+        last = torch.cat([centre, centre.new_full((1,), -1)]).max()
+        if torch.jit.is_scripting():
+            n_active = int(last) + 1
+        else:
+            n_active = last.item() + 1
+            torch._check(n_active >= 0)
+            torch._check(n_active <= species.shape[0])
+        order = torch.sort(centre, stable=True)[1]
+        edge_index = edge_index[:, order]
+        edge_vec = edge_vec[order]
+        centre = edge_index[0]
 
         r = torch.linalg.vector_norm(edge_vec, dim=1)
         basis = (torch.sin(self.frequencies * r.unsqueeze(1)) / r.unsqueeze(1)
@@ -192,10 +197,15 @@ class StudentEnergy(torch.nn.Module):
         # of a large grid
         a0 = torch.zeros(n_active, k, dtype=dtype, device=edge_vec.device)
         a0 = a0.index_add(0, centre, radial[:, :k])
-        counts = torch.bincount(centre, minlength=n_active)
-        slots = 0
-        if centre.shape[0] > 0:
-            slots = int(counts.max())
+        counts = torch.zeros(n_active, dtype=centre.dtype, device=centre.device)
+        counts = counts.index_add(0, centre, torch.ones_like(centre))
+        most = torch.cat([counts, counts.new_zeros(1)]).max()
+        if torch.jit.is_scripting():
+            slots = int(most)
+        else:
+            slots = most.item()
+            torch._check(slots >= 0)
+            torch._check(slots <= centre.shape[0])
         first_edge = torch.cumsum(counts, dim=0) - counts
         cell = centre * slots + torch.arange(centre.shape[0], device=centre.device) \
             - first_edge[centre]

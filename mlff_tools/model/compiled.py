@@ -1,0 +1,232 @@
+"""Compiled models (contract version 2): a student as an AOTInductor package.
+
+`mlff-tools compile model.pt -o model.pt2` turns the portable TorchScript file into code
+compiled for the machine that runs it: the student's forward and its edge gradient are traced
+with symbolic sizes (``make_fx``, which writes the backward out as ordinary operations,
+since ``torch.export`` cannot export ``torch.autograd.grad`` itself), exported with a dynamic
+number of atoms and edges, and compiled by AOTInductor. The package keeps the same forward
+contract and ``mlff.json``, with ``version`` 2 and a ``target``: the device, the CPU
+instruction set (or GPU), and the torch it was compiled with. A package is checked against
+the running machine before it is loaded: code for another instruction set would be an
+illegal instruction, not an error message.
+
+The exported form is the model itself (``StudentEnergy`` is written to trace with symbolic
+sizes), rebuilt from the file's metadata and weights: there is no second copy of the student.
+
+    compile_model("model.pt", "model.pt2")            # about a minute
+    loaded = load_model("model.pt2")                  # checked against this machine
+    atom_energy, edge_grad = loaded.module(species, edge_index, edge_vec)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .contract import TORCH_DTYPES, EdgeGradient, LoadedModel, load_model, temporary_beside
+from .metadata import ModelFileError, ModelMetadata
+
+PACKAGE_SUFFIX = ".pt2"
+METADATA_ENTRY = "extra/mlff.json"     # inside the package's archive folder
+# x86 instruction sets torch dispatches to, weakest first: a package runs where the machine
+# has at least the set it was compiled for
+CPU_ISA_ORDER = ("DEFAULT", "AVX2", "AVX512")
+PARITY = {"float64": 1e-10, "float32": 1e-5}     # compiled vs TorchScript, relative
+
+
+def cpu_isa() -> str:
+    """The instruction set torch uses on this CPU ("AVX512", "AVX2", "DEFAULT", ...)."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def target_here(device: str) -> dict:
+    """What a package compiled here for ``device`` needs to run."""
+    target = {"device": torch.device(device).type, "cpu_isa": cpu_isa(),
+              "torch": torch.__version__}
+    if target["device"] == "cuda":
+        major, minor = torch.cuda.get_device_capability(torch.device(device))
+        target["gpu_arch"] = f"sm_{major}{minor}"
+    return target
+
+
+def is_package(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is an AOTInductor package (a zip holding compiled model code)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/data/aotinductor/" in name for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def check_target(target: dict, path: Path, device: str = "cpu") -> None:
+    """ModelFileError unless a package compiled for ``target`` can run here on ``device``."""
+    def refuse(why: str):
+        raise ModelFileError(f"compiled model '{path}' cannot run here: {why}; recompile it "
+                             f"here with `mlff-tools compile` (or run the portable .pt)")
+
+    if target.get("torch") != torch.__version__:
+        refuse(f"it was compiled with torch {target.get('torch')}, this is torch "
+               f"{torch.__version__}")
+    wanted = torch.device(device).type
+    if target.get("device") != wanted:
+        refuse(f"it was compiled for {target.get('device')}, asked to run on {wanted}")
+    if wanted == "cuda":
+        major, minor = torch.cuda.get_device_capability(torch.device(device))
+        if target.get("gpu_arch") != f"sm_{major}{minor}":
+            refuse(f"it was compiled for GPU {target.get('gpu_arch')}, this GPU is "
+                   f"sm_{major}{minor}")
+        return
+    have, need = cpu_isa(), target.get("cpu_isa")
+    if need != have and not (need in CPU_ISA_ORDER and have in CPU_ISA_ORDER
+                             and CPU_ISA_ORDER.index(need) <= CPU_ISA_ORDER.index(have)):
+        refuse(f"it was compiled for {need} instructions and this CPU has {have}")
+
+
+def eager_module(loaded: LoadedModel) -> EdgeGradient:
+    """The Python module behind a TorchScript model file: built from its metadata, loaded
+    with its weights."""
+    from ..train import SIZE_KNOBS
+    from .student import StudentEnergy
+
+    meta = loaded.metadata
+    if meta.model.get("arch") != "density-expansion":
+        raise ModelFileError(
+            f"model '{loaded.path}' is a {meta.model.get('arch', 'unknown')} model; "
+            "`mlff-tools compile` compiles students (arch density-expansion) so far: run this "
+            "one as the TorchScript file it is")
+    sizes = {k: meta.model[k] for k in SIZE_KNOBS if k in meta.model}
+    energy = StudentEnergy(tuple(meta.species), meta.cutoff, dtype=TORCH_DTYPES[meta.dtype],
+                           **sizes)
+    module = EdgeGradient(energy)
+    constants = {name for name, _ in module.named_buffers()} - set(module.state_dict())
+    module.load_state_dict({k: v for k, v in loaded.module.state_dict().items()
+                            if k not in constants})
+    return module.eval()
+
+
+def example_graph(metadata: ModelMetadata, device: str, seed: int = 0):
+    """A small random graph (12 atoms in a box, all pairs inside the cutoff, every species)
+    to trace with: sizes above 1 so that none is specialised."""
+    rng = np.random.default_rng(seed)
+    n = 12
+    positions = rng.uniform(0.0, 0.45 * metadata.cutoff, (n, 3))
+    centre, neighbour = np.nonzero(~np.eye(n, dtype=bool))
+    vectors = positions[neighbour] - positions[centre]
+    keep = np.linalg.norm(vectors, axis=1) < metadata.cutoff
+    dtype = TORCH_DTYPES[metadata.dtype]
+    return (torch.arange(n, device=device) % len(metadata.species),
+            torch.tensor(np.stack([centre[keep], neighbour[keep]]), device=device),
+            torch.tensor(vectors[keep], dtype=dtype, device=device))
+
+
+def compile_model(model_path: str | os.PathLike, output: str | os.PathLike, *,
+                  device: str = "cpu") -> Path:
+    """Compile the TorchScript model file ``model_path`` into ``output`` (.pt2) for this
+    machine's ``device``; checks the package against the model before writing it."""
+    from torch.export import Dim, export
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    output = Path(output)
+    loaded = load_model(model_path, device="cpu")
+    module = eager_module(loaded).to(device)
+    example = example_graph(loaded.metadata, device)
+
+    def forward(species, edge_index, edge_vec):
+        with torch.enable_grad():
+            return module(species, edge_index, edge_vec)
+
+    with warnings.catch_warnings():    # torch.export's own pytree deprecation notices
+        warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
+        traced = make_fx(forward, tracing_mode="symbolic",
+                         _allow_non_fake_inputs=True)(*example)
+        atoms, edges = Dim("n_atoms", min=1, max=1 << 30), Dim("n_edges", min=0, max=1 << 34)
+        program = export(traced, example, dynamic_shapes=({0: atoms}, {1: edges}, {0: edges}),
+                         strict=False)
+    meta = loaded.metadata.to_dict()
+    meta.update(version=2, target=target_here(device))
+    meta["model"] = {**meta["model"], "compiled_from": str(Path(model_path).name)}
+    text = json.dumps(meta, indent=1, sort_keys=True)
+    ModelMetadata.from_json(text)            # a valid version 2 file, or say why not
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_beside(output)
+    Path(tmp).unlink()
+    try:
+        torch._inductor.aoti_compile_and_package(
+            program, package_path=tmp + PACKAGE_SUFFIX,
+            inductor_configs={"aot_inductor.metadata": {"mlff.json": text}})
+        with zipfile.ZipFile(tmp + PACKAGE_SUFFIX) as archive:
+            root = archive.namelist()[0].split("/")[0]
+        with zipfile.ZipFile(tmp + PACKAGE_SUFFIX, "a") as archive:
+            archive.writestr(f"{root}/{METADATA_ENTRY}", text)
+        _check_parity(tmp + PACKAGE_SUFFIX, module, loaded.metadata, device)
+        os.replace(tmp + PACKAGE_SUFFIX, output)
+    except BaseException as err:
+        Path(tmp + PACKAGE_SUFFIX).unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            raise ModelFileError(f"cannot write compiled model '{output}': {err}") from err
+        raise
+    return output
+
+
+def _check_parity(package: str, module, metadata: ModelMetadata, device: str) -> None:
+    """The package must compute what the model computes, on a graph it was not traced on."""
+    compiled = torch._inductor.aoti_load_package(package)
+    graph = example_graph(metadata, device, seed=1)
+    with torch.enable_grad():
+        expected = module(*graph)
+    got = compiled(*graph)
+    for name, a, b in zip(("atom energy", "edge gradient"), got, expected):
+        error = float((a - b).abs().max() / b.abs().max().clamp_min(1.0))
+        if not error < PARITY[metadata.dtype]:
+            raise ModelFileError(f"the compiled model's {name} differs from the model's by "
+                                 f"{error:.2e} (relative); not written")
+
+
+class PackageModule:
+    """A loaded package, called as the contract's forward: (species, edge_index, edge_vec)
+    -> (atom_energy, edge_grad). Gradients are part of the compiled code."""
+
+    def __init__(self, compiled):
+        self.compiled = compiled
+
+    def __call__(self, species, edge_index, edge_vec):
+        atom_energy, edge_grad = self.compiled(species, edge_index, edge_vec.detach())
+        return atom_energy, edge_grad
+
+    def eval(self):
+        return self
+
+    def state_dict(self):
+        raise ModelFileError("a compiled model (.pt2) holds compiled code, not weights: start "
+                             "training from the TorchScript .pt it was compiled from")
+
+
+def load_package(path: Path, *, device: str = "cpu") -> LoadedModel:
+    """Load a compiled model after checking it can run here."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entry = next((n for n in archive.namelist() if n.endswith("/" + METADATA_ENTRY)),
+                         None)
+            text = archive.read(entry).decode() if entry else ""
+    except (zipfile.BadZipFile, OSError, KeyError) as err:
+        raise ModelFileError(f"compiled model '{path}' cannot be read ({err}); recompile it "
+                             "with `mlff-tools compile`") from err
+    if not text:
+        raise ModelFileError(f"'{path}' is a compiled package without mlff metadata: not "
+                             "written by `mlff-tools compile`")
+    metadata = ModelMetadata.from_json(text, source=f"compiled model '{path}'")
+    check_target(metadata.target, path, device)
+    try:
+        compiled = torch._inductor.aoti_load_package(str(path))
+    except Exception as err:  # noqa: BLE001 - a truncated or damaged package
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFileError(f"compiled model '{path}' cannot be loaded ({first}); recompile "
+                             "it with `mlff-tools compile`") from err
+    return LoadedModel(module=PackageModule(compiled), metadata=metadata, path=path)

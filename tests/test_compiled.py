@@ -1,0 +1,140 @@
+"""Compiled models (`mlff-tools compile`, contract version 2): the same numbers as the
+TorchScript file, and a named error for every package that cannot run here."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+
+from helpers.lammps import run_lmp
+from helpers.models import random_student
+from helpers.structures import silicon
+from mlff_tools.calculator import MLFFCalculator
+from mlff_tools.cli import main
+from mlff_tools.model import ModelFileError, ModelMetadata, load_model, save_model
+from mlff_tools.model.compiled import METADATA_ENTRY, compile_model
+from mlff_tools.model.student import PRESETS
+
+TOL = {"float64": 1e-10, "float32": 1e-5}    # relative to the largest value compared
+CUTOFF = 4.5
+
+
+def student_file(folder, species, dtype, l_max=2, seed=3):
+    """A random-weight `fast` student written as train writes one (sizes in the metadata)."""
+    module = random_student(species=species, seed=seed, l_max=l_max)
+    if dtype == "float32":
+        module = module.float()
+    sizes = {**PRESETS["fast"], "l_max": l_max}
+    return save_model(module, ModelMetadata(
+        species=species, cutoff=CUTOFF, dtype=dtype,
+        model={"arch": "density-expansion", "preset": "fast", **sizes}),
+        folder / f"student_{'_'.join(species)}_{dtype}.pt")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    """Two students compiled once: Si float64 (l_max 2) and Si-C float32 (l_max 3)."""
+    folder = tmp_path_factory.mktemp("compiled")
+    out = {}
+    for species, dtype, l_max in ((("Si",), "float64", 2), (("Si", "C"), "float32", 3)):
+        source = student_file(folder, species, dtype, l_max)
+        out[dtype] = (source, compile_model(source, source.with_suffix(".pt2")))
+    return out
+
+
+def structures():
+    """Orthogonal and triclinic Si, Si-C with an atom far from the rest, and a dimer out of
+    range (zero edges)."""
+    crystal = silicon((2, 2, 2))
+    triclinic = silicon((2, 2, 2), triclinic=True, seed=2)
+    mixed = silicon((2, 2, 1), seed=4)
+    mixed.symbols[::3] = "C"
+    lonely = mixed + Atoms("Si", positions=[[mixed.cell[0, 0] / 2, mixed.cell[1, 1] / 2, 30.0]])
+    lonely.cell[2, 2] = 40.0
+    far = Atoms("Si2", positions=[[0, 0, 0], [0, 0, 9.0]], cell=[20, 20, 20], pbc=True)
+    return {"orthogonal": crystal, "triclinic": triclinic, "lonely atom": lonely,
+            "zero edges": far}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_compiled_equals_torchscript(compiled, dtype):
+    """Energy, per-atom energies, forces and stress of the package equal the .pt's."""
+    source, package = compiled[dtype]
+    species = load_model(source).metadata.species
+    for name, atoms in structures().items():
+        if not set(atoms.get_chemical_symbols()) <= set(species):
+            continue
+        results = []
+        for path in (source, package):
+            atoms = atoms.copy()
+            atoms.calc = MLFFCalculator(path)
+            results.append({"energy": np.array([atoms.get_potential_energy()]),
+                            "energies": atoms.get_potential_energies(),
+                            "forces": atoms.get_forces(), "stress": atoms.get_stress()})
+        for key in results[0]:
+            scale = max(float(np.abs(results[0][key]).max()), 1.0)
+            error = float(np.abs(results[1][key] - results[0][key]).max()) / scale
+            assert error < TOL[dtype], f"{name} {key}: {error:.2e}"
+
+
+def test_compile_command_and_info(compiled, tmp_path, capsys):
+    """`compile` writes NAME.pt2 beside the model, refuses to overwrite it, and `info` shows
+    the version 2 metadata with its target."""
+    source = student_file(tmp_path, ("Si",), "float64")
+    assert main(["compile", str(source)]) == 0
+    package = source.with_suffix(".pt2")
+    assert package.is_file() and "checked equal to the model" in capsys.readouterr().out
+    assert main(["compile", str(source)]) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert main(["info", str(package)]) == 0
+    printed = capsys.readouterr().out
+    assert "version 2" in printed and torch.__version__ in printed, printed
+    assert torch.backends.cpu.get_cpu_capability() in printed
+
+
+def rewritten(package, tmp_path, **target):
+    """A copy of ``package`` whose mlff.json says another target."""
+    out = tmp_path / f"other_{'_'.join(target)}.pt2"
+    with zipfile.ZipFile(package) as source, zipfile.ZipFile(out, "w") as copy:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.endswith("/" + METADATA_ENTRY):
+                meta = json.loads(data)
+                meta["target"].update(target)
+                data = json.dumps(meta).encode()
+            copy.writestr(item, data)
+    return out
+
+
+@pytest.mark.parametrize("target, message", [
+    ({"cpu_isa": "SVE256"}, r"compiled for SVE256 instructions and this CPU has \w+"),
+    ({"torch": "2.99.0"}, r"compiled with torch 2\.99\.0, this is torch "),
+    ({"device": "cuda"}, r"compiled for cuda, asked to run on cpu"),
+])
+def test_package_for_another_machine_is_refused(compiled, tmp_path, target, message):
+    _, package = compiled["float64"]
+    with pytest.raises(ModelFileError, match=message + r".*recompile it here with "
+                                                       r"`mlff-tools compile`"):
+        load_model(rewritten(package, tmp_path, **target))
+
+
+def test_damaged_package_and_unsupported_model(compiled, models, tmp_path):
+    """A truncated package and a model compile does not handle yet get named errors."""
+    _, package = compiled["float64"]
+    cut = tmp_path / "cut.pt2"
+    cut.write_bytes(package.read_bytes()[: package.stat().st_size // 2])
+    with pytest.raises(ModelFileError, match="recompile it|not a TorchScript archive"):
+        load_model(cut)
+    with pytest.raises(ModelFileError, match="compiles students .* so far"):
+        compile_model(models["si64"], tmp_path / "sw.pt2")
+
+
+def test_lammps_names_a_package(compiled, tmp_path):
+    """pair_style mlff given a package stops with a named error (it loads .pt files)."""
+    _, package = compiled["float64"]
+    result = run_lmp(["units metal", "region box block 0 5 0 5 0 5", "create_box 1 box",
+                      f"pair_style mlff {package}"], nprocs=1, cwd=tmp_path, check=False)
+    assert "is a compiled package (mlff-tools compile" in result, result[-800:]

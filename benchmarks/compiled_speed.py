@@ -1,11 +1,11 @@
-"""Compiled (AOTInductor .pt2) against TorchScript (.pt): the student's time per call in
-Python, one thread, for the `fast` and `accurate` presets at cutoffs 5 and 6 Å, 512 and 4096
-atoms of diamond Si, float32; and each package's compile time.
+"""Compiled (AOTInductor .pt2) against TorchScript (.pt): the student in LAMMPS (NVE,
+atom-steps/s, one rank, one thread) beside native `pair_style sw`, and the model's own time
+per call in Python; `fast` and `accurate` at cutoffs 5 and 6 Å, 512 and 4096 atoms of diamond
+Si, float32; and each package's compile time.
 
-    python benchmarks/compiled_speed.py [--out folder]
+    python benchmarks/compiled_speed.py [--out folder] [--skip-python]
 
-Prints a table; random-weight students (the cost does not depend on the weights). LAMMPS
-does not load packages yet, so this is the model's own cost through the Python calling path.
+Prints two tables; random-weight students (the cost does not depend on the weights).
 """
 
 from __future__ import annotations
@@ -50,21 +50,53 @@ def per_call_ms(module, graph, repeats=5) -> float:
     return min(timeit.repeat(call, number=3, repeat=repeats)) / 3 * 1000
 
 
+def lammps_table(folder: Path, packages: dict) -> None:
+    """atom-steps/s in LAMMPS of each .pt and .pt2, and of native sw at the same sizes."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import plugin_overhead
+    from mlff_tools.lammps import potentials_dir
+
+    plugin_overhead.WORK["mlff"] = 3e5        # a few seconds per run
+    sw_file = potentials_dir() / "Si.sw"
+    native = {n: plugin_overhead.run_case(folder, ("pair_style sw", f"pair_coeff * * {sw_file} Si"),
+                                          "sw", n, 1)[0] for n in (512, 4096)}
+    print("LAMMPS, one rank, one thread; native sw: "
+          + ", ".join(f"{v:.3g} at {n}" for n, v in native.items()) + " atom-steps/s")
+    print(f"{'preset':<9}{'cutoff':>7}{'atoms':>7}{'.pt':>11}{'.pt2':>11}{'speed-up':>10}"
+          f"{'x sw cost':>11}{'compile s':>11}", flush=True)
+    for (preset, cutoff), (source, package, seconds) in packages.items():
+        for natoms in (512, 4096):
+            rates = [plugin_overhead.run_case(folder, (f"pair_style mlff {path}",
+                                                       "pair_coeff * * Si"), "mlff", natoms, 1)[0]
+                     for path in (source, package)]
+            print(f"{preset:<9}{cutoff:>7g}{natoms:>7}{rates[0]:>11.3g}{rates[1]:>11.3g}"
+                  f"{rates[1] / rates[0]:>10.2f}{native[natoms] / rates[1]:>11.1f}"
+                  f"{seconds:>11.0f}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=None, help="keep the models here")
+    parser.add_argument("--skip-python", action="store_true", help="LAMMPS only")
     args = parser.parse_args()
     torch.set_num_threads(1)
     folder = args.out or Path(tempfile.mkdtemp(prefix="mlff-compiled-"))
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"{'preset':<9}{'cutoff':>7}{'atoms':>7}{'edges':>9}{'TorchScript ms':>16}"
-          f"{'compiled ms':>13}{'speed-up':>10}{'compile s':>11}", flush=True)
+    packages = {}
     for preset in ("fast", "accurate"):
         for cutoff in (5.0, 6.0):
             source = student(folder, preset, cutoff)
             started = time.perf_counter()
-            package = compile_model(source, source.with_suffix(".pt2"))
-            compile_seconds = time.perf_counter() - started
+            packages[preset, cutoff] = (source, compile_model(source, source.with_suffix(".pt2")),
+                                        time.perf_counter() - started)
+    lammps_table(folder, packages)
+    if args.skip_python:
+        return
+    print(f"{'preset':<9}{'cutoff':>7}{'atoms':>7}{'edges':>9}{'TorchScript ms':>16}"
+          f"{'compiled ms':>13}{'speed-up':>10}{'compile s':>11}", flush=True)
+    for preset in ("fast", "accurate"):
+        for cutoff in (5.0, 6.0):
+            source, package, compile_seconds = packages[preset, cutoff]
             scripted, compiled = load_model(source).module, load_model(package).module
             for repeat in (4, 8):
                 atoms = bulk("Si", "diamond", a=5.431, cubic=True).repeat(repeat)

@@ -26,11 +26,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         value = getattr(meta, key)
         if value:
             print(f"{key:<10} {json.dumps(value, sort_keys=True)}")
-    if meta.version >= 2:    # the plugin runs TorchScript files only, so far
-        print(f"LAMMPS     pair_style mlff {meta.model.get('compiled_from', 'the .pt')} (the "
-              "TorchScript file it was compiled from; the plugin does not load packages yet)")
-    else:
-        print(f"LAMMPS     pair_style mlff {loaded.path}")
+    print(f"LAMMPS     pair_style mlff {loaded.path}")
     print(f"           pair_coeff * * {' '.join(meta.species)}")
     return 0
 

@@ -9,8 +9,13 @@
 
 #include <torch/cuda.h>
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
+#include <torch/version.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -25,7 +30,9 @@ namespace {
 
 constexpr const char *METADATA_FILE = "mlff.json";
 constexpr const char *FORMAT = "mlff-model";
-constexpr int VERSION = 1;
+constexpr int VERSION = 1;             // TorchScript
+constexpr int COMPILED_VERSION = 2;    // an AOTInductor package (mlff-tools compile)
+const char *PACKAGE_METADATA = "extra/mlff.json";
 
 // first line of a torch error: the rest is a C++ backtrace no user needs
 std::string first_line(const std::string &text)
@@ -82,10 +89,23 @@ MLFF::ModelMetadata parse_metadata(const std::string &path, const std::string &t
   if (!version.is_number_integer())
     throw ModelError(where + ": `version` must be an integer, got " + version.dump());
   meta.version = version.get<int>();
-  if (meta.version != VERSION)
+  if (meta.version != VERSION && meta.version != COMPILED_VERSION)
     throw ModelError(where + ": unknown `version` " + std::to_string(meta.version) +
-                     "; this pair_style reads version " + std::to_string(VERSION) +
-                     ", update mlff-tools and rebuild the plugin");
+                     "; this pair_style reads versions 1 and 2, update mlff-tools and rebuild "
+                     "the plugin");
+  if (meta.version == COMPILED_VERSION) {
+    const json &target = require("target");
+    auto field = [&](const char *key) -> std::string {
+      if (!target.is_object() || !target.contains(key) || !target.at(key).is_string())
+        throw ModelError(where + ": `target` lacks `" + key + "`; recompile the model with "
+                         "`mlff-tools compile`");
+      return target.at(key).get<std::string>();
+    };
+    meta.target_device = field("device");
+    meta.target_cpu_isa = field("cpu_isa");
+    meta.target_torch = field("torch");
+    if (meta.target_device == "cuda") meta.target_gpu_arch = field("gpu_arch");
+  }
 
   const json &species = require("species");
   if (!species.is_array() || species.empty())
@@ -133,17 +153,18 @@ torch::Device pick_device(const MLFF::DeviceRequest &request)
 }    // namespace
 
 // forward() with its outputs checked against the contract (defined below)
-static std::pair<torch::Tensor, torch::Tensor> run_forward(torch::jit::Module &module,
-                                                           const torch::Tensor &species,
-                                                           const torch::Tensor &edge_index,
-                                                           const torch::Tensor &edge_vec,
-                                                           torch::Dtype dtype);
+static std::pair<torch::Tensor, torch::Tensor> run_forward(
+    torch::jit::Module &module, torch::inductor::AOTIModelPackageLoader *package,
+    const torch::Tensor &species, const torch::Tensor &edge_index, const torch::Tensor &edge_vec,
+    torch::Dtype dtype);
 
 struct MLFF::Model::Impl {
   torch::jit::Module module;
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> package;    // version 2
   ModelMetadata meta;
   torch::Device device = torch::kCPU;
   torch::Dtype dtype = torch::kFloat64;
+  bool compiled = false;
   torch::Tensor atom_energy, edge_grad;    // host float64 outputs of the last call (host path)
   torch::Tensor type_species;              // [ntypes+1] LAMMPS type -> species, on the device
   torch::Tensor packed;                    // host float64 outputs of the last call (device path)
@@ -175,30 +196,89 @@ MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl
     // data/aotinductor/... in the zip directory, which holds names in plain text
     const std::string bytes((std::istreambuf_iterator<char>(probe)),
                             std::istreambuf_iterator<char>());
-    if (bytes.compare(0, 2, "PK") == 0 && bytes.find("/data/aotinductor/") != std::string::npos)
-      throw ModelError("model file '" + path + "' is a compiled package (mlff-tools compile, "
-                       "contract version 2), which this pair_style does not load yet: give "
-                       "it the TorchScript .pt the package was compiled from");
+    impl->compiled =
+        bytes.compare(0, 2, "PK") == 0 && bytes.find("/data/aotinductor/") != std::string::npos;
   }
   impl->device = pick_device(request);
-
-  torch::jit::ExtraFilesMap extra{{METADATA_FILE, ""}};
-  try {
-    impl->module = torch::jit::load(path, impl->device, extra);
-  } catch (const c10::Error &e) {
-    throw ModelError("cannot load model file '" + path + "': it is not a TorchScript archive (" +
-                     first_line(e.what_without_backtrace()) +
-                     "); write model files with mlff-tools");
-  } catch (const std::exception &e) {
-    throw ModelError("cannot load model file '" + path + "': " + first_line(e.what()));
+  if (impl->compiled) {
+    // mlff.json first, from the archive alone: a package for another instruction set must
+    // be refused before its code is loaded (an illegal instruction is a crash)
+    std::string text;
+    try {
+      caffe2::serialize::PyTorchStreamReader reader(path);
+      if (!reader.hasRecord(PACKAGE_METADATA))
+        throw ModelError("'" + path + "' is a compiled package without mlff metadata: not "
+                         "written by `mlff-tools compile`");
+      auto record = reader.getRecord(PACKAGE_METADATA);
+      text.assign(static_cast<const char *>(std::get<0>(record).get()), std::get<1>(record));
+    } catch (const c10::Error &e) {
+      throw ModelError("compiled model '" + path + "' cannot be read (" +
+                       first_line(e.what_without_backtrace()) + "); recompile it with "
+                       "`mlff-tools compile`");
+    }
+    impl->meta = parse_metadata(path, text);
+    if (impl->meta.version != COMPILED_VERSION)
+      throw ModelError("compiled model '" + path + "' says version " +
+                       std::to_string(impl->meta.version) + "; recompile it with "
+                       "`mlff-tools compile`");
+    auto refuse = [&](const std::string &why) {
+      throw ModelError("compiled model '" + path + "' cannot run here: " + why +
+                       "; recompile it here with `mlff-tools compile` (or run the portable .pt)");
+    };
+    const std::string torch_here = TORCH_VERSION;
+    const std::string torch_there = impl->meta.target_torch.substr(
+        0, impl->meta.target_torch.find('+'));
+    if (torch_there != torch_here)
+      refuse("it was compiled with torch " + impl->meta.target_torch + ", this plugin runs "
+             "libtorch " + torch_here);
+    const std::string device_here = impl->device.is_cuda() ? "cuda" : "cpu";
+    if (impl->meta.target_device != device_here)
+      refuse("it was compiled for " + impl->meta.target_device + ", this pair_style runs on " +
+             device_here + " (the `device` keyword)");
+    if (device_here == "cpu") {
+      static const std::vector<std::string> order{"DEFAULT", "AVX2", "AVX512"};
+      const std::string have = at::get_cpu_capability();
+      const std::string need = impl->meta.target_cpu_isa;
+      const auto h = std::find(order.begin(), order.end(), have);
+      const auto n = std::find(order.begin(), order.end(), need);
+      if (need != have && (h == order.end() || n == order.end() || n > h))
+        refuse("it was compiled for " + need + " instructions and this CPU has " + have);
+    }
+    try {
+      impl->package = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+          path, "model", false, 1, impl->device.is_cuda() ? impl->device.index() : -1);
+    } catch (const c10::Error &e) {
+      throw ModelError("compiled model '" + path + "' cannot be loaded (" +
+                       first_line(e.what_without_backtrace()) + "); recompile it with "
+                       "`mlff-tools compile`");
+    } catch (const std::exception &e) {
+      throw ModelError("compiled model '" + path + "' cannot be loaded (" + first_line(e.what()) +
+                       "); recompile it with `mlff-tools compile`");
+    }
+    impl->dtype = impl->meta.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
+  } else {
+    torch::jit::ExtraFilesMap extra{{METADATA_FILE, ""}};
+    try {
+      impl->module = torch::jit::load(path, impl->device, extra);
+    } catch (const c10::Error &e) {
+      throw ModelError("cannot load model file '" + path + "': it is not a TorchScript archive (" +
+                       first_line(e.what_without_backtrace()) +
+                       "); write model files with mlff-tools");
+    } catch (const std::exception &e) {
+      throw ModelError("cannot load model file '" + path + "': " + first_line(e.what()));
+    }
+    if (extra[METADATA_FILE].empty())
+      throw ModelError("model '" + path + "' has no " + METADATA_FILE +
+                       " metadata: it is TorchScript but was not written by mlff-tools; "
+                       "save it with mlff_tools.model.save_model()");
+    impl->meta = parse_metadata(path, extra[METADATA_FILE]);
+    if (impl->meta.version != VERSION)
+      throw ModelError("model '" + path + "' says version " + std::to_string(impl->meta.version) +
+                       " (a compiled package) but is TorchScript (version 1); re-export it with "
+                       "mlff-tools");
+    impl->dtype = impl->meta.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
+    impl->module.eval();
   }
-  if (extra[METADATA_FILE].empty())
-    throw ModelError("model '" + path + "' has no " + METADATA_FILE +
-                     " metadata: it is TorchScript but was not written by mlff-tools; "
-                     "save it with mlff_tools.model.save_model()");
-  impl->meta = parse_metadata(path, extra[METADATA_FILE]);
-  impl->dtype = impl->meta.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
-  impl->module.eval();
   smoke_test(path);
   const char *profile = std::getenv("MLFF_PROFILE");
   impl->profile = profile != nullptr && std::string(profile) != "" && std::string(profile) != "0";
@@ -228,7 +308,8 @@ void MLFF::Model::smoke_test(const std::string &path)
                             "the cutoff and an isolated atom): ";
   std::pair<torch::Tensor, torch::Tensor> outputs;
   try {
-    outputs = run_forward(impl->module, species, edge_index, edge_vec, impl->dtype);
+    outputs = run_forward(impl->module, impl->package.get(), species, edge_index, edge_vec,
+                          impl->dtype);
   } catch (ModelError &e) {
     throw ModelError(where + e.what() + "; re-export it with mlff-tools");
   }
@@ -252,19 +333,26 @@ void MLFF::Model::set_num_threads(int nthreads)
   at::set_num_threads(nthreads);
 }
 
-// forward() on the model's device; both outputs float64 on that device, shapes checked
-static std::pair<torch::Tensor, torch::Tensor> run_forward(torch::jit::Module &module,
-                                                           const torch::Tensor &species,
-                                                           const torch::Tensor &edge_index,
-                                                           const torch::Tensor &edge_vec,
-                                                           torch::Dtype dtype)
+// forward() on the model's device (the compiled package's run() for version 2); both
+// outputs float64 on that device, shapes checked
+static std::pair<torch::Tensor, torch::Tensor> run_forward(
+    torch::jit::Module &module, torch::inductor::AOTIModelPackageLoader *package,
+    const torch::Tensor &species, const torch::Tensor &edge_index, const torch::Tensor &edge_vec,
+    torch::Dtype dtype)
 {
   const int64_t natoms = species.size(0);
   const int64_t nedges = edge_index.size(1);
   c10::IValue output;
   torch::AutoGradMode grad_mode(true);    // forward() differentiates its energy itself
   try {
-    output = module.forward({species, edge_index, edge_vec});
+    if (package != nullptr) {     // compiled: the gradient is part of its code
+      torch::NoGradGuard no_grad;
+      auto outputs = package->run({species, edge_index, edge_vec.detach()});
+      std::vector<c10::IValue> items(outputs.begin(), outputs.end());
+      output = c10::ivalue::Tuple::create(std::move(items));
+    } else {
+      output = module.forward({species, edge_index, edge_vec});
+    }
   } catch (const c10::Error &e) {
     throw ModelError("the model failed to evaluate " + std::to_string(natoms) + " atoms and " +
                      std::to_string(nedges) + " edges: " +
@@ -328,7 +416,8 @@ MLFF::Result MLFF::Model::compute(const Graph &graph)
   edge_index = edge_index.to(impl->device);
   edge_vec = edge_vec.to(impl->device, impl->dtype);
 
-  auto outputs = run_forward(impl->module, species, edge_index, edge_vec, impl->dtype);
+  auto outputs = run_forward(impl->module, impl->package.get(), species, edge_index, edge_vec,
+                             impl->dtype);
   impl->atom_energy = outputs.first.cpu();
   impl->edge_grad = outputs.second.cpu();
 
@@ -407,7 +496,8 @@ MLFF::NeighbourOutput MLFF::Model::compute(const NeighbourInput &in)
   const int64_t nedges = edge_i.size(0);
   impl->mark(1);
 
-  auto outputs = run_forward(impl->module, species.clamp_min(0), torch::stack({edge_i, edge_j}),
+  auto outputs = run_forward(impl->module, impl->package.get(), species.clamp_min(0),
+                             torch::stack({edge_i, edge_j}),
                              edge_vec.to(impl->dtype), impl->dtype);
   impl->mark(2);
   auto centre_energy = outputs.first.index_select(0, centre);
@@ -492,7 +582,8 @@ MLFF::DeviceResult MLFF::Model::compute(const DeviceGraph &graph)
   auto edge_index = wrap(graph.edge_index, {2, nedges}, i64);
   auto edge_vec = wrap(graph.edge_vec, {nedges, 3}, f64);
 
-  auto outputs = run_forward(impl->module, species, edge_index, edge_vec.to(impl->dtype),
+  auto outputs = run_forward(impl->module, impl->package.get(), species, edge_index,
+                             edge_vec.to(impl->dtype),
                              impl->dtype);
   impl->device_energy = outputs.first;
   impl->device_grad = outputs.second;

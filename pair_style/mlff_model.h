@@ -31,6 +31,8 @@ struct ModelMetadata {
   std::string units;
   std::string dtype;
   int version = 0;
+  // version 2 (a compiled package): what it was compiled for
+  std::string target_device, target_cpu_isa, target_torch, target_gpu_arch;
 };
 
 // Where the model runs: "cpu", "cuda" or "auto" (cuda when available).

@@ -45,7 +45,9 @@ def bad_models(models, tmp_path):
     files["no_metadata"] = tmp_path / "no_metadata.pt"
     torch.jit.save(module, str(files["no_metadata"]))
     for name, change in {
-        "version2": {"version": 2},
+        "version3": {"version": 3},
+        "version2": {"version": 2, "target": {"device": "cpu", "cpu_isa": "AVX2",
+                                              "torch": torch.__version__}},
         "wrong_format": {"format": "nequip"},
         "bad_cutoff": {"cutoff": "five"},
         "real_units": {"units": "real"},
@@ -64,7 +66,9 @@ def bad_models(models, tmp_path):
     ("truncated", r"cannot load model file '.*truncated.pt': it is not a TorchScript archive"),
     ("no_metadata", r"has no mlff.json metadata: it is TorchScript but was not written by "
                     r"mlff-tools"),
-    ("version2", r"unknown `version` 2; this pair_style reads version 1, update mlff-tools"),
+    ("version3", r"unknown `version` 3; this pair_style reads versions 1 and 2, update "
+                 r"mlff-tools"),
+    ("version2", r"says version 2 \(a compiled package\) but is TorchScript \(version 1\)"),
     ("wrong_format", r"`format` is \"nequip\", expected \"mlff-model\""),
     ("bad_cutoff", r"`cutoff` must be a positive number \(Angstrom\), got \"five\""),
     ("real_units", r"`units` must be \"metal\", got \"real\""),

@@ -9,11 +9,12 @@ import pytest
 import torch
 from ase import Atoms
 
-from helpers.lammps import run_lmp
+from helpers.lammps import mlff_lines, run_lmp
 from helpers.models import random_student
 from helpers.structures import silicon
 from mlff_tools.calculator import MLFFCalculator
 from mlff_tools.cli import main
+from mlff_tools.lammps import write_data
 from mlff_tools.model import ModelFileError, ModelMetadata, load_model, save_model
 from mlff_tools.model.compiled import METADATA_ENTRY, compile_model
 from mlff_tools.model.student import PRESETS
@@ -132,9 +133,31 @@ def test_damaged_package_and_unsupported_model(compiled, models, tmp_path):
         compile_model(models["si64"], tmp_path / "sw.pt2")
 
 
-def test_lammps_names_a_package(compiled, tmp_path):
-    """pair_style mlff given a package stops with a named error (it loads .pt files)."""
+@pytest.mark.parametrize("graph, nprocs", [("host", 1), ("device", 1), ("host", 2)])
+def test_lammps_runs_the_package(compiled, tmp_path, graph, nprocs):
+    """pair_style mlff runs a package (contract version 2) as it runs the .pt it was compiled
+    from: energy, forces, pressure and per-atom energy and virial, 1 and 2 ranks, both graph
+    paths, orthogonal and triclinic boxes, float64 to 1e-10."""
+    source, package = compiled["float64"]
+    for name, atoms in (("orthogonal", silicon((3, 3, 3))),
+                        ("triclinic", silicon((3, 3, 3), triclinic=True, seed=2))):
+        data = write_data(atoms, tmp_path / f"{name}.data", ["Si"])
+        ref, got = (run_lmp(["units metal", "atom_modify map yes", f"read_data {data}",
+                             *mlff_lines(path, ["Si"], graph)], nprocs=nprocs,
+                            cwd=tmp_path / f"{name}_{path.suffix[1:]}")
+                    for path in (source, package))
+        for key in ("energy", "forces", "pressure", "atom_energy", "atom_virial"):
+            a, b = np.asarray(getattr(ref, key)), np.asarray(getattr(got, key))
+            error = float(np.abs(a - b).max()) / max(float(np.abs(a).max()), 1.0)
+            assert error < TOL["float64"], f"{name} {key}: {error:.2e}"
+
+
+def test_lammps_refuses_a_package_for_another_machine(compiled, tmp_path):
+    """A package for another instruction set stops LAMMPS with a named error before its code
+    is loaded."""
     _, package = compiled["float64"]
+    other = rewritten(package, tmp_path, cpu_isa="SVE256")
     result = run_lmp(["units metal", "region box block 0 5 0 5 0 5", "create_box 1 box",
-                      f"pair_style mlff {package}"], nprocs=1, cwd=tmp_path, check=False)
-    assert "is a compiled package (mlff-tools compile" in result, result[-800:]
+                      f"pair_style mlff {other}"], nprocs=1, cwd=tmp_path, check=False)
+    assert "compiled for SVE256 instructions and this CPU has" in result, result[-800:]
+    assert "recompile it here with `mlff-tools compile`" in result

@@ -318,8 +318,12 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     final: dict = {"model": str(final_model)}
     log("final: held-out errors and speed")
     final["held_out"] = held_out_errors(final_model, state["sampled"]["test"])
+    final["compiled_model"] = _compile(final_model, log)
     final["teacher_speed"] = teacher_speed(config.teacher, config.structure)
-    final["student_speed"] = student_speed(final_model, config.structure)
+    final["student_speed_torchscript"] = student_speed(final_model, config.structure)
+    final["student_speed"] = (student_speed(Path(final["compiled_model"]), config.structure)
+                              if final["compiled_model"] else
+                              final["student_speed_torchscript"])
     final["speedup"] = (final["student_speed"]["atom_steps_per_s"]
                         / final["teacher_speed"]["atom_steps_per_s"])
 
@@ -382,6 +386,19 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     state["final"] = final
     _save_state(out, state)
     return final
+
+
+def _compile(model: Path, log) -> str | None:
+    """model.pt2 beside model.pt, compiled for this machine (`mlff-tools compile`); None, said
+    in the log, when it cannot be (the .pt runs as it is)."""
+    from .model.compiled import compile_model
+
+    log("final: compiling the student for this machine (model.pt2)")
+    try:
+        return str(compile_model(model, model.with_suffix(".pt2")))
+    except MLFFError as err:
+        log(f"final: not compiled ({err}); model.pt runs as it is")
+        return None
 
 
 def _rdf_run(temperature: float, report: dict) -> dict:

@@ -171,6 +171,9 @@ def distill_headline(config, state: dict, final: dict) -> dict:
     out = {
         "speedup_over_teacher": final["speedup"],
         "student_atom_steps_per_s": final["student_speed"]["atom_steps_per_s"],
+        "student_atom_steps_per_s_torchscript": final.get(
+            "student_speed_torchscript", final["student_speed"])["atom_steps_per_s"],
+        "compiled_model": final.get("compiled_model"),
         "teacher_atom_steps_per_s": final["teacher_speed"]["atom_steps_per_s"],
         "force_mae_mev_per_A": md.get("force_mae_mev_per_A"),
         "energy_mae_mev_per_atom": md.get("energy_mae_mev_per_atom"),
@@ -203,11 +206,17 @@ def print_distill_headline(report: dict, out: Path) -> None:
         return format(value, spec) if value is not None else "n/a"
 
     print()
-    print(f"mlff distill: {report['teacher']['name']} -> {final['model']}")
+    print(f"mlff distill: {report['teacher']['name']} -> {final['model']}"
+          + (f" and {final['compiled_model']} (compiled for this machine)"
+             if final.get("compiled_model") else ""))
+    compiled = final.get("compiled_model")
+    torchscript = final.get("student_speed_torchscript", {}).get("atom_steps_per_s")
     print(f"speed-up     {h['speedup_over_teacher']:.0f}x  (student "
-          f"{h['student_atom_steps_per_s']:.3g} atom-steps/s in LAMMPS at "
-          f"{final['student_speed']['atoms']} atoms, teacher {h['teacher_atom_steps_per_s']:.3g}"
-          f" at {final['teacher_speed']['atoms']} atoms through ASE; one core each)")
+          f"{'model.pt2 ' if compiled else ''}{h['student_atom_steps_per_s']:.3g} atom-steps/s "
+          f"in LAMMPS at {final['student_speed']['atoms']} atoms"
+          + (f", model.pt {torchscript:.3g}" if compiled and torchscript else "")
+          + f"; teacher {h['teacher_atom_steps_per_s']:.3g} at {final['teacher_speed']['atoms']} "
+          "atoms through ASE; one core each)")
     print(f"accuracy     force MAE {fmt(h['force_mae_mev_per_A'], '.1f')} meV/Å, energy MAE "
           f"{fmt(h['energy_mae_mev_per_atom'], '.2f')} meV/atom on held-out teacher MD frames")
     drift_error = h.get("nve_drift_error_mev_per_atom_ns")

@@ -61,6 +61,23 @@ def test_resume_after_each_stage_redoes_nothing(resumed):
     assert report["final"]["model"] == str(out / "model.pt")
 
 
+def test_distill_writes_a_compiled_model_and_times_it(resumed):
+    """distill compiles its student for this machine (model.pt2), checked equal to model.pt,
+    and its speed-up is the compiled model's; the TorchScript speed is reported beside it."""
+    from mlff_tools.model import load_model
+
+    out, report = resumed
+    final = report["final"]
+    assert final["compiled_model"] == str(out / "model.pt2")
+    assert load_model(out / "model.pt2").metadata.version == 2
+    compiled = final["student_speed"]["atom_steps_per_s"]
+    torchscript = final["student_speed_torchscript"]["atom_steps_per_s"]
+    assert compiled > 0 and torchscript > 0
+    assert report["headline"]["student_atom_steps_per_s"] == compiled
+    assert report["headline"]["speedup_over_teacher"] == pytest.approx(
+        compiled / final["teacher_speed"]["atom_steps_per_s"])
+
+
 def test_report_holds_every_headline_figure(resumed):
     out, _ = resumed
     saved = json.loads((out / "report.json").read_text())

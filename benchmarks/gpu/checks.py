@@ -6,7 +6,9 @@ on 1 rank, 2 ranks sharing the GPU and 4 ranks of which two own no atoms. With -
 mlff/kk the GPU side runs under Kokkos (`-k on g 1 -sf kk -pk kokkos newton on neigh half`).
 Speed: atom-steps/s of NVE on Si for the SW reference model and random-weight `fast` and
 `accurate` students, float32 and float64, at 4k to 2M atoms, against one CPU core; and the
-seconds per epoch of `mlff-tools train` on the GPU against one CPU core.
+seconds per epoch of `mlff-tools train` on the GPU against one CPU core; and the `fast`
+students compiled for the GPU (`mlff-tools compile --device cuda`): compile time, `.pt2` ==
+`.pt` in LAMMPS, and the compiled speed at 262k atoms.
 
     python benchmarks/gpu/checks.py --lmp LMP --plugin-dir DIR --sw Si.sw --out OUT [--dry-run]
 
@@ -57,7 +59,9 @@ def export_models(folder: Path, sw_file: Path) -> dict[str, Path]:
                 energy.inv_avg_neighbours.fill_(1 / 30)
             models[f"{preset}{bits}"] = save_model(
                 EdgeGradient(energy).eval(),
-                ModelMetadata(species=("Si",), cutoff=5.0, dtype=f"float{bits}"),
+                ModelMetadata(species=("Si",), cutoff=5.0, dtype=f"float{bits}",
+                              model={"arch": "density-expansion", "preset": preset,
+                                     **PRESETS[preset]}),
                 folder / f"{preset}{bits}.pt")
     return models
 
@@ -242,6 +246,64 @@ def profile(args, models, folder: Path) -> list[dict]:
     return results
 
 
+def compiled(args, models, folder: Path) -> list[dict]:
+    """`mlff-tools compile --device cuda` (cpu in a dry run) of the `fast` students: compile
+    time, `.pt2` == `.pt` in LAMMPS on the GPU (float64 1e-10, float32 1e-5), and the
+    compiled float32 student's speed beside the TorchScript one at 262k atoms."""
+    from mlff_tools.model.compiled import compile_model
+
+    if args.style == "mlff/kk":
+        return []
+    device = "cpu" if args.dry_run else "cuda"
+    extra = "device cpu graph device" if args.dry_run else "device cuda"
+    folder.mkdir(parents=True, exist_ok=True)
+    structures = write_structures(folder)
+    results = []
+    for name in ("fast64", "fast32"):
+        if time.time() > args.deadline - 60:
+            break
+        started = time.perf_counter()
+        try:
+            package = compile_model(models[name], folder / f"{name}.pt2", device=device)
+        except Exception as error:  # noqa: BLE001 - report it, go on with the other checks
+            print(f"compiled {name}: compile failed: {str(error)[-400:]}", flush=True)
+            results.append({"model": name, "failed": str(error)[-400:]})
+            continue
+        seconds = time.perf_counter() - started
+        data, natoms = structures["triclinic"]
+        ref = single_point(args, models[name], data, folder / f"{name}-pt", extra)
+        got = single_point(args, package, data, folder / f"{name}-pt2", extra)
+        dtype = "float32" if name.endswith("32") else "float64"
+        errors = {"energy": abs(got[0] - ref[0]) / natoms / max(abs(ref[0]) / natoms, 1.0),
+                  "pressure": float(np.abs(got[1] - ref[1]).max() / np.abs(ref[1]).max()),
+                  "forces": float(np.abs(got[2] - ref[2]).max() / np.abs(ref[2]).max())}
+        ok = all(v < TOL[dtype] for v in errors.values())
+        entry = {"model": name, "compile_s": seconds, "ok": ok, **errors}
+        print(f"compiled {name}: {seconds:.0f} s to compile; parity {'PASS' if ok else 'FAIL'} "
+              + " ".join(f"{k} {v:.1e}" for k, v in errors.items()), flush=True)
+        if name == "fast32":
+            natoms = 4096 if args.dry_run else 262144
+            n = lattice_cells(natoms)
+            for label, path in (("pt", models[name]), ("pt2", package)):
+                out = lammps(args, [
+                    "units metal", "lattice diamond 5.431",
+                    f"region box block 0 {n} 0 {n} 0 {n}", "create_box 1 box",
+                    "create_atoms 1 box", "mass 1 28.0855",
+                    "velocity all create 1500 4928459 loop geom",
+                    f"pair_style mlff {path} {extra}", "pair_coeff * * Si", "fix nve all nve",
+                    "thermo 1000", "run 3", f"timer timeout {SPEED_SECONDS} every 1",
+                    "run 1000000"], folder / f"speed-{label}")
+                loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps "
+                                   r"with (\d+) atoms", out)
+                seconds, nsteps, count = (float(loops[-1][0]), int(loops[-1][1]),
+                                          int(loops[-1][2]))
+                entry[f"atom_steps_per_s_{label}"] = count * nsteps / seconds
+            print(f"compiled fast32 at {count} atoms: .pt {entry['atom_steps_per_s_pt']:.3e}, "
+                  f".pt2 {entry['atom_steps_per_s_pt2']:.3e} atom-steps/s", flush=True)
+        results.append(entry)
+    return results
+
+
 def training(args, models, folder: Path) -> list[dict]:
     """Seconds per epoch of `mlff-tools train` (fast preset, 96 frames of 64 Si atoms labelled
     by the SW model, batch 4) on the CPU and on the GPU."""
@@ -312,6 +374,7 @@ def main() -> None:
     if not args.skip_speed:
         results = speed(args, models, args.work / "speed", lambda r: save("speed", r))
         save("profile", profile(args, models, args.work / "profile"))
+        save("compiled", compiled(args, models, args.work / "compiled"))
         if args.style == "mlff" and time.time() < args.deadline - 40:
             save("training", training(args, models, args.work / "training"))
         speed(args, models, args.work / "speed", lambda r: save("speed", r), large=True,

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -178,6 +177,27 @@ def lattice_cells(natoms: int) -> int:
     return max(1, round((natoms / 8) ** (1 / 3)))
 
 
+def nve_commands(n: int, model: Path, extra: str, runs: list[str]) -> list[str]:
+    """NVE of n^3 cubic cells of diamond Si at 1500 K with the model, then ``runs``."""
+    return ["units metal", "lattice diamond 5.431", f"region box block 0 {n} 0 {n} 0 {n}",
+            "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855",
+            "velocity all create 1500 4928459 loop geom", f"pair_style mlff {model} {extra}",
+            "pair_coeff * * Si", "fix nve all nve", "thermo 1000", *runs]
+
+
+def timed_nve(args, n: int, model: Path, extra: str, folder: Path,
+              kokkos: bool = False) -> tuple[float, int, int]:
+    """atom-steps/s, atoms and steps of an NVE run stopped by LAMMPS's wall-time limit
+    (`timer timeout`) after a few warm-up steps; its loop line counts the steps it made."""
+    from mlff_tools.lammps import LOOP_TIME, loop_speed
+
+    out = lammps(args, nve_commands(n, model, extra, [
+        "run 3", f"timer timeout {SPEED_SECONDS} every 1", "run 1000000"]), folder,
+        kokkos=kokkos)
+    rate, count = loop_speed(out)
+    return rate, count, int(LOOP_TIME.findall(out)[-1][1])
+
+
 def speed(args, models, folder: Path, saved=lambda results: None, large=False,
           results=None) -> list[dict]:
     """NVE atom-steps/s: a few warm-up steps, then a run stopped by LAMMPS's wall-time limit
@@ -193,23 +213,14 @@ def speed(args, models, folder: Path, saved=lambda results: None, large=False,
         n = lattice_cells(natoms)
         start = time.perf_counter()
         try:
-            out = lammps(args, [
-                "units metal", "lattice diamond 5.431", f"region box block 0 {n} 0 {n} 0 {n}",
-                "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855",
-                "velocity all create 1500 4928459 loop geom",
-                f"pair_style mlff {models[model]} {extra}", "pair_coeff * * Si",
-                "fix nve all nve", "thermo 1000", "run 3",
-                f"timer timeout {SPEED_SECONDS} every 1", "run 1000000"],
-                folder / f"{model}-{natoms}-{where}", kokkos=kokkos and where == "gpu")
+            rate, count, nsteps = timed_nve(args, n, models[model], extra,
+                                            folder / f"{model}-{natoms}-{where}",
+                                            kokkos=kokkos and where == "gpu")
         except (RuntimeError, subprocess.TimeoutExpired) as error:   # out of memory, say
             print(f"speed {model} {natoms} {where}: failed: {str(error)[-400:]}", flush=True)
             results.append({"model": model, "atoms": 8 * n**3, "where": where,
                             "failed": str(error)[-400:]})
             continue
-        loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps "
-                           r"with (\d+) atoms", out)
-        seconds, nsteps, count = float(loops[-1][0]), int(loops[-1][1]), int(loops[-1][2])
-        rate = count * nsteps / seconds
         results.append({"model": model, "atoms": count, "where": where, "steps": nsteps,
                         "atom_steps_per_s": rate, "wall_s": time.perf_counter() - start})
         print(f"speed {model:11s} {count:8d} atoms {where}: {rate:.3e} atom-steps/s "
@@ -232,12 +243,8 @@ def profile(args, models, folder: Path) -> list[dict]:
         n = lattice_cells(natoms)
         os.environ["MLFF_PROFILE"] = "1"
         try:
-            out = lammps(args, [
-                "units metal", "lattice diamond 5.431", f"region box block 0 {n} 0 {n} 0 {n}",
-                "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855",
-                "velocity all create 1500 4928459 loop geom",
-                f"pair_style mlff {models[model]} {gpu}", "pair_coeff * * Si",
-                "fix nve all nve", "thermo 1000", "run 20"], folder / f"{model}-{natoms}")
+            out = lammps(args, nve_commands(n, models[model], gpu, ["run 20"]),
+                         folder / f"{model}-{natoms}")
         finally:
             del os.environ["MLFF_PROFILE"]
         lines = [line for line in out.splitlines() if line.startswith("mlff profile")]
@@ -285,19 +292,8 @@ def compiled(args, models, folder: Path) -> list[dict]:
             natoms = 4096 if args.dry_run else 262144
             n = lattice_cells(natoms)
             for label, path in (("pt", models[name]), ("pt2", package)):
-                out = lammps(args, [
-                    "units metal", "lattice diamond 5.431",
-                    f"region box block 0 {n} 0 {n} 0 {n}", "create_box 1 box",
-                    "create_atoms 1 box", "mass 1 28.0855",
-                    "velocity all create 1500 4928459 loop geom",
-                    f"pair_style mlff {path} {extra}", "pair_coeff * * Si", "fix nve all nve",
-                    "thermo 1000", "run 3", f"timer timeout {SPEED_SECONDS} every 1",
-                    "run 1000000"], folder / f"speed-{label}")
-                loops = re.findall(r"Loop time of ([0-9.eE+-]+) on \d+ procs for (\d+) steps "
-                                   r"with (\d+) atoms", out)
-                seconds, nsteps, count = (float(loops[-1][0]), int(loops[-1][1]),
-                                          int(loops[-1][2]))
-                entry[f"atom_steps_per_s_{label}"] = count * nsteps / seconds
+                rate, count, _ = timed_nve(args, n, path, extra, folder / f"speed-{label}")
+                entry[f"atom_steps_per_s_{label}"] = rate
             print(f"compiled fast32 at {count} atoms: .pt {entry['atom_steps_per_s_pt']:.3e}, "
                   f".pt2 {entry['atom_steps_per_s_pt2']:.3e} atom-steps/s", flush=True)
         results.append(entry)

@@ -25,8 +25,7 @@ import numpy as np
 import torch
 
 from .data import DEFAULT_KEYS, DatasetError, LabelKeys, collate, frame_graph, read_labelled
-
-EV_PER_A3_TO_GPA = 160.21766208
+from .train import EV_PER_A3_TO_GPA
 
 
 def _mae_rmse(errors: np.ndarray, scale: float) -> tuple[float, float]:

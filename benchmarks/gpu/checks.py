@@ -155,10 +155,22 @@ def parity(args, models, folder: Path) -> list[dict]:
     return results
 
 
-def speed_plan(dry_run: bool, large: bool) -> list[tuple[str, int, str]]:
+def speed_plan(dry_run: bool, large: bool, kokkos: bool = False) -> list[tuple[str, int, str]]:
     """(model, atoms, where) in order of importance, so a run cut short by the deadline keeps
     the figures that matter: the `fast` float32 student first (the target), each model
-    against one CPU core; with `large`, the 1M+ sizes (run after the profile and training)."""
+    against one CPU core; with `large`, the 1M+ sizes (run after the profile and training).
+    where: "gpu" the style under test, "plain" `pair_style mlff device cuda` in the same
+    LAMMPS (the baseline of mlff/kk), "cpu" one core."""
+    if kokkos:
+        if dry_run:
+            return [] if large else [(m, n, w) for m in ("sw32", "fast32")
+                                     for n, w in ((512, "gpu"), (4096, "gpu"), (4096, "plain"))]
+        if large:
+            return [("fast32", 2097152, "gpu"), ("accurate32", 1048576, "gpu"),
+                    ("fast64", 1048576, "gpu"), ("fast32", 3375000, "gpu")]
+        return [("fast32", n, "gpu") for n in (4096, 32768, 262144, 1048576)] + [
+            ("fast32", 262144, "plain"), ("sw32", 262144, "gpu"), ("sw32", 1048576, "gpu"),
+            ("accurate32", 262144, "gpu"), ("fast64", 262144, "gpu"), ("sw32", 262144, "plain")]
     if dry_run:
         return [] if large else [(m, n, w) for m in ("sw32", "fast32", "fast64", "accurate32")
                                  for n, w in ((512, "gpu"), (4096, "gpu"), (512, "cpu"))]
@@ -205,11 +217,11 @@ def speed(args, models, folder: Path, saved=lambda results: None, large=False,
     gpu = "device cpu graph device" if args.dry_run else "device cuda"
     kokkos = args.style == "mlff/kk"
     results = [] if results is None else results
-    for model, natoms, where in speed_plan(args.dry_run, large):
+    for model, natoms, where in speed_plan(args.dry_run, large, kokkos):
         if time.time() > args.deadline - 25:
             print(f"speed {model} {natoms} {where}: skipped (deadline)", flush=True)
             continue
-        extra = ("" if kokkos else gpu) if where == "gpu" else "device cpu"
+        extra = {"gpu": "" if kokkos else gpu, "plain": gpu, "cpu": "device cpu"}[where]
         n = lattice_cells(natoms)
         start = time.perf_counter()
         try:
@@ -231,9 +243,8 @@ def speed(args, models, folder: Path, saved=lambda results: None, large=False,
 
 def profile(args, models, folder: Path) -> list[dict]:
     """MLFF_PROFILE=1: ms per call in upload, graph, model and scatter (synchronised per
-    phase, so slower than the speed runs) for the SW model and the `fast` student."""
-    if args.style == "mlff/kk":
-        return []
+    phase, so slower than the speed runs) for the SW model and the `fast` student; the
+    plain style, also in a Kokkos LAMMPS."""
     gpu = "device cpu graph device" if args.dry_run else "device cuda"
     natoms = 4096 if args.dry_run else 262144
     results = []
@@ -253,30 +264,58 @@ def profile(args, models, folder: Path) -> list[dict]:
     return results
 
 
-def compiled(args, models, folder: Path) -> list[dict]:
-    """`mlff-tools compile --device cuda` (cpu in a dry run) of the `fast` students: compile
-    time, `.pt2` == `.pt` in LAMMPS on the GPU (float64 1e-10, float32 1e-5), and the
-    compiled float32 student's speed beside the TorchScript one at 262k atoms."""
+COMPILED = ("fast64", "fast32")
+
+
+def packages(args, models, folder: Path) -> list[dict]:
+    """`mlff-tools compile --device cuda` (cpu in a dry run) of the `fast` students into
+    folder/NAME.pt2 beside a copy of NAME.pt, with the compile time in folder/NAME.json: a
+    stage that needs no LAMMPS, so run.sh runs it while LAMMPS builds."""
+    import shutil
+
     from mlff_tools.model.compiled import compile_model
 
-    if args.style == "mlff/kk":
-        return []
-    device = "cpu" if args.dry_run else "cuda"
+    folder.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in COMPILED:
+        shutil.copy(models[name], folder / f"{name}.pt")
+        started = time.perf_counter()
+        try:
+            compile_model(folder / f"{name}.pt", folder / f"{name}.pt2",
+                          device="cpu" if args.dry_run else "cuda")
+            entry = {"model": name, "compile_s": time.perf_counter() - started}
+            print(f"compiled {name}: {entry['compile_s']:.0f} s to compile", flush=True)
+        except Exception as error:  # noqa: BLE001 - report it, go on with the other checks
+            print(f"compiled {name}: compile failed: {str(error)[-400:]}", flush=True)
+            entry = {"model": name, "failed": str(error)[-400:]}
+        (folder / f"{name}.json").write_text(json.dumps(entry))
+        results.append(entry)
+    return results
+
+
+def compiled(args, models, folder: Path) -> list[dict]:
+    """The `fast` students compiled for the GPU (by the `packages` stage, here or in the
+    background while LAMMPS built: args.packages): `.pt2` == `.pt` in LAMMPS on the GPU
+    (float64 1e-10, float32 1e-5), and the compiled float32 student's speed beside the
+    TorchScript one at 262k atoms; plain style, also in a Kokkos LAMMPS."""
     extra = "device cpu graph device" if args.dry_run else "device cuda"
+    built = args.packages or folder / "packages"
+    if args.packages is None:
+        packages(args, models, built)
     folder.mkdir(parents=True, exist_ok=True)
     structures = write_structures(folder)
     results = []
-    for name in ("fast64", "fast32"):
-        if time.time() > args.deadline - 60:
+    for name in COMPILED:
+        while not (built / f"{name}.json").exists() and time.time() < args.deadline - 60:
+            time.sleep(2)     # the background compile is still at work
+        if time.time() > args.deadline - 60 or not (built / f"{name}.json").exists():
             break
-        started = time.perf_counter()
-        try:
-            package = compile_model(models[name], folder / f"{name}.pt2", device=device)
-        except Exception as error:  # noqa: BLE001 - report it, go on with the other checks
-            print(f"compiled {name}: compile failed: {str(error)[-400:]}", flush=True)
-            results.append({"model": name, "failed": str(error)[-400:]})
+        made = json.loads((built / f"{name}.json").read_text())
+        if "failed" in made:
+            results.append(made)
             continue
-        seconds = time.perf_counter() - started
+        seconds, package = made["compile_s"], built / f"{name}.pt2"
+        models = {**models, name: built / f"{name}.pt"}
         data, natoms = structures["triclinic"]
         ref = single_point(args, models[name], data, folder / f"{name}-pt", extra)
         got = single_point(args, package, data, folder / f"{name}-pt2", extra)
@@ -340,14 +379,18 @@ def training(args, models, folder: Path) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lmp", type=Path, required=True)
-    parser.add_argument("--plugin-dir", type=Path, required=True)
+    parser.add_argument("--lmp", type=Path, help="lmp with the plugin's LAMMPS (LAMMPS stages)")
+    parser.add_argument("--plugin-dir", type=Path)
     parser.add_argument("--sw", type=Path, required=True, help="Si.sw")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--work", type=Path, default=Path("/tmp/mlff-gpu-checks"))
     parser.add_argument("--style", choices=("mlff", "mlff/kk"), default="mlff")
     parser.add_argument("--dry-run", action="store_true")
-    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--stages", default=",".join(STAGES),
+                        help=f"comma-separated, run in this order: {','.join(STAGES)}")
+    parser.add_argument("--packages", type=Path,
+                        help="folder where a `packages` stage (in the background) compiles")
+    parser.add_argument("--tag", default="", help="suffix of the JSON file's name")
     parser.add_argument("--deadline", type=float, default=time.time() + 1e6,
                         help="seconds since the epoch after which no new speed run starts")
     args = parser.parse_args()
@@ -358,26 +401,39 @@ def main() -> None:
 
     device = "dry run on CPU" if args.dry_run else torch.cuda.get_device_name(0)
     print(f"device: {device}; torch {torch.__version__}; style {args.style}", flush=True)
+    stages = args.stages.split(",")
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        parser.error(f"unknown stages {sorted(unknown)}; known: {','.join(STAGES)}")
+    if set(stages) & LAMMPS_STAGES and not (args.lmp and args.plugin_dir):
+        parser.error(f"stages {sorted(set(stages) & LAMMPS_STAGES)} need --lmp and --plugin-dir")
     models = export_models(args.work, args.sw)
-    name = "gpu_checks_kk.json" if args.style == "mlff/kk" else "gpu_checks.json"
+    kind = "_kk" if args.style == "mlff/kk" else ""
+    name = f"gpu_checks{kind}{args.tag}.json"
     report = {"device": device, "style": args.style}
 
     def save(key, value):    # after each stage: a run cut short keeps what it measured
         report[key] = value
         (args.out / name).write_text(json.dumps(report, indent=1))
 
-    save("parity", parity(args, models, args.work / "parity"))
-    if not args.skip_speed:
-        results = speed(args, models, args.work / "speed", lambda r: save("speed", r))
-        save("profile", profile(args, models, args.work / "profile"))
-        save("compiled", compiled(args, models, args.work / "compiled"))
-        if args.style == "mlff" and time.time() < args.deadline - 40:
-            save("training", training(args, models, args.work / "training"))
-        speed(args, models, args.work / "speed", lambda r: save("speed", r), large=True,
-              results=results)
-    failed = [r for r in report["parity"] if not r["ok"]]
-    print(f"parity: {len(report['parity']) - len(failed)} passed, {len(failed)} failed")
+    speeds = []
+    for stage in stages:
+        if stage in ("speed", "large"):
+            speed(args, models, args.work / "speed", lambda r: save("speed", r),
+                  large=stage == "large", results=speeds)
+        elif stage == "training" and time.time() > args.deadline - 40:
+            print("training: skipped (deadline)", flush=True)
+        else:
+            save(stage, STAGES[stage](args, models, args.work / stage))
+    failed = [r for r in report.get("parity", []) if not r["ok"]]
+    if "parity" in report:
+        print(f"parity: {len(report['parity']) - len(failed)} passed, {len(failed)} failed")
     sys.exit(1 if failed else 0)
+
+
+STAGES = {"parity": parity, "speed": speed, "profile": profile, "packages": packages,
+          "compiled": compiled, "training": training, "large": speed}
+LAMMPS_STAGES = {"parity", "speed", "profile", "compiled", "large"}
 
 
 if __name__ == "__main__":

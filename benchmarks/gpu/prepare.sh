@@ -2,7 +2,8 @@
 # Here (with network): pack what benchmarks/gpu/run.sh needs on the GPU machine, which has
 # torch, numpy, CMake, ninja and nvcc but no network, into .gpu/ (ignored by git; carry it):
 #   .gpu/sources.tar.xz   LAMMPS 4 Jul 2026 cmake/ + the src/ parts the build compiles (core,
-#                         fmt, nlohmann, KOKKOS, MANYBODY, PLUGIN) and Kokkos 5.0.2, unpacked
+#                         fmt, nlohmann, KOKKOS, MANYBODY, PLUGIN; only the styles the checks
+#                         use: benchmarks/gpu/lean_lammps.py) and Kokkos 5.0.2, unpacked
 #   .gpu/wheels/          mpich (mpirun, mpicxx, libmpi) and ase, for Python 3.12
 #   .gpu/Si.sw            the Stillinger-Weber file the reference model is exported from
 # About 20 MB. Run after `make install`; it downloads and unpacks the sources into
@@ -21,6 +22,8 @@ find "$PREFIX/src/lammps/src" -maxdepth 1 -type f -exec cp -a {} .gpu/stage/src/
 for package in KOKKOS MANYBODY PLUGIN fmt nlohmann; do
   cp -a "$PREFIX/src/lammps/src/$package" .gpu/stage/src/lammps/src/
 done
+# only the styles the checks use: the CUDA build compiles every file with nvcc
+python3 benchmarks/gpu/lean_lammps.py .gpu/stage/src/lammps/src
 touch .gpu/stage/src/lammps/doc/lammps.1 .gpu/stage/src/lammps/doc/msi2lmp.1 \
   .gpu/stage/src/lammps/.unpacked
 tar cJf .gpu/sources.tar.xz -C .gpu/stage src

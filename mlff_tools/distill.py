@@ -19,6 +19,12 @@ command resumes an interrupted run at the last finished step:
    its atoms diffuse, solid when they only vibrate), speed against the
    teacher; a verdict table like validate's; ``report.json`` and ``report.html``.
 
+Settings left at None follow from the structure (:mod:`mlff_tools.system`) and the log says
+each choice: the timestep from the lightest element, the temperatures (silicon's range for a
+crystal, 300 K for molecular systems), the melt stage for crystals only. A molecule in vacuum
+(a cell periodic in no direction) is boxed so that no periodic image is within the cutoff:
+LAMMPS runs it in that box, the teacher labels it without periodicity.
+
 Example::
 
     distill(DistillConfig(teacher="sevenn:7net-0", structure="Si", output="out"))
@@ -47,7 +53,7 @@ class DistillConfig:
     teacher: str = DEFAULT_TEACHER
     structure: str = "Si"
     supercell: tuple[int, int, int] | None = None   # default: about 32 atoms
-    temperatures: tuple[float, ...] = (300.0, 1200.0, 2000.0)
+    temperatures: tuple[float, ...] | None = None   # K; None: from the structure
     frames: int = 200                 # initial sampled frames
     preset: str = "fast"
     cutoff: float = 6.0               # Å; measured on Si/SevenNet-0: the liquid's energies need it
@@ -61,7 +67,8 @@ class DistillConfig:
     al_force_mae_target: float = 60.0  # meV/Å on the student's own frames: stop when below
     max_teacher_calls: int = 100000
     max_minutes: float = 60.0
-    timestep: float = 1.0             # fs
+    timestep: float | None = None     # fs; None: 0.5 with hydrogen, else 1
+    melt: bool | None = None          # the hot RDF run from a melted start; None: crystals
     nve_ps: float = 5.0
     stability_ps: float = 10.0
     rdf_method: str = "reweight"      # teacher RDF: reweighted student frames, or md
@@ -76,6 +83,7 @@ class DistillConfig:
 STABILITY_FACTOR = 1.25    # the extra stability run: this x the highest target temperature
 MELT_FACTOR = 1.5          # the hot RDF run starts from NVT at this x the highest temperature
 MIN_SPEEDUP = 100.0        # the student's speed-up over the teacher that mlff promises
+VACUUM_MARGIN = 2.0        # Å beyond the cutoff between a boxed molecule and its images
 RDF_CELL_HEIGHT = 10.5     # Å: the RDF runs' cells are at least this wide (RDFs to 5 Å)
 
 
@@ -137,7 +145,7 @@ def stage_sample(config: DistillConfig, out: Path, state: dict, log) -> None:
         structure=config.structure, supercell=tuple(state["supercell"]),
         temperatures=tuple(config.temperatures), frames=config.frames, md_interval=5,
         md_equilibration=30, timestep=config.timestep, seed=config.seed,
-        progress=config.progress))
+        progress=config.progress), log=lambda message: log(f"sample: {message.strip()}"))
     state["sampled"] = {k: str(v) for k, v in paths.items()}
     state["sample_seconds"] = time.perf_counter() - started
     state["teacher_calls"] += int(config.frames * 1.6)   # MD steps between frames included
@@ -330,7 +338,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     middle = sorted(config.temperatures)[len(config.temperatures) // 2]
     log(f"final: NVE {config.nve_ps:g} ps at {middle:g} K")
     nve = _validate_run(config, final_model, folder, "nve", "nve", middle, config.nve_ps,
-                        (3, 3, 3))
+                        _repeats(config, (3, 3, 3)))
     final["nve"] = {**nve.get("nve", {}), "stability": nve["stability"], "verdict":
                     nve["verdict"]}
 
@@ -348,7 +356,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     log(f"final: RDF at {coldest:g} K against {against}")
     from .structures import supercell_for_height
 
-    rdf_cell = supercell_for_height(config.structure, RDF_CELL_HEIGHT)
+    rdf_cell = _repeats(config, supercell_for_height(config.structure, RDF_CELL_HEIGHT))
     if config.rdf_method == "md":          # student and teacher MD alike
         hot_ps = cold_ps = config.teacher_md_steps * config.timestep / 1000
     else:                                  # the cold run's frames vary less: half as many
@@ -361,14 +369,17 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     # a student that cannot hold the hot start is a finding for the report, not a reason to stop
     hot, failed = {}, None
     try:
-        hot_start = _melt(config, final_model, folder, rdf_cell)
+        hot_start, hot_cell = ((_melt(config, final_model, folder, rdf_cell), (1, 1, 1))
+                               if config.melt else (None, rdf_cell))
     except MeltCollapsed as err:
         failed = str(err)
     else:
-        log(f"final: RDF at {hottest_target:g} K from a start melted at "
-            f"{MELT_FACTOR * hottest_target:g} K, against {against}")
+        log(f"final: RDF at {hottest_target:g} K from " + (
+            f"a start melted at {MELT_FACTOR * hottest_target:g} K" if config.melt else
+            "the structure (no melt stage)") + f", against {against}")
         hot = _validate_run(config, final_model, folder, "rdf_hot", "nvt-langevin",
-                            hottest_target, hot_ps, (1, 1, 1), structure=str(hot_start),
+                            hottest_target, hot_ps, hot_cell,
+                            structure=str(hot_start) if hot_start else None,
                             teacher=config.teacher)
         if hot["stability"].get("collapsed"):
             failed = f"the student collapsed at {hottest_target:g} K: {hot['stability']['summary']}"
@@ -470,6 +481,69 @@ def _melt(config, model: Path, folder: Path, supercell) -> Path:
     return path
 
 
+# ---------------------------------------------------------------------- the system
+
+
+def resolve(config: DistillConfig, out: Path) -> tuple[DistillConfig, list[str]]:
+    """``config`` with what it leaves at None chosen from the structure, and the lines that
+    say each choice. A molecule in vacuum is written to OUT/structure.extxyz in a cubic box
+    (diameter + cutoff + VACUUM_MARGIN) when its own cell is smaller, and runs as 1x1x1."""
+    import ase.io
+
+    from .structures import load_structure
+    from .system import describe
+
+    atoms = load_structure(config.structure)
+    system = describe(atoms)
+    reasons = system.reasons()
+    chosen = {name: getattr(system, name) for name in ("timestep", "temperatures")
+              if getattr(config, name) is None}
+    if config.melt is None:
+        chosen["melt"] = system.kind in ("crystal", "slab")
+    notes = [f"structure: {system.summary()}"]
+    notes += [f"  {name}: {reasons[name]}" for name in chosen if name in reasons]
+    if "melt" in chosen:
+        notes.append("  melt stage: " + (
+            f"yes (the hot RDF run starts from the crystal melted at {MELT_FACTOR:g} x the "
+            "highest temperature; --no-melt to skip)" if chosen["melt"] else
+            "no (not a crystal: the hot RDF run starts from the structure; --melt to add it)"))
+    if system.kind == "molecule":
+        if config.supercell not in (None, (1, 1, 1)):
+            raise DistillError(f"--supercell {'x'.join(map(str, config.supercell))} repeats a "
+                               "molecule in vacuum: it runs alone (1x1x1); put several "
+                               "molecules in one structure file instead")
+        chosen["supercell"] = (1, 1, 1)
+        positions = atoms.get_positions()
+        diameter = float(np.max(np.linalg.norm(positions[:, None] - positions[None], axis=-1)))
+        edge = diameter + config.cutoff + VACUUM_MARGIN
+        from .structures import cell_heights
+
+        heights = cell_heights(atoms.cell.array) if atoms.cell.rank == 3 else [0.0] * 3
+        if min(heights) < edge:
+            boxed = atoms.copy()
+            boxed.set_cell(np.eye(3) * edge)
+            boxed.center()
+            boxed.pbc = False
+            path = out / "structure.extxyz"
+            ase.io.write(path, boxed)
+            chosen["structure"] = str(path)
+            notes.append(f"  box: {edge:.1f} Å cube (the molecule's {diameter:.1f} Å + cutoff "
+                         f"{config.cutoff:g} Å + {VACUUM_MARGIN:g} Å: no periodic image in "
+                         f"reach in LAMMPS) -> {path}")
+    return dataclasses.replace(config, **chosen), notes
+
+
+def _repeats(config: DistillConfig, wanted) -> tuple[int, int, int]:
+    """``wanted`` repeats of the structure, or 1x1x1 for a boxed molecule."""
+    return (1, 1, 1) if config.supercell == (1, 1, 1) and _is_molecule(config) else tuple(wanted)
+
+
+def _is_molecule(config: DistillConfig) -> bool:
+    from .structures import load_structure
+
+    return not np.any(load_structure(config.structure).pbc)
+
+
 # ---------------------------------------------------------------------- the job
 
 
@@ -481,19 +555,23 @@ def distill(config: DistillConfig) -> dict:
     (out / "data").mkdir(parents=True, exist_ok=True)
     (out / "models").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    state = _load_state(out, config)
-    teacher = load_teacher(config.teacher)
-    from .structures import load_structure, small_supercell
-
-    teacher.check_elements(set(load_structure(config.structure).get_chemical_symbols()))
-    state.setdefault("supercell", list(config.supercell or small_supercell(config.structure)))
-    state.setdefault("teacher", teacher.metadata())
 
     def log(message: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {message}"
         print(line, flush=True)
         with open(out / "distill.log", "a") as handle:
             handle.write(line + "\n")
+
+    config, notes = resolve(config, out)
+    state = _load_state(out, config)
+    for note in notes:
+        log(note)
+    teacher = load_teacher(config.teacher)
+    from .structures import load_structure, small_supercell
+
+    teacher.check_elements(set(load_structure(config.structure).get_chemical_symbols()))
+    state.setdefault("supercell", list(config.supercell or small_supercell(config.structure)))
+    state.setdefault("teacher", teacher.metadata())
 
     stage_sample(config, out, state, log)
     model = None

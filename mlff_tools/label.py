@@ -33,6 +33,9 @@ class LabelError(MLFFError, ValueError):
     """Labelling cannot start; the message names the problem and the fix."""
 
 
+LABEL_BATCH = 64     # structures per batch (and per resumable chunk) for batch teachers
+
+
 def label_atoms(atoms, teacher: Teacher):
     """A copy of ``atoms`` carrying the teacher's energy, forces and (periodic cells) stress."""
     from ase.calculators.singlepoint import SinglePointCalculator
@@ -50,6 +53,24 @@ def label_atoms(atoms, teacher: Teacher):
                          f"of {len(atoms)} atoms ({atoms.get_chemical_formula()})")
     labelled.calc = SinglePointCalculator(labelled, **results)
     labelled.info["teacher"] = teacher.name
+    return labelled
+
+
+def label_batch(frames, teacher: Teacher) -> list:
+    """Labelled copies of ``frames``: in batches (one graph each) when the teacher's
+    calculator evaluates batches (an mlff model), else one by one."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    calculator = teacher.calculator
+    if not hasattr(calculator, "calculate_batch"):
+        return [label_atoms(atoms, teacher) for atoms in frames]
+    labelled = []
+    for atoms, result in zip(frames, calculator.calculate_batch(frames)):
+        copy = atoms.copy()
+        copy.calc = SinglePointCalculator(copy, **{k: v for k, v in result.items()
+                                                   if k in ("energy", "forces", "stress")})
+        copy.info["teacher"] = teacher.name
+        labelled.append(copy)
     return labelled
 
 
@@ -156,8 +177,12 @@ def label_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
         bar.update(1)
 
     if workers <= 1:
-        for index, atoms in todo:
-            append(index, label_atoms(atoms, spec_teacher))
+        step = LABEL_BATCH if hasattr(spec_teacher.calculator, "calculate_batch") else 1
+        for first in range(0, len(todo), step):
+            chunk = todo[first:first + step]
+            for (index, _), labelled in zip(chunk, label_batch([a for _, a in chunk],
+                                                               spec_teacher)):
+                append(index, labelled)
     elif todo:
         context = multiprocessing.get_context("spawn")
         with context.Pool(workers, initializer=_worker_init, initargs=(teacher,)) as pool:

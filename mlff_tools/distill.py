@@ -368,26 +368,34 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     log(f"final: the run at {coldest:g} K is {_phase_text(final['rdf_cold'])}")
     # a student that cannot hold the hot start is a finding for the report, not a reason to stop
     hot, failed = {}, None
+    single = not config.melt and hottest_target == coldest
     try:
         hot_start, hot_cell = ((_melt(config, final_model, folder, rdf_cell), (1, 1, 1))
                                if config.melt else (None, rdf_cell))
     except MeltCollapsed as err:
         failed = str(err)
     else:
-        log(f"final: RDF at {hottest_target:g} K from " + (
-            f"a start melted at {MELT_FACTOR * hottest_target:g} K" if config.melt else
-            "the structure (no melt stage)") + f", against {against}")
-        hot = _validate_run(config, final_model, folder, "rdf_hot", "nvt-langevin",
-                            hottest_target, hot_ps, hot_cell,
-                            structure=str(hot_start) if hot_start else None,
-                            teacher=config.teacher)
-        if hot["stability"].get("collapsed"):
+        if single:
+            log(f"final: one temperature and no melt stage: the RDF at {coldest:g} K is the "
+                "only one")
+        else:
+            log(f"final: RDF at {hottest_target:g} K from " + (
+                f"a start melted at {MELT_FACTOR * hottest_target:g} K" if config.melt else
+                "the structure (no melt stage)") + f", against {against}")
+            hot = _validate_run(config, final_model, folder, "rdf_hot", "nvt-langevin",
+                                hottest_target, hot_ps, hot_cell,
+                                structure=str(hot_start) if hot_start else None,
+                                teacher=config.teacher)
+        if hot and hot["stability"].get("collapsed"):
             failed = f"the student collapsed at {hottest_target:g} K: {hot['stability']['summary']}"
-    final["rdf_hot"] = {**_rdf_run(hottest_target, hot), "failed": failed}
-    log(f"final: no RDF at {hottest_target:g} K: {failed}" if failed else
-        f"final: the run at {hottest_target:g} K is {_phase_text(final['rdf_hot'])}")
-    final["checks"] = final_checks(final, [("NVE", nve), (f"RDF {coldest:g} K", cold),
-                                           (f"RDF {hottest_target:g} K", hot)])
+    final["rdf_hot"] = {**_rdf_run(hottest_target, hot), "failed": failed,
+                        "skipped": "one temperature and no melt stage" if single else None}
+    if failed:
+        log(f"final: no RDF at {hottest_target:g} K: {failed}")
+    elif hot:
+        log(f"final: the run at {hottest_target:g} K is {_phase_text(final['rdf_hot'])}")
+    final["checks"] = final_checks(final, [("NVE", nve), (f"RDF {coldest:g} K", cold)]
+                                   + ([(f"RDF {hottest_target:g} K", hot)] if hot else []))
     if failed:
         from .validate import _check
 

@@ -183,6 +183,7 @@ def distill_headline(config, state: dict, final: dict) -> dict:
         "nve_verdict": final["nve"].get("verdict"),
         "rdf_method": config.rdf_method,
         "rdf_hot_failed": final["rdf_hot"].get("failed"),
+        "rdf_hot_skipped": final["rdf_hot"].get("skipped"),
         "collapsed_at_K": collapsed,
         "rounds": len(state["rounds"]),
         "verdict": final.get("verdict"),
@@ -243,7 +244,8 @@ def print_distill_headline(report: dict, out: Path) -> None:
            if h.get("rdf_method") == "reweight" else "against teacher MD")
     hot = (rdf("hot") if not h.get("rdf_hot_failed")
            else f"{h['temperature_K_hot']:g} K not measured: {h['rdf_hot_failed']}")
-    print(f"RDF error    {rdf('cold')}; {hot}; {how}")
+    print(f"RDF error    {rdf('cold')}; " + (f"{hot}; " if not h.get("rdf_hot_skipped") else "")
+          + how)
     print(f"stability    {config['stability_ps']:g} ps NVT at {temps} K "
           f"(the last: {final['stability_factor']:g} x the highest target): "
           + ("no collapse" if not h["collapsed_at_K"] else
@@ -279,7 +281,8 @@ def write_distill_html(path: Path, report: dict) -> None:
                     + "</tr>")
     links = "".join(f"<li><a href='validation/{name}.html'>{name}</a></li>" for name in
                     ["nve", "rdf_cold", "rdf_hot",
-                     *[f"nvt_{t}K" for t in report["final"]["stability"]]])
+                     *[f"nvt_{t}K" for t in report["final"]["stability"]]]
+                    if (path.parent / "validation" / f"{name}.html").exists())
     headline = "".join(f"<tr><td>{html_lib.escape(k)}</td><td>{html_lib.escape(_shown(v))}"
                        f"</td></tr>" for k, v in report["headline"].items())
     verdict = report["final"].get("verdict") or "n/a"

@@ -177,3 +177,35 @@ def test_bench_prints_its_table(models, tmp_path, capsys, monkeypatch):
     assert "atom-steps/s" in printed and "classical sw" in printed
     assert "speed-up over the teacher" in printed
     assert (tmp_path / "bench.png").stat().st_size > 1000
+
+
+def test_distill_a_molecule_in_vacuum(tmp_path):
+    """Methane without a cell (ASE's EMT as teacher, H and C): distill boxes it for LAMMPS,
+    samples it without periodicity at 0.5 fs (no strained or vacancy frames), runs every
+    LAMMPS stage on the one molecule (1x1x1) and reports a verdict."""
+    import ase.io
+    from ase.build import molecule
+
+    atoms = molecule("CH4")
+    atoms.pbc = False
+    ase.io.write(tmp_path / "ch4.xyz", atoms)
+    out = tmp_path / "out"
+    report = distill(miniature(out, teacher="emt", structure=str(tmp_path / "ch4.xyz"),
+                               temperatures=None, rounds=0, rdf_frames=10))
+    log = (out / "distill.log").read_text()
+    assert "5 atoms (CH4), 1 molecule(s) in vacuum" in log, log
+    assert "timestep: 0.5 fs (hydrogen is the lightest element)" in log, log
+    assert "melt stage: no" in log, log
+    boxed = ase.io.read(out / "structure.extxyz")
+    assert not boxed.pbc.any() and min(boxed.cell.lengths()) >= 4.0 + 2.0
+    sampled = ase.io.read(out / "data" / "sampled.extxyz", ":")
+    assert {f.info["source"] for f in sampled} <= {"md", "rattle"}
+    assert not any(f.pbc.any() for f in sampled)
+    for data in (out / "validation").glob("*.data"):
+        assert "5 atoms" in data.read_text(), f"{data.name} is not the one molecule"
+    assert report["config"]["timestep"] == 0.5
+    from mlff_tools.validate import FAIL, PASS, UNDECIDED
+
+    assert report["headline"]["verdict"] in (PASS, FAIL, UNDECIDED)
+    assert "the RDF at 300 K is the only one" in log, log     # one temperature, no melt
+    assert not (out / "validation" / "rdf_hot.lmp").exists()

@@ -12,6 +12,7 @@
 #include <ATen/Version.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/script.h>
 #include <torch/version.h>
 
@@ -258,6 +259,12 @@ MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl
     impl->dtype = impl->meta.dtype == "float32" ? torch::kFloat32 : torch::kFloat64;
   } else {
     torch::jit::ExtraFilesMap extra{{METADATA_FILE, ""}};
+    // MLFF_JIT_OPTIMIZE=0: TorchScript's graph executor runs the graph as written, without
+    // profiling runs and fused kernels respecialised as the edge count changes; a switch
+    // for measuring the GPU (benchmarks/gpu), where fusion is on by default (not on CPUs)
+    const char *optimize = std::getenv("MLFF_JIT_OPTIMIZE");
+    if (optimize != nullptr && std::string(optimize) == "0")
+      torch::jit::setGraphExecutorOptimize(false);
     try {
       impl->module = torch::jit::load(path, impl->device, extra);
     } catch (const c10::Error &e) {

@@ -85,3 +85,14 @@ def test_ranks_agree_with_student(tmp_path, graph):
     results = {n: run_lmp(commands, nprocs=n, cwd=tmp_path / str(n)) for n in (1, 2, 4)}
     for n in (2, 4):
         assert_same(results[n], results[1], len(atoms), f"student, {n} ranks vs 1")
+
+
+def test_unoptimised_graph_executor_changes_nothing(models, tmp_path):
+    """MLFF_JIT_OPTIMIZE=0 (TorchScript without profiling and fusion, the GPU checks' switch)
+    gives the same energy, forces and pressure, on 2 ranks with the graph on the device."""
+    atoms = silicon((3, 3, 3), rattle=0.1)
+    data = write_data(atoms, tmp_path / "bulk.data", ["Si"])
+    commands = inputs(models["si64"], data, graph="device")
+    reference = run_lmp(commands, nprocs=2, cwd=tmp_path / "default")
+    plain = run_lmp(commands, nprocs=2, cwd=tmp_path / "plain", env={"MLFF_JIT_OPTIMIZE": "0"})
+    assert_same(plain, reference, len(atoms), "MLFF_JIT_OPTIMIZE=0")

@@ -160,16 +160,20 @@ def speed_plan(dry_run: bool, large: bool, kokkos: bool = False) -> list[tuple[s
     """(model, atoms, where) in order of importance, so a run cut short by the deadline keeps
     the figures that matter: the `fast` float32 student first (the target), each model
     against one CPU core; with `large`, the 1M+ sizes (run after the profile and training).
-    where: "gpu" the style under test, "plain" `pair_style mlff device cuda` in the same
-    LAMMPS (the baseline of mlff/kk), "cpu" one core."""
+    where: "gpu" the style under test, "gpu-noopt" the same with MLFF_JIT_OPTIMIZE=0
+    (TorchScript without its profiling executor and fusion: mlff/kk at 262k atoms was as slow
+    per step as at 1M), "plain" `pair_style mlff device cuda` in the same LAMMPS (the
+    baseline of mlff/kk), "cpu" one core."""
     if kokkos:
         if dry_run:
             return [] if large else [(m, n, w) for m in ("sw32", "fast32")
-                                     for n, w in ((512, "gpu"), (4096, "gpu"), (4096, "plain"))]
+                                     for n, w in ((512, "gpu"), (4096, "gpu"), (4096, "plain"))
+                                     ] + [("fast32", 512, "gpu-noopt")]
         if large:
             return [("fast32", 2097152, "gpu"), ("accurate32", 1048576, "gpu"),
                     ("fast64", 1048576, "gpu"), ("fast32", 3375000, "gpu")]
         return [("fast32", n, "gpu") for n in (4096, 32768, 262144, 1048576)] + [
+            ("fast32", 262144, "gpu-noopt"), ("fast32", 1048576, "gpu-noopt"),
             ("fast32", 262144, "plain"), ("sw32", 262144, "gpu"), ("sw32", 1048576, "gpu"),
             ("accurate32", 262144, "gpu"), ("fast64", 262144, "gpu"), ("sw32", 262144, "plain")]
     if dry_run:
@@ -222,18 +226,23 @@ def speed(args, models, folder: Path, saved=lambda results: None, large=False,
         if time.time() > args.deadline - 25:
             print(f"speed {model} {natoms} {where}: skipped (deadline)", flush=True)
             continue
-        extra = {"gpu": "" if kokkos else gpu, "plain": gpu, "cpu": "device cpu"}[where]
+        extra = {"gpu": "" if kokkos else gpu, "gpu-noopt": "" if kokkos else gpu,
+                 "plain": gpu, "cpu": "device cpu"}[where]
         n = lattice_cells(natoms)
         start = time.perf_counter()
+        if where == "gpu-noopt":
+            os.environ["MLFF_JIT_OPTIMIZE"] = "0"
         try:
             rate, count, nsteps = timed_nve(args, n, models[model], extra,
                                             folder / f"{model}-{natoms}-{where}",
-                                            kokkos=kokkos and where == "gpu")
+                                            kokkos=kokkos and where.startswith("gpu"))
         except (RuntimeError, subprocess.TimeoutExpired) as error:   # out of memory, say
             print(f"speed {model} {natoms} {where}: failed: {str(error)[-400:]}", flush=True)
             results.append({"model": model, "atoms": 8 * n**3, "where": where,
                             "failed": str(error)[-400:]})
             continue
+        finally:
+            os.environ.pop("MLFF_JIT_OPTIMIZE", None)
         results.append({"model": model, "atoms": count, "where": where, "steps": nsteps,
                         "atom_steps_per_s": rate, "wall_s": time.perf_counter() - start})
         print(f"speed {model:11s} {count:8d} atoms {where}: {rate:.3e} atom-steps/s "

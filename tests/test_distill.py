@@ -209,3 +209,26 @@ def test_distill_a_molecule_in_vacuum(tmp_path):
     assert report["headline"]["verdict"] in (PASS, FAIL, UNDECIDED)
     assert "the RDF at 300 K is the only one" in log, log     # one temperature, no melt
     assert not (out / "validation" / "rdf_hot.lmp").exists()
+
+
+def test_distill_a_binary_solid(tmp_path):
+    """Cu3Au (L1_2, ASE's EMT as teacher): two species through sample, train, LAMMPS and
+    validate; the student knows both elements, held-out errors and RDFs are per pair."""
+    import ase.io
+    from ase.build import bulk
+
+    from mlff_tools.model import load_model
+
+    atoms = bulk("Cu", "fcc", a=3.75, cubic=True)
+    atoms[0].symbol = "Au"
+    ase.io.write(tmp_path / "cu3au.extxyz", atoms)
+    out = tmp_path / "out"
+    report = distill(miniature(out, teacher="emt", structure=str(tmp_path / "cu3au.extxyz"),
+                               temperatures=(300.0, 900.0), rounds=0))
+    log = (out / "distill.log").read_text()
+    assert "an extended crystal or solid" in log and "melt stage: yes" in log, log
+    assert set(load_model(out / "model.pt").metadata.species) == {"Au", "Cu"}
+    pairs = set(report["final"]["rdf_cold"]["rdf"])
+    assert {"Au-Cu", "Cu-Cu"} <= pairs or {"Cu-Au", "Cu-Cu"} <= pairs, pairs
+    held_out = report["final"]["held_out"]["all"]
+    assert np.isfinite(held_out["force_mae_mev_per_A"]), held_out

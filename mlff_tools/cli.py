@@ -79,6 +79,21 @@ def cmd_train(args: argparse.Namespace) -> int:
           + (f", stress MAE {errors['stress_mae_gpa']:.3f} GPa" if "stress_mae_gpa" in errors
              else ""))
     print(f"checkpoint {config.checkpoint_path}, metrics {config.metrics_path}")
+    if args.compile:
+        import time
+
+        from .errors import MLFFError
+        from .model.compiled import compile_model
+
+        started = time.perf_counter()
+        try:
+            package = compile_model(result.model_path, Path(result.model_path).with_suffix(".pt2"))
+        except MLFFError as err:
+            print(f"not compiled ({err}); {result.model_path} runs as it is")
+        else:
+            print(f"wrote {package} (compiled for this machine in "
+                  f"{time.perf_counter() - started:.0f} s: `pair_style mlff {package.name}`; "
+                  f"{result.model_path} is the portable file)")
     return 0
 
 
@@ -135,6 +150,9 @@ def add_train_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--overwrite", action="store_true", help="discard an earlier checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
+                   help="also write OUTPUT.pt2, the model compiled for this machine "
+                        "(`mlff-tools compile`, about 30 s; faster in LAMMPS)")
     p.set_defaults(func=cmd_train)
 
 

@@ -92,13 +92,18 @@ def test_labels_named_by_another_tool(models, sw_data, tmp_path, capsys):
     assert main(["train", str(data), "-o", str(model), "--cutoff", "4.0", "--max-epochs", "2",
                  "--quiet", *keys]) == 0
     assert model.is_file()
+    # `train` also writes the model compiled for this machine, unless --no-compile
+    from mlff_tools.model import load_model
+
+    assert "compiled for this machine" in capsys.readouterr().out
+    assert load_model(model.with_suffix(".pt2")).metadata.version == 2
 
 
 def test_train_says_it_stopped_early(sw_data, tmp_path, capsys):
     """With --patience 1 training stops at the first epoch without improvement and says which
     epoch it kept; a run that uses all its epochs says that."""
     common = [str(sw_data["train"]), "--val", str(sw_data["val"]), "--cutoff", "4.0",
-              "--quiet", "--n-channels", "4", "--lr", "0.05"]
+              "--quiet", "--n-channels", "4", "--lr", "0.05", "--no-compile"]
     assert main(["train", *common, "-o", str(tmp_path / "a.pt"), "--max-epochs", "40",
                  "--patience", "1"]) == 0
     printed = capsys.readouterr().out

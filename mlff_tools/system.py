@@ -83,17 +83,17 @@ def describe(atoms) -> System:
                      key=lambda s: atomic_masses[atomic_numbers[s]])
     lightest = symbols[0]
     periodic = bool(np.all(atoms.pbc)) and atoms.cell.rank == 3
-    if len(atoms) > 1:
-        reach = 4.0
-        while True:
-            distances = neighbor_list("d", atoms, reach)
-            if len(distances) or reach > 20:
-                break
-            reach *= 2
-        shortest = float(distances.min()) if len(distances) else reach
-    else:
-        shortest = 2.0
-    histogram = analyze_dimensionality(atoms, method="RDA")[0].h if len(atoms) > 1 else (1,)
+    reach = 4.0      # the shortest distance, periodic images included (one-atom cells)
+    while True:
+        distances = neighbor_list("d", atoms, reach)
+        if len(distances) or reach > 20:
+            break
+        reach *= 2
+    shortest = float(distances.min()) if len(distances) else 2.0
+    try:
+        histogram = analyze_dimensionality(atoms, method="RDA")[0].h
+    except TypeError:    # ASE's analysis fails where nothing is bonded: every atom alone
+        histogram = (len(atoms), 0, 0, 0)
     molecules = int(histogram[0])
     if not np.any(atoms.pbc):
         kind = "molecule"

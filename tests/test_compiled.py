@@ -9,15 +9,16 @@ import pytest
 import torch
 from ase import Atoms
 
-from helpers.lammps import mlff_lines, run_lmp
+from helpers.lammps import mlff_lines, run_lmp, sw_lines
 from helpers.models import random_student
-from helpers.structures import silicon
+from helpers.structures import gallium_nitride, silicon
 from mlff_tools.calculator import MLFFCalculator
 from mlff_tools.cli import main
-from mlff_tools.lammps import write_data
+from mlff_tools.lammps import potentials_dir, write_data
 from mlff_tools.model import ModelFileError, ModelMetadata, load_model, save_model
 from mlff_tools.model.compiled import METADATA_ENTRY, compile_model
 from mlff_tools.model.student import PRESETS
+from mlff_tools.model.sw import export_sw
 
 TOL = {"float64": 1e-10, "float32": 1e-5}    # relative to the largest value compared
 CUTOFF = 4.5
@@ -96,6 +97,27 @@ def test_compile_command_and_info(compiled, tmp_path, capsys):
     assert torch.backends.cpu.get_cpu_capability() in printed
 
 
+def test_bench_times_torchscript_and_compiled(compiled, tmp_path, capsys, monkeypatch):
+    """`bench` on a .pt times the package beside it too, and prints their ratio; a package for
+    another machine beside it is not timed (and, with --no-compile, not replaced)."""
+    monkeypatch.chdir(tmp_path)
+    source, _ = compiled["float64"]
+    argv = ["bench", "--model", str(source), "--sizes", "64", "--ranks", "1", "--plot", "b.png"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    rows = [line for line in printed.splitlines() if line.startswith("student (")]
+    assert [row.split(" ", 2)[1] for row in rows] == ["(TorchScript)", "(compiled)"], printed
+    assert "compiled / TorchScript at 64 atoms, 1 rank(s): " in printed
+    stale = tmp_path / "model"
+    stale.mkdir()
+    stale_source = stale / "student.pt"
+    stale_source.write_bytes(source.read_bytes())
+    rewritten(compiled["float64"][1], tmp_path, torch="2.99.0").rename(stale / "student.pt2")
+    assert main([*argv[:2], str(stale_source), *argv[3:], "--no-compile"]) == 0
+    printed = capsys.readouterr().out
+    assert "not timing student.pt2: " in printed and "student (compiled)" not in printed
+
+
 def rewritten(package, tmp_path, **target):
     """A copy of ``package`` whose mlff.json says another target."""
     out = tmp_path / f"other_{'_'.join(target)}.pt2"
@@ -122,42 +144,50 @@ def test_package_for_another_machine_is_refused(compiled, tmp_path, target, mess
         load_model(rewritten(package, tmp_path, **target))
 
 
-def test_damaged_package_and_unsupported_model(compiled, models, tmp_path):
-    """A truncated package and a model compile does not handle yet get named errors."""
+def test_damaged_package_and_unsupported_model(compiled, tmp_path):
+    """A truncated package and a model of an architecture compile does not know get named
+    errors."""
     _, package = compiled["float64"]
     cut = tmp_path / "cut.pt2"
     cut.write_bytes(package.read_bytes()[: package.stat().st_size // 2])
     with pytest.raises(ModelFileError, match="recompile it|not a TorchScript archive"):
         load_model(cut)
-    with pytest.raises(ModelFileError, match="compiles students .* so far"):
-        compile_model(models["si64"], tmp_path / "sw.pt2")
+    other = save_model(random_student(species=("Si",), seed=1), ModelMetadata(
+        species=("Si",), cutoff=CUTOFF, dtype="float64", model={"arch": "someone-elses"}),
+        tmp_path / "other.pt")
+    with pytest.raises(ModelFileError, match="is a someone-elses model.*run this one as the "
+                                             "TorchScript file"):
+        compile_model(other, tmp_path / "other.pt2")
 
 
-@pytest.mark.parametrize("graph, nprocs", [("host", 1), ("device", 1), ("host", 2)])
-def test_lammps_runs_the_package(compiled, tmp_path, graph, nprocs):
-    """pair_style mlff runs a package (contract version 2) as it runs the .pt it was compiled
-    from: energy, forces, pressure and per-atom energy and virial, 1 and 2 ranks, both graph
-    paths, orthogonal and triclinic boxes, float64 to 1e-10."""
-    source, package = compiled["float64"]
-    for name, atoms in (("orthogonal", silicon((3, 3, 3))),
-                        ("triclinic", silicon((3, 3, 3), triclinic=True, seed=2))):
-        data = write_data(atoms, tmp_path / f"{name}.data", ["Si"])
-        ref, got = (run_lmp(["units metal", "atom_modify map yes", f"read_data {data}",
-                             *mlff_lines(path, ["Si"], graph)], nprocs=nprocs,
-                            cwd=tmp_path / f"{name}_{path.suffix[1:]}")
-                    for path in (source, package))
-        for key in ("energy", "forces", "pressure", "atom_energy", "atom_virial"):
-            a, b = np.asarray(getattr(ref, key)), np.asarray(getattr(got, key))
+@pytest.fixture(scope="module")
+def compiled_sw(tmp_path_factory):
+    """The Stillinger-Weber reference model of GaN (two species: element-pair cutoffs and
+    triplet parameters), float64, compiled."""
+    folder = tmp_path_factory.mktemp("compiled_sw")
+    source = export_sw("GaN.sw", folder / "gan64.pt", dtype="float64")
+    return compile_model(source, folder / "gan64.pt2")
+
+
+@pytest.mark.parametrize("nprocs", [1, 2])
+def test_compiled_sw_equals_native_sw(compiled_sw, tmp_path, nprocs):
+    """The compiled reference model in LAMMPS equals native pair_style sw in float64
+    (energy, forces, pressure) and its TorchScript file (also per-atom energy and virial,
+    which native sw splits among the three atoms of a triplet and the model gives to its
+    centre), on 1 and 2 ranks in a hexagonal, so triclinic, box."""
+    atoms = gallium_nitride((3, 3, 2))
+    data = write_data(atoms, tmp_path / "gan.data", ["Ga", "N"])
+    base = ["units metal", "atom_modify map yes", f"read_data {data}"]
+    runs = {name: run_lmp([*base, *lines], nprocs=nprocs, cwd=tmp_path / name) for name, lines in
+            (("native", sw_lines(potentials_dir() / "GaN.sw", ["Ga", "N"])),
+             ("torchscript", mlff_lines(compiled_sw.with_suffix(".pt"), ["Ga", "N"])),
+             ("compiled", mlff_lines(compiled_sw, ["Ga", "N"])))}
+    got = runs["compiled"]
+    error = abs(got.energy - runs["native"].energy) / len(atoms)
+    assert error < 1e-12, f"energy differs from native sw by {error:.2e} eV/atom"
+    for against, keys in (("native", ("forces", "pressure")),
+                          ("torchscript", ("forces", "pressure", "atom_energy", "atom_virial"))):
+        for key in keys:
+            a, b = np.asarray(getattr(runs[against], key)), np.asarray(getattr(got, key))
             error = float(np.abs(a - b).max()) / max(float(np.abs(a).max()), 1.0)
-            assert error < TOL["float64"], f"{name} {key}: {error:.2e}"
-
-
-def test_lammps_refuses_a_package_for_another_machine(compiled, tmp_path):
-    """A package for another instruction set stops LAMMPS with a named error before its code
-    is loaded."""
-    _, package = compiled["float64"]
-    other = rewritten(package, tmp_path, cpu_isa="SVE256")
-    result = run_lmp(["units metal", "region box block 0 5 0 5 0 5", "create_box 1 box",
-                      f"pair_style mlff {other}"], nprocs=1, cwd=tmp_path, check=False)
-    assert "compiled for SVE256 instructions and this CPU has" in result, result[-800:]
-    assert "recompile it here with `mlff-tools compile`" in result
+            assert error < TOL["float64"], f"{key} against {against}: {error:.2e}"

@@ -172,9 +172,10 @@ def test_other_settings_are_refused(resumed):
 def test_bench_prints_its_table(models, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["bench", "--model", str(models["si32"]), "--teacher", SW_TEACHER,
-                 "--sizes", "64", "--teacher-sizes", "64", "--ranks", "1"]) == 0
+                 "--sizes", "64", "--teacher-sizes", "64", "--ranks", "1", "--no-compile"]) == 0
     printed = capsys.readouterr().out
     assert "atom-steps/s" in printed and "classical sw" in printed
+    assert "student (TorchScript)" in printed and "student (compiled)" not in printed
     assert "speed-up over the teacher" in printed
     assert (tmp_path / "bench.png").stat().st_size > 1000
 

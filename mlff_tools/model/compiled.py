@@ -20,6 +20,7 @@ sizes), rebuilt from the file's metadata and weights: there is no second copy of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
@@ -95,11 +96,18 @@ def eager_module(loaded: LoadedModel) -> EdgeGradient:
     from .student import StudentEnergy
 
     meta = loaded.metadata
-    if meta.model.get("arch") != "density-expansion":
+    arch = meta.model.get("arch")
+    if arch == "stillinger-weber":
+        from .sw import StillingerWeberEnergy
+
+        state = {name.removeprefix("energy."): value
+                 for name, value in loaded.module.state_dict().items()}
+        return EdgeGradient(StillingerWeberEnergy.from_state(state)).eval()
+    if arch != "density-expansion":
         raise ModelFileError(
-            f"model '{loaded.path}' is a {meta.model.get('arch', 'unknown')} model; "
-            "`mlff-tools compile` compiles students (arch density-expansion) so far: run this "
-            "one as the TorchScript file it is")
+            f"model '{loaded.path}' is a {arch or 'unknown'} model; `mlff-tools compile` "
+            "compiles students (arch density-expansion) and the Stillinger-Weber reference "
+            "model: run this one as the TorchScript file it is")
     sizes = {k: meta.model[k] for k in SIZE_KNOBS if k in meta.model}
     energy = StudentEnergy(tuple(meta.species), meta.cutoff, dtype=TORCH_DTYPES[meta.dtype],
                            **sizes)
@@ -141,9 +149,7 @@ def compile_model(model_path: str | os.PathLike, output: str | os.PathLike, *,
         with torch.enable_grad():
             return module(species, edge_index, edge_vec)
 
-    with warnings.catch_warnings():    # torch.export's own pytree deprecation notices
-        warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
-        warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
+    with _quiet_export():
         traced = make_fx(forward, tracing_mode="symbolic",
                          _allow_non_fake_inputs=True)(*example)
         atoms, edges = Dim("n_atoms", min=1, max=1 << 30), Dim("n_edges", min=0, max=1 << 34)
@@ -158,9 +164,10 @@ def compile_model(model_path: str | os.PathLike, output: str | os.PathLike, *,
     tmp = temporary_beside(output)
     Path(tmp).unlink()
     try:
-        torch._inductor.aoti_compile_and_package(
-            program, package_path=tmp + PACKAGE_SUFFIX,
-            inductor_configs={"aot_inductor.metadata": {"mlff.json": text}})
+        with _quiet_export():
+            torch._inductor.aoti_compile_and_package(
+                program, package_path=tmp + PACKAGE_SUFFIX,
+                inductor_configs={"aot_inductor.metadata": {"mlff.json": text}})
         with zipfile.ZipFile(tmp + PACKAGE_SUFFIX) as archive:
             root = archive.namelist()[0].split("/")[0]
         with zipfile.ZipFile(tmp + PACKAGE_SUFFIX, "a") as archive:
@@ -173,6 +180,15 @@ def compile_model(model_path: str | os.PathLike, output: str | os.PathLike, *,
             raise ModelFileError(f"cannot write compiled model '{output}': {err}") from err
         raise
     return output
+
+
+@contextlib.contextmanager
+def _quiet_export():
+    """torch.export's and Inductor's own pytree deprecation notices, not the user's business."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module="copyreg")
+        warnings.filterwarnings("ignore", message=r".*LeafSpec.*", category=FutureWarning)
+        yield
 
 
 def _check_parity(package: str, module, metadata: ModelMetadata, device: str) -> None:

@@ -145,34 +145,48 @@ class StillingerWeberEnergy(torch.nn.Module):
         self.register_buffer("lambda_eps", lambda_eps.reshape(-1).to(dtype))
         self.register_buffer("costheta0", costheta0.reshape(-1).to(dtype))
 
+    @classmethod
+    def from_state(cls, state: dict) -> "StillingerWeberEnergy":
+        """The module whose buffers are ``state`` (a model file's state_dict): how
+        `mlff-tools compile` rebuilds the reference model from a file without its .sw."""
+        module = cls.__new__(cls)
+        torch.nn.Module.__init__(module)
+        module.n_species = int(state["cut"].shape[0])
+        for name in ("cut", "sigma", "amplitude", "B", "p", "q", "sigma_gamma", "lambda_eps",
+                     "costheta0"):
+            module.register_buffer(name, state[name].clone())
+        return module
+
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor,
                 edge_vec: torch.Tensor) -> torch.Tensor:
         n_atoms = species.shape[0]
         atom_energy = torch.zeros(n_atoms, dtype=edge_vec.dtype, device=edge_vec.device)
+        centre = edge_index[0]
+        r = torch.linalg.vector_norm(edge_vec, dim=1)
+        pair = species[centre] * self.n_species + species[edge_index[1]]
+        cut = self.cut.reshape(-1)[pair]
 
-        # keep the edges inside their element pair's cutoff
-        r_all = torch.linalg.vector_norm(edge_vec, dim=1)
-        pair = species[edge_index[0]] * self.n_species + species[edge_index[1]]
-        inside = torch.nonzero(r_all < self.cut.reshape(-1)[pair]).squeeze(1)
-        centre = edge_index[0][inside]
-        pair = pair[inside]
-        vec = edge_vec[inside]
-        r = r_all[inside]
+        # an edge beyond its element pair's cutoff adds nothing: its terms are masked, not
+        # removed, so that every size but the number of edge pairs is known before the data
+        # (mlff-tools compile traces this with symbolic sizes); the masked branch is
+        # evaluated at a safe distance so that no inf or NaN reaches the gradient
+        inside = r < cut
+        r_safe = torch.where(inside, r, 0.5 * cut)
+        inv_gap = 1.0 / (r_safe - cut)
 
         # two-body, half to the centre of each directed edge
         sigma = self.sigma.reshape(-1)[pair]
-        s_over_r = sigma / r
-        inv_gap = 1.0 / (r - self.cut.reshape(-1)[pair])
+        s_over_r = sigma / r_safe
         phi2 = (self.amplitude.reshape(-1)[pair]
                 * (self.B.reshape(-1)[pair] * torch.pow(s_over_r, self.p.reshape(-1)[pair])
                    - torch.pow(s_over_r, self.q.reshape(-1)[pair]))
                 * torch.exp(sigma * inv_gap))
-        atom_energy = atom_energy.index_add(0, centre, 0.5 * phi2)
+        atom_energy = atom_energy.index_add(0, centre, 0.5 * torch.where(inside, phi2, 0.0))
 
         # three-body over unordered pairs of edges sharing a centre
         first, second = edge_pairs(centre, n_atoms)
-        radial = torch.exp(self.sigma_gamma.reshape(-1)[pair] * inv_gap)
-        cos = (vec[first] * vec[second]).sum(dim=1) / (r[first] * r[second])
+        radial = torch.where(inside, torch.exp(self.sigma_gamma.reshape(-1)[pair] * inv_gap), 0.0)
+        cos = (edge_vec[first] * edge_vec[second]).sum(dim=1) / (r_safe[first] * r_safe[second])
         i_el = species[centre[first]]
         j_el = pair[first] % self.n_species
         k_el = pair[second] % self.n_species
@@ -186,20 +200,27 @@ def edge_pairs(centre: torch.Tensor, n_atoms: int) -> tuple[torch.Tensor, torch.
     """All unordered pairs (a, b), a != b, of edges with the same centre.
 
     centre: [E] int64, centre atom of every edge. Returns two int64 tensors
-    [P] of edge indices, P = sum over atoms of n_i (n_i - 1) / 2.
+    [P] of edge indices, P = sum over atoms of n_i (n_i - 1) / 2: each edge is paired with the
+    edges after it in its centre's (stably sorted) list, so no candidate is made and dropped.
     """
     sorted_centre, order = torch.sort(centre, stable=True)
-    counts = torch.bincount(sorted_centre, minlength=n_atoms)
+    counts = torch.zeros(n_atoms, dtype=centre.dtype, device=centre.device)
+    counts = counts.index_add(0, sorted_centre, torch.ones_like(sorted_centre))
     starts = torch.cumsum(counts, dim=0) - counts
-    per_edge = counts[sorted_centre]
-    n_candidates = int(per_edge.sum())
-    first = torch.repeat_interleave(torch.arange(centre.shape[0], device=centre.device), per_edge,
-                                    output_size=n_candidates)
-    offsets = torch.cumsum(per_edge, dim=0) - per_edge
-    local = torch.arange(n_candidates, device=centre.device) - offsets[first]
-    second = starts[sorted_centre[first]] + local
-    keep = second > first
-    return order[first[keep]], order[second[keep]]
+    position = torch.arange(centre.shape[0], device=centre.device) - starts[sorted_centre]
+    later = counts[sorted_centre] - 1 - position              # partners after each edge
+    total = torch.cat([later, later.new_zeros(1)]).sum()
+    if torch.jit.is_scripting():
+        n_pairs = int(total)
+    else:                      # symbolic when traced for export, bounded for the compiler
+        n_pairs = total.item()
+        torch._check(n_pairs >= 0)
+        torch._check(n_pairs <= centre.shape[0] * centre.shape[0])
+    first = torch.repeat_interleave(torch.arange(centre.shape[0], device=centre.device), later,
+                                    output_size=n_pairs)
+    offsets = torch.cumsum(later, dim=0) - later
+    second = first + 1 + torch.arange(n_pairs, device=centre.device) - offsets[first]
+    return order[first], order[second]
 
 
 def stillinger_weber_model(params: SWParameters, dtype: str = "float64") -> EdgeGradient:

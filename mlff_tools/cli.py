@@ -301,7 +301,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         frames=args.frames, fractions=fractions, timestep=args.timestep,
         md_interval=args.md_interval, md_equilibration=args.md_equilibration,
         rattle=args.rattle, strain=args.strain, min_distance=args.min_distance,
-        seed=args.seed, progress=not args.quiet)
+        cutoff=args.cutoff, seed=args.seed, progress=not args.quiet)
     paths = sample(config)
     for name, path in paths.items():
         print(f"{name:<6} {path}")
@@ -357,6 +357,9 @@ def add_sample_parsers(sub) -> None:
                         "periodic)")
     p.add_argument("--min-distance", type=float, default=None,
                    help="Å (default: 0.6 x the sum of covalent radii)")
+    p.add_argument("--cutoff", type=float, default=d.cutoff,
+                   help="the student's cutoff, Å: a liquid's or molecular cell must be at least "
+                        "twice as high (a crystal's is noted)")
     p.add_argument("--seed", type=int, default=d.seed,
                    help="random seed (MD velocities, rattles, strains, split)")
     p.add_argument("-o", "--output", required=True,

@@ -52,7 +52,7 @@ class DistillConfig:
     output: str = "out"
     teacher: str = DEFAULT_TEACHER
     structure: str = "Si"
-    supercell: tuple[int, int, int] | None = None   # default: about 32 atoms
+    supercell: tuple[int, int, int] | None = None   # default: ~32 atoms; a liquid 2x cutoff high
     temperatures: tuple[float, ...] | None = None   # K; None: from the structure
     frames: int = 200                 # initial sampled frames
     preset: str = "fast"
@@ -144,7 +144,7 @@ def stage_sample(config: DistillConfig, out: Path, state: dict, log) -> None:
         output=str(out / "data" / "sampled.extxyz"), teacher=config.teacher,
         structure=config.structure, supercell=tuple(state["supercell"]),
         temperatures=tuple(config.temperatures), frames=config.frames, md_interval=5,
-        md_equilibration=30, timestep=config.timestep, seed=config.seed,
+        md_equilibration=30, timestep=config.timestep, cutoff=config.cutoff, seed=config.seed,
         progress=config.progress), log=lambda message: log(f"sample: {message.strip()}"))
     state["sampled"] = {k: str(v) for k, v in paths.items()}
     state["sample_seconds"] = time.perf_counter() - started
@@ -515,6 +515,13 @@ def resolve(config: DistillConfig, out: Path) -> tuple[DistillConfig, list[str]]
             f"yes (the hot RDF run starts from the crystal melted at {MELT_FACTOR:g} x the "
             "highest temperature; --no-melt to skip)" if chosen["melt"] else
             "no (not a crystal: the hot RDF run starts from the structure; --melt to add it)"))
+    if system.kind == "molecular" and config.supercell is None:
+        from .structures import supercell_for_height
+
+        chosen["supercell"] = supercell_for_height(config.structure, 2 * config.cutoff)
+        notes.append(f"  supercell: {'x'.join(map(str, chosen['supercell']))} (a liquid's cell "
+                     f"at least twice the cutoff, {2 * config.cutoff:g} Å, high: no molecule "
+                     "meets its own images)")
     if system.kind == "molecule":
         if config.supercell not in (None, (1, 1, 1)):
             raise DistillError(f"--supercell {'x'.join(map(str, config.supercell))} repeats a "

@@ -61,6 +61,7 @@ class SampleConfig:
     rattle: float | None = None       # Å, largest rattle std; None: 4% of the shortest bond
     strain: float | None = None       # largest strain component; None: 0.04 (0 unperiodic)
     min_distance: float | None = None  # Å; None: 0.6 x the sum of covalent radii
+    cutoff: float | None = 6.0        # Å, the student's: a liquid's cell must be 2x as high
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     seed: int = 0
     progress: bool = True
@@ -231,6 +232,7 @@ def resolve(config: SampleConfig, base, log=None) -> SampleConfig:
     from .system import describe
 
     system = describe(base)
+    check_cell_height(base, system.kind, config, log)
     reasons = system.reasons()
     chosen = {name: getattr(system, name) for name in ("timestep", "rattle", "strain")
               if getattr(config, name) is None}
@@ -248,6 +250,38 @@ def resolve(config: SampleConfig, base, log=None) -> SampleConfig:
         for name in dropped:
             log(f"  {name} frames: {reasons.get(name, 'none')}; their share goes to MD")
     return dataclasses.replace(config, fractions=fractions, **chosen)
+
+
+def check_cell_height(base, kind: str, config: SampleConfig, log=None) -> None:
+    """A periodic direction thinner than twice the student's cutoff puts an atom's own
+    periodic images among its neighbours, so the teacher's frames hold environments a large
+    box never has. In a liquid or molecular system that is an error (the student learns
+    artefacts of the small box); a crystal's images are the crystal itself, so there it is a
+    note (its vibrations are those the supercell allows)."""
+    import math
+
+    from .structures import cell_heights
+
+    if not config.cutoff or not base.pbc.any() or base.cell.rank < 3:
+        return
+    need = 2 * config.cutoff
+    heights = cell_heights(base.cell.array)
+    thin = [(axis, h) for axis, h, periodic in zip("abc", heights, base.pbc)
+            if periodic and h < need - 1e-9]
+    if not thin:
+        return
+    repeats = tuple(n * (math.ceil(need / h - 1e-9) if periodic and h < need - 1e-9 else 1)
+                    for n, h, periodic in zip(config.supercell, heights, base.pbc))
+    said = ", ".join(f"{axis} {h:.2f} Å" for axis, h in thin)
+    fix = f"--supercell {' '.join(map(str, repeats))}"
+    if kind == "molecular":
+        raise SampleError(
+            f"the cell is thinner than twice the cutoff ({need:g} Å) along {said}: each "
+            "molecule would meet its own periodic images, and a student trained on that "
+            f"learns the small box; repeat it ({fix}) or give a smaller --cutoff")
+    if log:
+        log(f"cell: {said} thinner than twice the cutoff ({need:g} Å); fine for a crystal "
+            f"(its images are the crystal), {fix} for vibrations of longer wavelength")
 
 
 def sample(config: SampleConfig, log=None) -> dict[str, Path]:

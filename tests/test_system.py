@@ -10,7 +10,7 @@ import pytest
 from ase.build import bulk, fcc111, molecule
 
 from mlff_tools.distill import DistillConfig, DistillError, resolve as resolve_distill
-from mlff_tools.sample import SampleConfig, resolve as resolve_sample, sample
+from mlff_tools.sample import SampleConfig, SampleError, resolve as resolve_sample, sample
 from mlff_tools.system import (CRYSTAL_TEMPERATURES, HYDROGEN_TIMESTEP, MOLECULAR_TEMPERATURES,
                                RATTLE_PER_BOND, TIMESTEP, describe)
 
@@ -65,7 +65,7 @@ def test_sample_takes_unset_settings_from_the_structure_and_says_so(tmp_path):
     path = tmp_path / "water.extxyz"
     ase.io.write(path, water_box())
     said = []
-    config = resolve_sample(SampleConfig(output="x", structure=str(path)),
+    config = resolve_sample(SampleConfig(output="x", structure=str(path), cutoff=3.0),
                             ase.io.read(path), said.append)
     assert config.timestep == HYDROGEN_TIMESTEP
     assert config.rattle == pytest.approx(0.039, abs=1e-3)
@@ -78,9 +78,31 @@ def test_sample_takes_unset_settings_from_the_structure_and_says_so(tmp_path):
     # what the user sets stays, and is not announced
     said.clear()
     kept = resolve_sample(SampleConfig(output="x", structure=str(path), timestep=0.25,
-                                       rattle=0.02), ase.io.read(path), said.append)
+                                       rattle=0.02, cutoff=3.0), ase.io.read(path), said.append)
     assert (kept.timestep, kept.rattle) == (0.25, 0.02)
     assert not any("timestep" in line or "rattle" in line for line in said)
+
+
+def test_a_cell_thinner_than_twice_the_cutoff(tmp_path):
+    """A liquid's box below 2 x cutoff is refused with the supercell that fixes it (and
+    before any teacher call); a crystal's is a note; distill repeats a liquid to fit."""
+    path = tmp_path / "water.extxyz"
+    ase.io.write(path, water_box())                      # 6.2 Å cube
+    with pytest.raises(SampleError, match=r"thinner than twice the cutoff \(12 Å\) along "
+                                          r"a 6\.20 Å, b 6\.20 Å, c 6\.20 Å.*--supercell 2 2 2"):
+        sample(SampleConfig(output=str(tmp_path / "w.extxyz"), teacher="emt",
+                            structure=str(path), frames=10, cutoff=6.0, progress=False))
+    assert not (tmp_path / "w.extxyz").exists()
+    wide = resolve_sample(SampleConfig(output="x", structure=str(path), supercell=(2, 2, 2)),
+                          ase.io.read(path).repeat(2))
+    assert wide.cutoff == 6.0
+    said = []
+    resolve_sample(SampleConfig(output="x", structure="Si"), bulk("Si", cubic=True), said.append)
+    assert any("fine for a crystal" in line and "--supercell 3 3 3" in line for line in said), said
+    config, notes = resolve_distill(DistillConfig(structure=str(path), output=str(tmp_path)),
+                                    tmp_path)
+    assert config.supercell == (2, 2, 2), config.supercell
+    assert any("supercell: 2x2x2" in line for line in notes), notes
 
 
 def test_sample_of_a_molecule_in_vacuum_stays_unperiodic(tmp_path):

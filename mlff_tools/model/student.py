@@ -184,11 +184,16 @@ class StudentEnergy(torch.nn.Module):
                 r.shape[0], self.n_radial * self.n_species * self.n_species)
         radial = basis @ self.radial_weight                          # [E, 3k]
         unit = edge_vec / r.unsqueeze(1)
-        eye = torch.eye(3, dtype=dtype, device=edge_vec.device)
-        y2 = (unit.unsqueeze(2) * unit.unsqueeze(1) - eye / 3.0).reshape(-1, 9)
-        angular = [unit, y2]                                         # per l: [E, 3], [E, 9]
+        x, y, z = unit[:, 0], unit[:, 1], unit[:, 2]
+        xx, yy, zz = x * x, y * y, z * z
+        # u u - 1/3 by its five independent components, an isometry of the symmetric traceless
+        # matrices: dot products are the full contractions, as with all nine
+        sqrt2 = math.sqrt(2.0)
+        y2 = torch.stack([sqrt2 * x * y, sqrt2 * x * z, sqrt2 * y * z, (xx - yy) / sqrt2,
+                          (2.0 * zz - xx - yy) / math.sqrt(6.0)], dim=1)
+        angular = [unit, y2]                                         # per l: [E, 3], [E, 5]
         if self.l_max >= 3:
-            cube = (y2.reshape(-1, 9, 1) + eye.reshape(1, 9, 1) / 3.0) * unit.unsqueeze(1)
+            cube = (unit.unsqueeze(2) * unit.unsqueeze(1)).reshape(-1, 9, 1) * unit.unsqueeze(1)
             angular.append(cube.reshape(-1, 27) @ self.rank3)        # [E, 10]
 
         # neighbour densities as one small matrix product per atom and l: edges are laid
@@ -212,14 +217,18 @@ class StudentEnergy(torch.nn.Module):
         a0 = a0 * self.inv_avg_neighbours
         b0 = (a0.unsqueeze(2) * a0.unsqueeze(1)).reshape(n_active, k * k)[:, self.triu]
         out = [a0, b0]
+        # l >= 1 in one grid pair: one bmm gives every l's densities (and cross blocks unused)
+        widths = [y.shape[1] for y in angular]
+        grid_r = torch.zeros(n_active * slots, self.l_max * k, dtype=dtype, device=edge_vec.device)
+        grid_r = grid_r.index_copy(0, cell, radial[:, k:])
+        grid_y = torch.zeros(n_active * slots, sum(widths), dtype=dtype, device=edge_vec.device)
+        grid_y = grid_y.index_copy(0, cell, torch.cat(angular, dim=1))
+        a_all = torch.bmm(grid_r.reshape(n_active, slots, self.l_max * k).transpose(1, 2),
+                          grid_y.reshape(n_active, slots, sum(widths))) * self.inv_avg_neighbours
+        start = 0
         for l in range(1, self.l_max + 1):
-            y = angular[l - 1]
-            grid_r = torch.zeros(n_active * slots, k, dtype=dtype, device=edge_vec.device)
-            grid_r = grid_r.index_copy(0, cell, radial[:, l * k:(l + 1) * k])
-            grid_y = torch.zeros(n_active * slots, y.shape[1], dtype=dtype,
-                                 device=edge_vec.device)
-            grid_y = grid_y.index_copy(0, cell, y)
-            a = torch.bmm(grid_r.reshape(n_active, slots, k).transpose(1, 2),
-                          grid_y.reshape(n_active, slots, y.shape[1])) * self.inv_avg_neighbours
+            m = widths[l - 1]
+            a = a_all[:, (l - 1) * k:l * k, start:start + m]
+            start += m
             out.append(torch.bmm(a, a.transpose(1, 2)).reshape(n_active, k * k)[:, self.triu])
         return torch.cat(out, dim=1)

@@ -124,6 +124,27 @@ def test_sw_model_equals_native_sw_kk(models, potentials, tmp_path, nprocs):
     assert dp < SW_PRESSURE_RTOL, f"pressure differs from sw/kk by {dp:.2e} (relative)"
 
 
+def test_compiled_package_equals_native_sw_kk(models, potentials, tmp_path):
+    """mlff/kk runs a compiled model (.pt2, contract version 2) as it runs the .pt: the
+    compiled SW reference model on 2 ranks equals native sw/kk."""
+    from mlff_tools.model.compiled import compile_model
+
+    package = compile_model(models["si64"], tmp_path / "si64.pt2")
+    atoms = silicon((3, 3, 3), rattle=0.1, triclinic=True)
+    data = write_data(atoms, tmp_path / "si.data", ["Si"])
+    mlff = run(setup(data) + [f"pair_style mlff {package}", "pair_coeff * * Si"],
+               tmp_path, "mlff", nprocs=2)
+    native = run(setup(data) + ["pair_style sw", f"pair_coeff * * {potentials / 'Si.sw'} Si"],
+                 tmp_path, "sw", nprocs=2)
+    assert "pair mlff/kk" in mlff.output and "graph built by Kokkos kernels" in mlff.output
+    de = abs(mlff.energy - native.energy) / len(atoms)
+    df = np.abs(mlff.forces - native.forces).max()
+    dp = np.abs(mlff.pressure - native.pressure).max() / np.abs(native.pressure).max()
+    assert de < SW_ENERGY_TOL, f"energy differs from sw/kk by {de:.2e} eV/atom"
+    assert df < SW_FORCE_TOL, f"forces differ from sw/kk by {df:.2e} eV/Å"
+    assert dp < SW_PRESSURE_RTOL, f"pressure differs from sw/kk by {dp:.2e} (relative)"
+
+
 @pytest.mark.parametrize("dtype, tol", [("float64", TOL64), ("float32", TOL32)])
 def test_student_two_species(tmp_path, dtype, tol):
     """A two-species student (random weights): mlff/kk == mlff on 2 ranks, triclinic SiC;

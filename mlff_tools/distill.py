@@ -236,8 +236,8 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
         plan = plan_run(script)
         run = run_input(plan, script.parent, folder / f"{script.stem}.validate",
                         progress=config.progress)
-        stable = stability(run, Thresholds())
         symbols = [plan.elements[t - 1] for t in run.types]
+        stable = stability(run, Thresholds(), symbols)
         usable = len(run.positions)
         if stable["collapsed"]:
             usable = int(np.searchsorted(run.frame_steps, stable["step"]))

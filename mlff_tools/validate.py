@@ -133,16 +133,27 @@ def dump_frames(plan: RunPlan, config: ValidateConfig) -> int:
     return 100
 
 
-def stability(run: RunResult, thresholds: Thresholds) -> dict:
-    """First collapse of the run, if any: the LAMMPS error or blow-up, or atoms too close."""
+def stability(run: RunResult, thresholds: Thresholds, symbols: list[str] | None = None) -> dict:
+    """First collapse of the run, if any: the LAMMPS error or blow-up, atoms too close, or,
+    given the ``symbols`` of a molecular system, a molecule broken or two bonded together."""
     out = {"collapsed": False, "steps_done": run.steps_done}
+    if symbols and len(run.positions) > 1 and _is_molecular(symbols, run):
+        from .analysis.structure import first_molecule_change
+
+        change = first_molecule_change(symbols, run.positions, run.cells)
+        out["molecules"] = "intact"
+        if change:
+            out.update(collapsed=True, step=int(run.frame_steps[change["frame"]]),
+                       reason=f"molecules changed: {change['molecules_at_start']} at the "
+                              f"start, {change['molecules_now']} now (a bond broke or formed)")
+            out["molecules"] = "changed"
     distances = min_distances(run.positions, run.cells) if len(run.positions) else np.zeros(0)
     if len(distances):
         out["start_min_distance_A"] = float(distances[0])
         out["min_distance_A"] = float(distances.min())
         limit = thresholds.min_distance_fraction * distances[0]
         close = np.nonzero(distances < limit)[0]
-        if len(close):
+        if len(close) and (not out["collapsed"] or run.frame_steps[close[0]] <= out["step"]):
             out.update(collapsed=True, step=int(run.frame_steps[close[0]]),
                        reason=f"atoms closer than {limit:.3f} Å "
                               f"({thresholds.min_distance_fraction:g} x the starting minimum "
@@ -152,6 +163,16 @@ def stability(run: RunResult, thresholds: Thresholds) -> dict:
     if out["collapsed"]:
         out["summary"] = f"collapsed at step {out['step']}: {out['reason']}"
     return out
+
+
+def _is_molecular(symbols: list[str], run: RunResult) -> bool:
+    """Whether the run's first frame is molecules (in a periodic box or alone in one)."""
+    from ase import Atoms
+
+    from .system import describe
+
+    start = Atoms(symbols, positions=run.positions[0], cell=run.cells[0], pbc=True)
+    return describe(start).kind in ("molecular", "molecule")
 
 
 def teacher_trajectory(plan: RunPlan, start, teacher, steps: int, dt_ps: float,
@@ -336,7 +357,7 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
         "thresholds": dataclasses.asdict(thresholds), "report_dir": str(report_dir),
     }
     checks = []
-    stable = stability(run, thresholds)
+    stable = stability(run, thresholds, symbols)
     report["stability"] = stable
     checks.append(_check("stability", stable.get("summary", "stable"), "no collapse",
                          not stable["collapsed"], stable.get("message", "")))

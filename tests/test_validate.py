@@ -363,3 +363,41 @@ def test_reports_do_not_overwrite_each_other(models, tmp_path, capsys):
     assert main(["validate", str(scripts[1]), "--json", str(tmp_path / "r1.json"), "--quiet",
                  "--overwrite", *ANY_DRIFT]) == 0
     assert json.loads((tmp_path / "r1.json").read_text())["input"] == str(scripts[1])
+
+
+def test_a_broken_molecule_is_a_collapse():
+    """In a molecular system a bond that breaks (an H leaving its O) is a collapse at the
+    frame it happens, with the molecule counts; intact molecules and crystals are stable."""
+    from ase.build import bulk, molecule
+
+    from mlff_tools.runner import RunResult
+    from mlff_tools.validate import Thresholds, stability
+
+    water = molecule("H2O")
+    water.set_cell([3.1, 3.1, 3.1])
+    water.center()
+    water.pbc = True
+    box = water.repeat(2)                             # 8 molecules, 6.2 Å
+    rng = np.random.default_rng(3)
+    frames = np.array([box.positions + rng.normal(0, 0.02, box.positions.shape)
+                       for _ in range(5)])
+    hydrogen = 1                                      # bonded to oxygen 0
+    away = box.positions[hydrogen] - box.positions[0]
+    frames[3:, hydrogen] += 0.6 * away / np.linalg.norm(away)     # O-H 0.97 -> 1.57 Å
+
+    def run(positions, cell):
+        return RunResult(thermo={}, positions=positions, cells=np.array([cell] * len(positions)),
+                         frame_steps=np.arange(len(positions)) * 100, types=np.ones(1, int),
+                         dt_ps=0.0005, natoms=positions.shape[1], steps_done=400, seconds=1.0,
+                         collapse=None, start_velocities=np.zeros_like(positions[0]))
+
+    symbols = box.get_chemical_symbols()
+    broken = stability(run(frames, box.cell.array), Thresholds(), symbols)
+    assert broken["collapsed"] and broken["step"] == 300, broken
+    assert broken["reason"] == "molecules changed: 8 at the start, 9 now (a bond broke or formed)"
+    intact = stability(run(frames[:3], box.cell.array), Thresholds(), symbols)
+    assert not intact["collapsed"] and intact["molecules"] == "intact", intact
+    silicon = bulk("Si", cubic=True).repeat(2)
+    crystal = stability(run(np.array([silicon.positions] * 3), silicon.cell.array),
+                        Thresholds(), silicon.get_chemical_symbols())
+    assert not crystal["collapsed"] and "molecules" not in crystal, crystal

@@ -62,3 +62,38 @@ def min_distances(positions: np.ndarray, cells: np.ndarray, cutoff: float = 4.0)
         d = neighbor_list("d", atoms, cutoff)
         result.append(float(d.min()) if d.size else cutoff)
     return np.array(result)
+
+
+BOND_FACTOR = 1.25     # bonded: closer than 1.25 x the sum of covalent radii (O-H 1.21 Å;
+                       # water's hydrogen bond, 1.8 Å, is not)
+
+
+def molecules(symbols, positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Each atom's molecule, as the lowest atom index of its bonded cluster (periodic)."""
+    from ase import Atoms
+    from ase.data import covalent_radii
+    from ase.neighborlist import neighbor_list
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    atoms = Atoms(symbols, positions=positions, cell=cell, pbc=True)
+    radii = covalent_radii[atoms.numbers] * BOND_FACTOR
+    first, second = neighbor_list("ij", atoms, radii)
+    n = len(atoms)
+    graph = coo_matrix((np.ones(len(first)), (first, second)), shape=(n, n))
+    labels = connected_components(graph, directed=False)[1]
+    lowest = np.full(labels.max() + 1, n)
+    np.minimum.at(lowest, labels, np.arange(n))
+    return lowest[labels]
+
+
+def first_molecule_change(symbols, positions: np.ndarray, cells: np.ndarray) -> dict | None:
+    """The first frame whose molecules differ from the first frame's (a bond broken, or atoms
+    of two molecules bonded), with the counts; None if every frame keeps them."""
+    start = molecules(symbols, positions[0], cells[0])
+    for index in range(1, len(positions)):
+        now = molecules(symbols, positions[index], cells[index])
+        if not np.array_equal(now, start):
+            return {"frame": index, "molecules_at_start": len(np.unique(start)),
+                    "molecules_now": len(np.unique(now))}
+    return None

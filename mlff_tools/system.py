@@ -19,6 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+BOND_FACTOR = 1.25     # bonded: closer than 1.25 x the sum of covalent radii (O-H 1.21 Å;
+                       # water's hydrogen bond, 1.8 Å, is not; Si-Si 2.78 Å)
+
 HYDROGEN_TIMESTEP = 0.5     # fs: O-H and C-H stretches (~9-11 fs periods) need it
 TIMESTEP = 1.0              # fs: everything heavier (LAMMPS metal units' default)
 RATTLE_PER_BOND = 0.04      # largest rattle std, as a fraction of the shortest bond
@@ -90,8 +93,10 @@ def describe(atoms) -> System:
             break
         reach *= 2
     shortest = float(distances.min()) if len(distances) else 2.0
-    try:
-        histogram = analyze_dimensionality(atoms, method="RDA")[0].h
+    try:     # the bonded network at BOND_FACTOR x the covalent radii, not the interval ASE
+        # scores best: in a hot liquid (Si at 3500 K) that is a scale where it falls apart
+        intervals = analyze_dimensionality(atoms, method="RDA")
+        histogram = next((i.h for i in intervals if i.a <= BOND_FACTOR < i.b), intervals[0].h)
     except TypeError:    # ASE's analysis fails where nothing is bonded: every atom alone
         histogram = (len(atoms), 0, 0, 0)
     molecules = int(histogram[0])

@@ -64,10 +64,6 @@ def min_distances(positions: np.ndarray, cells: np.ndarray, cutoff: float = 4.0)
     return np.array(result)
 
 
-BOND_FACTOR = 1.25     # bonded: closer than 1.25 x the sum of covalent radii (O-H 1.21 Å;
-                       # water's hydrogen bond, 1.8 Å, is not)
-
-
 def molecules(symbols, positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
     """Each atom's molecule, as the lowest atom index of its bonded cluster (periodic)."""
     from ase import Atoms
@@ -75,6 +71,8 @@ def molecules(symbols, positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
     from ase.neighborlist import neighbor_list
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
+
+    from ..system import BOND_FACTOR
 
     atoms = Atoms(symbols, positions=positions, cell=cell, pbc=True)
     radii = covalent_radii[atoms.numbers] * BOND_FACTOR

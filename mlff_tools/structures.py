@@ -1,8 +1,8 @@
 """Structures: read from files or built from a name, and the supercells made of them.
 
 Every command takes a structure the same way: a file ASE reads (CIF, POSCAR, extxyz, a
-LAMMPS data file whose masses name the elements) or a crystal `ase.build.bulk` knows
-("Si", "Cu", "NaCl" with its defaults).
+LAMMPS data file whose masses name the elements) or an element whose crystal `ase.build.bulk`
+knows by default ("Si", "Cu"; a compound such as NaCl needs a file).
 
     atoms = load_structure("Si", (2, 2, 2))
     n = cubic_repeats(len(load_structure("Si")), 512)      # (n, n, n) for about 512 atoms

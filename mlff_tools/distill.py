@@ -593,10 +593,13 @@ def distill(config: DistillConfig) -> dict:
     for round_index in range(config.rounds + 1):
         if round_index >= len(state["rounds"]):
             state["rounds"].append({"round": round_index})
+            state.pop("final", None)      # more rounds than a finished job had: judge anew
             _save_state(out, state)
         model = stage_train(config, out, state, round_index, log)
         entry = state["rounds"][round_index]
         last = round_index == config.rounds
+        if not last and entry.get("stopped") in ("rounds", "budget"):
+            entry.pop("stopped")          # asked again with more rounds or more budget
         spent = (time.perf_counter() - started) / 60 + state.get("minutes_before", 0.0)
         if last or spent > config.max_minutes or state["teacher_calls"] >= \
                 config.max_teacher_calls:

@@ -61,6 +61,21 @@ def test_resume_after_each_stage_redoes_nothing(resumed):
     assert report["final"]["model"] == str(out / "model.pt")
 
 
+def test_more_rounds_continue_a_finished_job(resumed, tmp_path):
+    """A finished job asked again with more rounds explores its last model, trains the next
+    round and judges the new student (the earlier report is not reused)."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(resumed[0], out)
+    report = distill(miniature(out, rounds=2))
+    log = (out / "distill.log").read_text()
+    assert log.count("round 0: training") == 1 and "round 2: training" in log, log
+    assert log.count("final: held-out errors") == 2, log
+    assert len(report["rounds"]) == 3 and report["headline"]["rounds"] == 3, report["headline"]
+    assert report["rounds"][1].get("stopped") is None and report["rounds"][1]["explored"]
+
+
 def test_distill_writes_a_compiled_model_and_times_it(resumed):
     """distill compiles its student for this machine (model.pt2), checked equal to model.pt,
     and its speed-up is the compiled model's; the TorchScript speed is reported beside it."""

@@ -14,8 +14,11 @@ TESTS = Path(__file__).resolve().parent
 
 def interrupt_when(command, ready, *, timeout=120.0):
     """Start ``command``, send SIGINT once ``ready()`` is true; return (returncode, stderr)."""
+    # SIGINT as a terminal gives it: a shell starts background jobs (`make test &`, nohup)
+    # with SIGINT ignored, and Python keeps an ignored SIGINT ignored
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(TESTS)})
+                            env={**os.environ, "PYTHONPATH": str(TESTS)},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None and not ready():
         time.sleep(0.05)

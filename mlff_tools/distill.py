@@ -516,9 +516,9 @@ def resolve(config: DistillConfig, out: Path) -> tuple[DistillConfig, list[str]]
             "highest temperature; --no-melt to skip)" if chosen["melt"] else
             "no (not a crystal: the hot RDF run starts from the structure; --melt to add it)"))
     if system.kind == "molecular" and config.supercell is None:
-        from .structures import supercell_for_height
+        from .structures import repeats_for_height
 
-        chosen["supercell"] = supercell_for_height(config.structure, 2 * config.cutoff)
+        chosen["supercell"] = repeats_for_height(atoms.cell.array, 2 * config.cutoff)
         notes.append(f"  supercell: {'x'.join(map(str, chosen['supercell']))} (a liquid's cell "
                      f"at least twice the cutoff, {2 * config.cutoff:g} Å, high: no molecule "
                      "meets its own images)")

@@ -258,20 +258,17 @@ def check_cell_height(base, kind: str, config: SampleConfig, log=None) -> None:
     box never has. In a liquid or molecular system that is an error (the student learns
     artefacts of the small box); a crystal's images are the crystal itself, so there it is a
     note (its vibrations are those the supercell allows)."""
-    import math
-
-    from .structures import cell_heights
+    from .structures import cell_heights, repeats_for_height
 
     if not config.cutoff or not base.pbc.any() or base.cell.rank < 3:
         return
     need = 2 * config.cutoff
-    heights = cell_heights(base.cell.array)
-    thin = [(axis, h) for axis, h, periodic in zip("abc", heights, base.pbc)
-            if periodic and h < need - 1e-9]
+    factors = repeats_for_height(base.cell.array, need, base.pbc)
+    thin = [(axis, h) for axis, h, factor in zip("abc", cell_heights(base.cell.array), factors)
+            if factor > 1]
     if not thin:
         return
-    repeats = tuple(n * (math.ceil(need / h - 1e-9) if periodic and h < need - 1e-9 else 1)
-                    for n, h, periodic in zip(config.supercell, heights, base.pbc))
+    repeats = tuple(n * factor for n, factor in zip(config.supercell, factors))
     said = ", ".join(f"{axis} {h:.2f} Å" for axis, h in thin)
     fix = f"--supercell {' '.join(map(str, repeats))}"
     if kind == "molecular":

@@ -90,7 +90,13 @@ def cell_heights(cell) -> list[float]:
             for i, j in ((1, 2), (0, 2), (0, 1))]
 
 
+def repeats_for_height(cell, min_height: float, pbc=(True, True, True)) -> tuple[int, int, int]:
+    """The smallest repeat of ``cell`` whose heights reach ``min_height`` Å along the periodic
+    directions (1 along the others)."""
+    return tuple(max(1, int(np.ceil(min_height / h - 1e-9))) if periodic else 1
+                 for h, periodic in zip(cell_heights(cell), pbc))
+
+
 def supercell_for_height(structure: str, min_height: float) -> tuple[int, int, int]:
     """The smallest repeat whose cell heights all reach ``min_height`` Å."""
-    heights = cell_heights(load_structure(structure).cell.array)
-    return tuple(int(np.ceil(min_height / h)) for h in heights)
+    return repeats_for_height(load_structure(structure).cell.array, min_height)

@@ -152,9 +152,8 @@ class StillingerWeberEnergy(torch.nn.Module):
         module = cls.__new__(cls)
         torch.nn.Module.__init__(module)
         module.n_species = int(state["cut"].shape[0])
-        for name in ("cut", "sigma", "amplitude", "B", "p", "q", "sigma_gamma", "lambda_eps",
-                     "costheta0"):
-            module.register_buffer(name, state[name].clone())
+        for name, value in state.items():
+            module.register_buffer(name, value.clone())
         return module
 
     def forward(self, species: torch.Tensor, edge_index: torch.Tensor,

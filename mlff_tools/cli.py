@@ -97,6 +97,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+KNOB_HELP = {
+    "l_max": "2, or 3 for the l = 3 angular channel (overrides the preset)",
+    "radial_banks": "species treatment: 0, radial weights per species pair (cost grows with "
+                    "species^2); M > 0, M shared radial banks mixed per pair (cost flat in the "
+                    "species). Default: per pair up to 3 species, 4 banks beyond",
+}
+
+
 def add_train_parser(sub) -> None:
     from .model.student import PRESETS
     from .train import SIZE_KNOBS, TrainConfig
@@ -115,7 +123,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--cutoff", type=float, default=defaults.cutoff, help="Å")
     for knob in SIZE_KNOBS:
         p.add_argument(f"--{knob.replace('_', '-')}", type=int, default=None,
-                       help="overrides the preset")
+                       help=KNOB_HELP.get(knob, "overrides the preset"))
     p.add_argument("--dtype", choices=("float32", "float64"), default=defaults.dtype,
                    help="precision of the model file (float64 for exact parity, float32 for speed)")
     p.add_argument("--energy-weight", type=float, default=defaults.energy_weight,

@@ -41,10 +41,10 @@ from .data import (Batch, DatasetError, LabelKeys, collate, dataset_species, fra
                    frame_graph, read_labelled)
 from .model import EdgeGradient, ModelMetadata, save_model
 from .model.contract import TORCH_DTYPES, temporary_beside
-from .model.student import PRESET_LR, PRESETS, StudentEnergy
+from .model.student import PRESET_LR, PRESETS, StudentEnergy, default_radial_banks
 
 EV_PER_A3_TO_GPA = 160.21766208
-SIZE_KNOBS = ("n_radial", "n_channels", "hidden", "n_hidden_layers", "l_max")
+SIZE_KNOBS = ("n_radial", "n_channels", "hidden", "n_hidden_layers", "l_max", "radial_banks")
 # fields that may differ between an interrupted run and its --resume
 RESUME_MAY_CHANGE = ("max_epochs", "device", "quiet", "resume", "overwrite")
 
@@ -66,6 +66,7 @@ class TrainConfig:
     hidden: int | None = None
     n_hidden_layers: int | None = None
     l_max: int | None = None          # 2, or 3 for the l = 3 angular channel
+    radial_banks: int | None = None   # 0: radial weights per species pair; M: M shared banks
     dtype: str = "float32"
     energy_weight: float = 100.0
     force_weight: float = 1.0
@@ -91,14 +92,19 @@ class TrainConfig:
     overwrite: bool = False
     quiet: bool = False
 
-    def architecture(self) -> dict:
+    def architecture(self, n_species: int = 1) -> dict:
+        """The student's sizes: the preset's, with the knobs given; the species treatment
+        (radial_banks) follows from the number of species unless given."""
         if self.preset not in PRESETS:
             raise TrainingError(f"unknown preset `{self.preset}`; choose one of "
                                 f"{', '.join(PRESETS)}")
-        sizes = dict(PRESETS[self.preset])
+        sizes = {**PRESETS[self.preset], "radial_banks": default_radial_banks(n_species)}
         for knob in SIZE_KNOBS:
             if getattr(self, knob) is not None:
                 sizes[knob] = getattr(self, knob)
+        if sizes["radial_banks"] < 0:
+            raise TrainingError(f"--radial-banks must be 0 (radial weights per species pair) "
+                                f"or positive, got {sizes['radial_banks']}")
         return sizes
 
     @property
@@ -228,7 +234,8 @@ def _load_sets(config: TrainConfig):
 def _build_module(config: TrainConfig, species, train_frames, graphs) -> EdgeGradient:
     torch.manual_seed(config.seed)
     dtype = TORCH_DTYPES[config.dtype]
-    energy = StudentEnergy(species, config.cutoff, dtype=dtype, **config.architecture())
+    energy = StudentEnergy(species, config.cutoff, dtype=dtype,
+                           **config.architecture(len(species)))
     reference = fit_reference_energies(train_frames, species, config.keys)
     forces = np.concatenate([g.forces.reshape(-1) for g in graphs])
     neighbours = sum(g.edge_index.shape[1] for g in graphs) / sum(len(g.species) for g in graphs)
@@ -417,7 +424,7 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
     metadata = ModelMetadata(
         species=species, cutoff=config.cutoff, dtype=config.dtype,
         model={"arch": "density-expansion", "preset": config.preset, "n_params": n_params,
-               **config.architecture()},
+               **config.architecture(len(species))},
         teacher={"name": teacher} if teacher else {},
         training={"n_train": len(train_frames), "n_val": len(val_frames),
                   "epochs": len(history), "seed": config.seed,

@@ -24,16 +24,16 @@ TOL = {"float64": 1e-10, "float32": 1e-5}    # relative to the largest value com
 CUTOFF = 4.5
 
 
-def student_file(folder, species, dtype, l_max=2, seed=3):
+def student_file(folder, species, dtype, l_max=2, seed=3, radial_banks=0):
     """A random-weight `fast` student written as train writes one (sizes in the metadata)."""
-    module = random_student(species=species, seed=seed, l_max=l_max)
+    module = random_student(species=species, seed=seed, l_max=l_max, radial_banks=radial_banks)
     if dtype == "float32":
         module = module.float()
-    sizes = {**PRESETS["fast"], "l_max": l_max}
+    sizes = {**PRESETS["fast"], "l_max": l_max, "radial_banks": radial_banks}
     return save_model(module, ModelMetadata(
         species=species, cutoff=CUTOFF, dtype=dtype,
         model={"arch": "density-expansion", "preset": "fast", **sizes}),
-        folder / f"student_{'_'.join(species)}_{dtype}.pt")
+        folder / f"student_{'_'.join(species)}_{dtype}_banks{radial_banks}.pt")
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,22 @@ def test_compiled_equals_torchscript(compiled, dtype):
             scale = max(float(np.abs(results[0][key]).max()), 1.0)
             error = float(np.abs(results[1][key] - results[0][key]).max()) / scale
             assert error < TOL[dtype], f"{name} {key}: {error:.2e}"
+
+
+def test_banked_student_compiles(tmp_path):
+    """A student with shared radial banks (the species treatment for many elements) compiles,
+    and its package equals the .pt on a mixed structure (float64)."""
+    source = student_file(tmp_path, ("Si", "C"), "float64", radial_banks=3)
+    package = compile_model(source, source.with_suffix(".pt2"))
+    atoms = structures()["lonely atom"]
+    results = []
+    for path in (source, package):
+        atoms = atoms.copy()
+        atoms.calc = MLFFCalculator(path)
+        results.append((atoms.get_potential_energies(), atoms.get_forces()))
+    for name, expected, got in zip(("energies", "forces"), *results):
+        error = float(np.abs(got - expected).max())
+        assert error < TOL["float64"], f"{name}: package differs from the .pt by {error:.2e}"
 
 
 def test_compile_command_and_info(compiled, tmp_path, capsys):

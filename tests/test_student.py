@@ -9,7 +9,7 @@ from scipy.spatial.transform import Rotation
 
 from helpers.models import CUTOFF, random_student
 from mlff_tools.calculator import MLFFCalculator
-from mlff_tools.model import ModelMetadata, load_model, save_model
+from mlff_tools.model import EdgeGradient, ModelMetadata, load_model, save_model
 from mlff_tools.model.graph import atoms_graph
 from mlff_tools.model.student import PRESETS, StudentEnergy
 
@@ -18,10 +18,12 @@ FD_STEP = 1e-5       # Å
 FD_TOL = 1e-6        # eV/Å
 
 
-@pytest.fixture(scope="module", params=[2, 3], ids=["l_max2", "l_max3"])
+@pytest.fixture(scope="module", params=[(2, 0), (3, 0), (2, 3)],
+                ids=["l_max2", "l_max3", "banks3"])
 def student_file(tmp_path_factory, request):
     path = tmp_path_factory.mktemp("student") / "student.pt"
-    save_model(random_student(("Si", "C"), l_max=request.param),
+    l_max, banks = request.param
+    save_model(random_student(("Si", "C"), l_max=l_max, radial_banks=banks),
                ModelMetadata(species=("Si", "C"), cutoff=CUTOFF, dtype="float64"), path)
     return path
 
@@ -104,10 +106,11 @@ def test_smooth_to_zero_at_cutoff(student_file):
     assert energy_ratio < 0.002, f"energy fell only by {energy_ratio:.3g} (want ~0.001)"
 
 
-@pytest.mark.parametrize("preset,l_max", [(p, None) for p in PRESETS] + [("fast", 3)])
-def test_export_parity(tmp_path, preset, l_max):
+@pytest.mark.parametrize("preset,l_max,banks",
+                         [(p, None, 0) for p in PRESETS] + [("fast", 3, 0), ("accurate", None, 4)])
+def test_export_parity(tmp_path, preset, l_max, banks):
     """The exported TorchScript file gives the in-memory model's energies and forces (float64)."""
-    module = random_student(("Si", "C"), preset, l_max=l_max)
+    module = random_student(("Si", "C"), preset, l_max=l_max, radial_banks=banks)
     path = save_model(module, ModelMetadata(species=("Si", "C"), cutoff=CUTOFF,
                                             dtype="float64"), tmp_path / "m.pt")
     species, edge_index, edge_vec = (torch.from_numpy(x) for x in
@@ -170,3 +173,27 @@ def test_only_l3_sees_the_tetrahedron():
     assert b1.abs().max() < EXACT and b2.abs().max() < EXACT, "l = 1, 2 should vanish"
     diagonal = torch.triu_indices(k, k)[0] == torch.triu_indices(k, k)[1]
     assert (b3[diagonal] > 1e-6).all(), f"l = 3 invariants {b3[diagonal]}"
+
+
+def test_banks_contain_the_per_pair_weights(tmp_path):
+    """M = n_species^2 banks with one-hot pair weights are the per-pair student exactly: the
+    banked form is a factorisation of the per-pair radial weights, not another model."""
+    per_pair = random_student(("Si", "C"), seed=5).energy
+    banked = random_student(("Si", "C"), seed=5, radial_banks=4).energy
+    n_radial, pairs, width = per_pair.n_radial, 4, per_pair.radial_weight.shape[1]
+    with torch.no_grad():
+        for name, value in per_pair.state_dict().items():
+            if name != "radial_weight":
+                banked.state_dict()[name].copy_(value)
+        banked.radial_weight.copy_(per_pair.radial_weight.reshape(n_radial, pairs * width))
+        banked.pair_embedding.copy_(torch.eye(pairs, dtype=torch.float64)
+                                    .repeat_interleave(width, dim=1))
+    graph = [torch.from_numpy(x) for x in atoms_graph(sic(), ("Si", "C"), CUTOFF)]
+    expected, got = per_pair(*graph), banked(*graph)
+    assert (got - expected).abs().max() < EXACT, \
+        f"banked energies differ by {(got - expected).abs().max():.2e} eV"
+    # a per-pair file holds what files written before the banks held, no new entry
+    path = save_model(EdgeGradient(per_pair), ModelMetadata(species=("Si", "C"), cutoff=CUTOFF,
+                                                            dtype="float64"), tmp_path / "m.pt")
+    saved = set(load_model(path).module.state_dict())
+    assert not any("pair_embedding" in name for name in saved), sorted(saved)

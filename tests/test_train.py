@@ -52,6 +52,7 @@ def test_metadata_records_training(trained):
     assert meta.species == ("Si",) and meta.cutoff == 4.0 and meta.dtype == "float32"
     assert meta.model["arch"] == "density-expansion" and meta.model["preset"] == "fast"
     assert meta.model["n_params"] == result.n_params
+    assert meta.model["radial_banks"] == 0, "one species: radial weights per species pair"
     assert meta.training["validation"]["force_mae_mev_per_A"] == pytest.approx(
         result.errors["force_mae_mev_per_A"])
     log = [json.loads(line) for line in
@@ -190,19 +191,35 @@ def test_train_command(sw_data, tmp_path, capsys):
     assert main(["train", str(tmp_path / "nothing.extxyz"), "-o", str(out)]) == 2
 
 
-@pytest.mark.parametrize("l_max", [2, 3])
-def test_warm_start_continues_from_the_model_file(sw_data, tmp_path, l_max):
+@pytest.mark.parametrize("l_max,banks", [(2, 0), (3, 0), (2, 2)])
+def test_warm_start_continues_from_the_model_file(sw_data, tmp_path, l_max, banks):
     """--init copies a saved model's weights: a first run's file, loaded into a fresh run,
     validates exactly as the file does before any update (zero learning rate); a file of
     another architecture is refused by name."""
-    first = train(quick(sw_data, tmp_path / "first.pt", l_max=l_max, max_epochs=3))
+    first = train(quick(sw_data, tmp_path / "first.pt", l_max=l_max, radial_banks=banks,
+                        max_epochs=3))
+    assert load_model(first.model_path).metadata.model["radial_banks"] == banks
     history = []
-    train(quick(sw_data, tmp_path / "second.pt", l_max=l_max, max_epochs=1, lr=0.0,
-                init=str(first.model_path)), progress=history.append)
+    train(quick(sw_data, tmp_path / "second.pt", l_max=l_max, radial_banks=banks, max_epochs=1,
+                lr=0.0, init=str(first.model_path)), progress=history.append)
     before = first.errors["force_mae_mev_per_A"]
     after = history[0]["val_force_mae_mev_per_A"]
     assert after == pytest.approx(before, rel=1e-5), f"{after} != {before} meV/Å"
     other = 3 if l_max == 2 else 2
     with pytest.raises(TrainingError, match="not the same architecture"):
-        train(quick(sw_data, tmp_path / "third.pt", l_max=other, max_epochs=1,
-                    init=str(first.model_path)))
+        train(quick(sw_data, tmp_path / "third.pt", l_max=other, radial_banks=banks,
+                    max_epochs=1, init=str(first.model_path)))
+
+
+def test_species_treatment_follows_the_species_count():
+    """Radial weights per species pair for few species, shared banks for many (their cost is
+    flat in the species); a given --radial-banks wins; a negative one is refused."""
+    from mlff_tools.model.student import DEFAULT_BANKS, PER_PAIR_UP_TO
+
+    config = TrainConfig(train="t.extxyz", output="m.pt")
+    assert config.architecture(PER_PAIR_UP_TO)["radial_banks"] == 0
+    assert config.architecture(PER_PAIR_UP_TO + 1)["radial_banks"] == DEFAULT_BANKS
+    assert TrainConfig(train="t.extxyz", output="m.pt", radial_banks=0).architecture(5)[
+        "radial_banks"] == 0
+    with pytest.raises(TrainingError, match="--radial-banks must be 0"):
+        TrainConfig(train="t.extxyz", output="m.pt", radial_banks=-1).architecture()

@@ -57,6 +57,16 @@ PRESETS: Dict[str, Dict[str, int]] = {
                  "l_max": 2},
 }
 
+# the species treatment (see StudentEnergy): radial weights per species pair up to this many
+# species, shared radial banks mixed per pair beyond it (benchmarks/species_accuracy.py)
+PER_PAIR_UP_TO = 3
+DEFAULT_BANKS = 4
+
+
+def default_radial_banks(n_species: int) -> int:
+    """0 (one radial weight block per species pair) for few species, else DEFAULT_BANKS."""
+    return 0 if n_species <= PER_PAIR_UP_TO else DEFAULT_BANKS
+
 
 def envelope(x: torch.Tensor) -> torch.Tensor:
     """C2 polynomial cutoff: 1 at x=0, and value, slope, curvature 0 at x>=1."""
@@ -90,11 +100,15 @@ class StudentEnergy(torch.nn.Module):
 
     def __init__(self, species: Tuple[str, ...], cutoff: float, *, n_radial: int = 6,
                  n_channels: int = 6, hidden: int = 32, n_hidden_layers: int = 2,
-                 l_max: int = 2, dtype: torch.dtype = torch.float32):
+                 l_max: int = 2, radial_banks: int = 0, dtype: torch.dtype = torch.float32):
         super().__init__()
         if l_max not in (2, 3):
             raise ConfigError(f"l_max must be 2 or 3, got {l_max}")
+        if radial_banks < 0:
+            raise ConfigError(f"radial_banks must be 0 (one radial weight block per species "
+                              f"pair) or positive, got {radial_banks}")
         self.l_max = l_max
+        self.radial_banks = radial_banks
         self.species = list(species)
         self.n_species = len(species)
         self.cutoff = float(cutoff)
@@ -104,9 +118,17 @@ class StudentEnergy(torch.nn.Module):
         k = n_channels
         generator = torch.Generator().manual_seed(0)
 
-        self.radial_weight = torch.nn.Parameter(
-            torch.randn(n_radial * n_pairs, (l_max + 1) * k, generator=generator, dtype=dtype)
-            / math.sqrt(n_radial))
+        if radial_banks == 0:
+            self.radial_weight = torch.nn.Parameter(
+                torch.randn(n_radial * n_pairs, (l_max + 1) * k, generator=generator,
+                            dtype=dtype) / math.sqrt(n_radial))
+        else:
+            self.radial_weight = torch.nn.Parameter(
+                torch.randn(n_radial, radial_banks * (l_max + 1) * k, generator=generator,
+                            dtype=dtype) / math.sqrt(n_radial))
+            self.pair_embedding = torch.nn.Parameter(
+                torch.randn(n_pairs, radial_banks * (l_max + 1) * k, generator=generator,
+                            dtype=dtype) / math.sqrt(radial_banks))
         rows, cols = torch.triu_indices(k, k)
         self.register_buffer("triu", rows * k + cols)
         self.register_buffer("frequencies",
@@ -177,12 +199,22 @@ class StudentEnergy(torch.nn.Module):
         r = torch.linalg.vector_norm(edge_vec, dim=1)
         basis = (torch.sin(self.frequencies * r.unsqueeze(1)) / r.unsqueeze(1)
                  * (envelope(r / self.cutoff) * math.sqrt(2.0 / self.cutoff)).unsqueeze(1))
-        if self.n_species > 1:
+        width = (self.l_max + 1) * k
+        # radial_banks > 0: each pair's radial functions mix the shared banks with its own
+        # learned weights. hasattr is decided when scripting, so a per-pair student (and its
+        # file) has no pair_embedding at all and reads as files written before banks existed
+        if hasattr(self, "pair_embedding"):
             pair = species[centre] * self.n_species + species[edge_index[1]]
-            onehot = torch.nn.functional.one_hot(pair, self.n_species * self.n_species).to(dtype)
-            basis = (basis.unsqueeze(2) * onehot.unsqueeze(1)).reshape(
-                r.shape[0], self.n_radial * self.n_species * self.n_species)
-        radial = basis @ self.radial_weight                          # [E, 3k]
+            radial = ((basis @ self.radial_weight) * self.pair_embedding[pair]).reshape(
+                r.shape[0], self.radial_banks, width).sum(1)
+        else:
+            if self.n_species > 1:
+                pair = species[centre] * self.n_species + species[edge_index[1]]
+                onehot = torch.nn.functional.one_hot(
+                    pair, self.n_species * self.n_species).to(dtype)
+                basis = (basis.unsqueeze(2) * onehot.unsqueeze(1)).reshape(
+                    r.shape[0], self.n_radial * self.n_species * self.n_species)
+            radial = basis @ self.radial_weight                      # [E, (l_max + 1) k]
         unit = edge_vec / r.unsqueeze(1)
         x, y, z = unit[:, 0], unit[:, 1], unit[:, 2]
         xx, yy, zz = x * x, y * y, z * z

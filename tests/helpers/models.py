@@ -10,10 +10,12 @@ from mlff_tools.model.student import PRESETS, StudentEnergy
 CUTOFF = 4.5          # Å, of the random students
 
 
-def random_student(species=("Si",), preset="fast", seed=3, l_max=None):
-    """A float64 student with random (non-trivial) weights and descriptor scaling."""
+def random_student(species=("Si",), preset="fast", seed=3, l_max=None, radial_banks=0):
+    """A float64 student with random (non-trivial) weights and descriptor scaling;
+    ``radial_banks`` > 0 for the banked species treatment."""
     torch.manual_seed(seed)
-    sizes = {**PRESETS[preset], **({"l_max": l_max} if l_max else {})}
+    sizes = {**PRESETS[preset], **({"l_max": l_max} if l_max else {}),
+             "radial_banks": radial_banks}
     energy = StudentEnergy(species, CUTOFF, dtype=torch.float64, **sizes)
     with torch.no_grad():
         for p in energy.parameters():

@@ -42,6 +42,7 @@ def alloy(species, repeat: int, seed: int):
 
 
 def cost_ms(model_path: Path, species) -> float:
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     atoms = alloy(species, 10, seed=7)
     loaded = load_model(model_path)
@@ -52,7 +53,7 @@ def cost_ms(model_path: Path, species) -> float:
     for _ in range(2):
         module(*inputs)
     seconds = min(timeit.repeat(lambda: module(*inputs), number=2, repeat=3)) / 2
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     return 1000 * seconds * 4096 / len(atoms)
 
 

@@ -427,6 +427,8 @@ def _rdf_run(temperature: float, report: dict) -> dict:
 
 def _phase_text(run: dict) -> str:
     phase = run.get("phase", {})
+    if phase.get("phase") == "molecule":
+        return "one molecule (no phase to name: its atoms rotate and vibrate)"
     if phase.get("phase") not in ("solid", "liquid"):
         return "of unknown phase"
     return (f"{phase['phase']} (mean-squared displacement {phase['msd_A2']:.2g} Å² over "

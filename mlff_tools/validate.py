@@ -165,14 +165,27 @@ def stability(run: RunResult, thresholds: Thresholds, symbols: list[str] | None 
     return out
 
 
-def _is_molecular(symbols: list[str], run: RunResult) -> bool:
-    """Whether the run's first frame is molecules (in a periodic box or alone in one)."""
+def _first_frame(symbols: list[str], run: RunResult):
+    """What the run's first frame is (mlff_tools.system.describe)."""
     from ase import Atoms
 
     from .system import describe
 
-    start = Atoms(symbols, positions=run.positions[0], cell=run.cells[0], pbc=True)
-    return describe(start).kind in ("molecular", "molecule")
+    return describe(Atoms(symbols, positions=run.positions[0], cell=run.cells[0], pbc=True))
+
+
+def _is_molecular(symbols: list[str], run: RunResult) -> bool:
+    """Whether the run's first frame is molecules (in a periodic box or alone in one)."""
+    return _first_frame(symbols, run).kind in ("molecular", "molecule")
+
+
+def run_phase(run: RunResult, symbols: list[str]) -> dict:
+    """The phase of the run from how its atoms move (measured_phase), except for a single
+    molecule, which has none: its atoms' motion is the molecule's rotation and vibration."""
+    if symbols and _first_frame(symbols, run).molecules == 1:
+        return {"phase": "molecule", "reason": "one molecule: its atoms rotate and vibrate, "
+                                               "no phase to name"}
+    return measured_phase(run.positions, run.cells, run.frame_steps * run.dt_ps)
 
 
 def teacher_trajectory(plan: RunPlan, start, teacher, steps: int, dt_ps: float,
@@ -401,7 +414,7 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
 
     usable = len(run.positions) > 1 and not stable["collapsed"]
     if usable:    # the phase the run is in, from how its atoms move (not from its temperature)
-        report["phase"] = measured_phase(run.positions, run.cells, run.frame_steps * run.dt_ps)
+        report["phase"] = run_phase(run, symbols)
     method = rdf_method(plan, config) if (teacher or config.reference) else None
     labels, curves = None, {}
     if teacher and usable:

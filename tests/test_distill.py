@@ -224,6 +224,7 @@ def test_distill_a_molecule_in_vacuum(tmp_path):
 
     assert report["headline"]["verdict"] in (PASS, FAIL, UNDECIDED)
     assert "the RDF at 300 K is the only one" in log, log     # one temperature, no melt
+    assert "the run at 300 K is one molecule (no phase to name" in log, log
     assert not (out / "validation" / "rdf_hot.lmp").exists()
 
 

@@ -401,3 +401,33 @@ def test_a_broken_molecule_is_a_collapse():
     crystal = stability(run(np.array([silicon.positions] * 3), silicon.cell.array),
                         Thresholds(), silicon.get_chemical_symbols())
     assert not crystal["collapsed"] and "molecules" not in crystal, crystal
+
+
+def test_one_molecule_has_no_phase():
+    """A lone molecule's atoms move by rotating, which is neither a solid's vibration nor a
+    liquid's diffusion: its run is named a molecule; eight molecules get a measured phase."""
+    from ase.build import molecule
+
+    from mlff_tools.runner import RunResult
+    from mlff_tools.validate import run_phase
+
+    def run(atoms):
+        rng = np.random.default_rng(0)
+        positions = np.array([atoms.positions + rng.normal(0, 0.02, atoms.positions.shape)
+                              for _ in range(6)])
+        return RunResult(thermo={}, positions=positions,
+                         cells=np.array([atoms.cell.array] * 6),
+                         frame_steps=np.arange(6) * 100, types=np.ones(1, int), dt_ps=0.0005,
+                         natoms=len(atoms), steps_done=500, seconds=1.0, collapse=None,
+                         start_velocities=np.zeros_like(atoms.positions))
+
+    ethanol = molecule("CH3CH2OH")
+    ethanol.set_cell([12.0, 12.0, 12.0])
+    ethanol.center()
+    alone = run_phase(run(ethanol), ethanol.get_chemical_symbols())
+    assert alone["phase"] == "molecule", alone
+    water = molecule("H2O")
+    water.set_cell([3.1, 3.1, 3.1])
+    water.center()
+    box = water.repeat(2)
+    assert run_phase(run(box), box.get_chemical_symbols())["phase"] == "solid"

@@ -19,6 +19,13 @@ For each edge i -> j (r = |r_ij| < cutoff, unit vector u):
     B = [A0, A0_c A0_d, A1_c . A1_d, A2_c : A2_d, A3_c : A3_d]  (c <= d)     (3-body invariants)
     E_i = E0[z_i] + scale * MLP([B, onehot(z_i)])
 
+Species. The radial weights W[z_i z_j] are one block per species pair (radial_banks = 0):
+exact, but the per-edge radial matrix widens with n_species^2. With radial_banks = M > 0 they
+are factored through M shared radial banks, W[z_i z_j]_{n, lc} = sum_m P[z_i z_j, m] W_m[n, lc],
+with learned pair weights P (the same code: P replaces the one-hot of the pair): the cost is
+that of M pairs whatever the species, and M = n_species^2 with one-hot P is the per-pair
+student again. train picks per-pair weights for up to PER_PAIR_UP_TO species.
+
 f_env(x) = 1 - 10x^3 + 15x^4 - 6x^5 is C2 at the cutoff (value, slope and
 curvature vanish), so energy and forces go continuously to zero there and NVE
 conserves energy. The invariants are exact 3-body terms: an SW-like angular
@@ -118,17 +125,16 @@ class StudentEnergy(torch.nn.Module):
         k = n_channels
         generator = torch.Generator().manual_seed(0)
 
-        if radial_banks == 0:
-            self.radial_weight = torch.nn.Parameter(
-                torch.randn(n_radial * n_pairs, (l_max + 1) * k, generator=generator,
-                            dtype=dtype) / math.sqrt(n_radial))
-        else:
-            self.radial_weight = torch.nn.Parameter(
-                torch.randn(n_radial, radial_banks * (l_max + 1) * k, generator=generator,
-                            dtype=dtype) / math.sqrt(n_radial))
+        # per pair: one [n_radial, (l_max + 1) k] block per species pair, selected per edge by a
+        # one-hot; banks: M blocks, mixed per edge by its pair's M learned weights (same code)
+        blocks = radial_banks if radial_banks > 0 else n_pairs
+        self.radial_weight = torch.nn.Parameter(
+            torch.randn(n_radial * blocks, (l_max + 1) * k, generator=generator, dtype=dtype)
+            / math.sqrt(n_radial))
+        if radial_banks > 0:
             self.pair_embedding = torch.nn.Parameter(
-                torch.randn(n_pairs, radial_banks * (l_max + 1) * k, generator=generator,
-                            dtype=dtype) / math.sqrt(radial_banks))
+                torch.randn(n_pairs, radial_banks, generator=generator, dtype=dtype)
+                / math.sqrt(radial_banks))
         rows, cols = torch.triu_indices(k, k)
         self.register_buffer("triu", rows * k + cols)
         self.register_buffer("frequencies",
@@ -199,22 +205,20 @@ class StudentEnergy(torch.nn.Module):
         r = torch.linalg.vector_norm(edge_vec, dim=1)
         basis = (torch.sin(self.frequencies * r.unsqueeze(1)) / r.unsqueeze(1)
                  * (envelope(r / self.cutoff) * math.sqrt(2.0 / self.cutoff)).unsqueeze(1))
-        width = (self.l_max + 1) * k
-        # radial_banks > 0: each pair's radial functions mix the shared banks with its own
+        # radial_banks > 0: each pair's radial weights mix the shared banks with the pair's
         # learned weights. hasattr is decided when scripting, so a per-pair student (and its
         # file) has no pair_embedding at all and reads as files written before banks existed
         if hasattr(self, "pair_embedding"):
             pair = species[centre] * self.n_species + species[edge_index[1]]
-            radial = ((basis @ self.radial_weight) * self.pair_embedding[pair]).reshape(
-                r.shape[0], self.radial_banks, width).sum(1)
-        else:
-            if self.n_species > 1:
-                pair = species[centre] * self.n_species + species[edge_index[1]]
-                onehot = torch.nn.functional.one_hot(
-                    pair, self.n_species * self.n_species).to(dtype)
-                basis = (basis.unsqueeze(2) * onehot.unsqueeze(1)).reshape(
-                    r.shape[0], self.n_radial * self.n_species * self.n_species)
-            radial = basis @ self.radial_weight                      # [E, (l_max + 1) k]
+            mixing = self.pair_embedding[pair]                        # [E, M]
+            basis = (basis.unsqueeze(2) * mixing.unsqueeze(1)).reshape(
+                r.shape[0], self.n_radial * self.radial_banks)
+        elif self.n_species > 1:
+            pair = species[centre] * self.n_species + species[edge_index[1]]
+            onehot = torch.nn.functional.one_hot(pair, self.n_species * self.n_species).to(dtype)
+            basis = (basis.unsqueeze(2) * onehot.unsqueeze(1)).reshape(
+                r.shape[0], self.n_radial * self.n_species * self.n_species)
+        radial = basis @ self.radial_weight                          # [E, (l_max + 1) k]
         unit = edge_vec / r.unsqueeze(1)
         x, y, z = unit[:, 0], unit[:, 1], unit[:, 2]
         xx, yy, zz = x * x, y * y, z * z

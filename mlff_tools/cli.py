@@ -101,7 +101,7 @@ KNOB_HELP = {
     "l_max": "2, or 3 for the l = 3 angular channel (overrides the preset)",
     "radial_banks": "species treatment: 0, radial weights per species pair (cost grows with "
                     "species^2); M > 0, M shared radial banks mixed per pair (cost flat in the "
-                    "species). Default: per pair up to 3 species, 4 banks beyond",
+                    "species). Default: per pair up to 3 species, 8 banks beyond",
 }
 
 

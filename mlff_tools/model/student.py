@@ -67,7 +67,7 @@ PRESETS: Dict[str, Dict[str, int]] = {
 # the species treatment (see StudentEnergy): radial weights per species pair up to this many
 # species, shared radial banks mixed per pair beyond it (benchmarks/species_accuracy.py)
 PER_PAIR_UP_TO = 3
-DEFAULT_BANKS = 4
+DEFAULT_BANKS = 8
 
 
 def default_radial_banks(n_species: int) -> int:

@@ -133,11 +133,14 @@ def dump_frames(plan: RunPlan, config: ValidateConfig) -> int:
     return 100
 
 
-def stability(run: RunResult, thresholds: Thresholds, symbols: list[str] | None = None) -> dict:
+def stability(run: RunResult, thresholds: Thresholds, symbols: list[str] | None = None,
+              start=None) -> dict:
     """First collapse of the run, if any: the LAMMPS error or blow-up, atoms too close, or,
-    given the ``symbols`` of a molecular system, a molecule broken or two bonded together."""
+    given the ``symbols`` of a molecular system, a molecule broken or two bonded together.
+    ``start``: the first frame's description (first_frame), when the caller has it."""
     out = {"collapsed": False, "steps_done": run.steps_done}
-    if symbols and len(run.positions) > 1 and _is_molecular(symbols, run):
+    if symbols and len(run.positions) > 1 and \
+            (start or first_frame(symbols, run)).kind in ("molecular", "molecule"):
         from .analysis.structure import first_molecule_change
 
         change = first_molecule_change(symbols, run.positions, run.cells)
@@ -165,8 +168,9 @@ def stability(run: RunResult, thresholds: Thresholds, symbols: list[str] | None 
     return out
 
 
-def _first_frame(symbols: list[str], run: RunResult):
-    """What the run's first frame is (mlff_tools.system.describe)."""
+def first_frame(symbols: list[str], run: RunResult):
+    """What the run's first frame is (mlff_tools.system.describe; seconds for thousands of
+    atoms, so a caller that needs it twice computes it once and passes it on)."""
     from ase import Atoms
 
     from .system import describe
@@ -174,15 +178,11 @@ def _first_frame(symbols: list[str], run: RunResult):
     return describe(Atoms(symbols, positions=run.positions[0], cell=run.cells[0], pbc=True))
 
 
-def _is_molecular(symbols: list[str], run: RunResult) -> bool:
-    """Whether the run's first frame is molecules (in a periodic box or alone in one)."""
-    return _first_frame(symbols, run).kind in ("molecular", "molecule")
-
-
-def run_phase(run: RunResult, symbols: list[str]) -> dict:
+def run_phase(run: RunResult, symbols: list[str], start=None) -> dict:
     """The phase of the run from how its atoms move (measured_phase), except for a single
-    molecule, which has none: its atoms' motion is the molecule's rotation and vibration."""
-    if symbols and _first_frame(symbols, run).molecules == 1:
+    molecule, which has none: its atoms' motion is the molecule's rotation and vibration.
+    ``start``: the first frame's description (first_frame), when the caller has it."""
+    if symbols and (start or first_frame(symbols, run)).molecules == 1:
         return {"phase": "molecule", "reason": "one molecule: its atoms rotate and vibrate, "
                                                "no phase to name"}
     return measured_phase(run.positions, run.cells, run.frame_steps * run.dt_ps)
@@ -370,7 +370,8 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
         "thresholds": dataclasses.asdict(thresholds), "report_dir": str(report_dir),
     }
     checks = []
-    stable = stability(run, thresholds, symbols)
+    start = first_frame(symbols, run) if symbols and len(run.positions) > 1 else None
+    stable = stability(run, thresholds, symbols, start)
     report["stability"] = stable
     checks.append(_check("stability", stable.get("summary", "stable"), "no collapse",
                          not stable["collapsed"], stable.get("message", "")))
@@ -414,7 +415,7 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
 
     usable = len(run.positions) > 1 and not stable["collapsed"]
     if usable:    # the phase the run is in, from how its atoms move (not from its temperature)
-        report["phase"] = run_phase(run, symbols)
+        report["phase"] = run_phase(run, symbols, start)
     method = rdf_method(plan, config) if (teacher or config.reference) else None
     labels, curves = None, {}
     if teacher and usable:

@@ -208,16 +208,15 @@ class StudentEnergy(torch.nn.Module):
         # radial_banks > 0: each pair's radial weights mix the shared banks with the pair's
         # learned weights. hasattr is decided when scripting, so a per-pair student (and its
         # file) has no pair_embedding at all and reads as files written before banks existed
-        if hasattr(self, "pair_embedding"):
+        if hasattr(self, "pair_embedding") or self.n_species > 1:
             pair = species[centre] * self.n_species + species[edge_index[1]]
-            mixing = self.pair_embedding[pair]                        # [E, M]
+            if hasattr(self, "pair_embedding"):
+                mixing = self.pair_embedding[pair]                    # [E, M]
+            else:
+                mixing = torch.nn.functional.one_hot(
+                    pair, self.n_species * self.n_species).to(dtype)  # [E, n_species^2]
             basis = (basis.unsqueeze(2) * mixing.unsqueeze(1)).reshape(
-                r.shape[0], self.n_radial * self.radial_banks)
-        elif self.n_species > 1:
-            pair = species[centre] * self.n_species + species[edge_index[1]]
-            onehot = torch.nn.functional.one_hot(pair, self.n_species * self.n_species).to(dtype)
-            basis = (basis.unsqueeze(2) * onehot.unsqueeze(1)).reshape(
-                r.shape[0], self.n_radial * self.n_species * self.n_species)
+                r.shape[0], self.n_radial * mixing.shape[1])
         radial = basis @ self.radial_weight                          # [E, (l_max + 1) k]
         unit = edge_vec / r.unsqueeze(1)
         x, y, z = unit[:, 0], unit[:, 1], unit[:, 2]

@@ -61,6 +61,44 @@ def test_kinds_and_the_settings_they_imply():
     assert slab.kind == "slab" and slab.strain == 0.0 and slab.vacancies
 
 
+def test_bonded_clusters_finite_and_extended():
+    """Finite and extended bonded clusters, counted by construction and checked against the
+    dimension ASE's rank-determination analysis gives at the same bond scale, on structures
+    where the periodic walk matters: a chain bonded only through the boundary, a molecule
+    straddling it, a hot liquid, a one-atom cell, a slab."""
+    from ase import Atoms
+    from ase.geometry.dimensionality import analyze_dimensionality
+
+    from mlff_tools.system import BOND_FACTOR, bonded_clusters
+
+    liquid = bulk("Si", cubic=True).repeat(2)
+    liquid.rattle(0.35, seed=3)
+    cases = {   # name: (atoms, finite clusters, extended clusters)
+        "chain": (Atoms("C4", positions=[[0, 0, 0], [1.4, 0, 0], [2.8, 0, 0], [4.2, 0, 0]],
+                        cell=[5.6, 10, 10], pbc=True), 0, 1),
+        "straddling O2": (Atoms("O4", positions=[[0.3, 5, 5], [9.5, 5, 5], [5, 5, 5],
+                                                 [5, 6.2, 5]], cell=[10] * 3, pbc=True), 2, 0),
+        "water": (water_box(), 8, 0),
+        "liquid Si": (liquid, 0, 1),
+        "Cu primitive": (bulk("Cu"), 0, 1),
+        "slab": (fcc111("Cu", (2, 2, 3), vacuum=6.0), 0, 1),
+    }
+    for name, (atoms, finite, extended_count) in cases.items():
+        labels, extended = bonded_clusters(atoms)
+        found = (int(np.count_nonzero(~extended)), int(np.count_nonzero(extended)))
+        assert found == (finite, extended_count), \
+            f"{name}: {found[0]} finite and {found[1]} extended clusters, expected " \
+            f"{finite} and {extended_count}"
+        assert len(labels) == len(atoms) and labels.max() + 1 == len(extended), name
+        interval = next(i for i in analyze_dimensionality(atoms, method="RDA")
+                        if i.a <= BOND_FACTOR < i.b)
+        assert (sum(interval.h[1:]) > 0) == bool(extended_count), \
+            f"{name}: ASE's dimensionality histogram {interval.h}"
+    # the liquid is an extended network, and its summary says it may be a melt
+    system = describe(liquid)
+    assert system.kind == "crystal" and "melt" in system.summary(), system.summary()
+
+
 def test_sample_takes_unset_settings_from_the_structure_and_says_so(tmp_path):
     path = tmp_path / "water.extxyz"
     ase.io.write(path, water_box())

@@ -67,19 +67,12 @@ def min_distances(positions: np.ndarray, cells: np.ndarray, cutoff: float = 4.0)
 def molecules(symbols, positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
     """Each atom's molecule, as the lowest atom index of its bonded cluster (periodic)."""
     from ase import Atoms
-    from ase.data import covalent_radii
-    from ase.neighborlist import neighbor_list
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
 
-    from ..system import BOND_FACTOR
+    from ..system import bonded_clusters
 
     atoms = Atoms(symbols, positions=positions, cell=cell, pbc=True)
-    radii = covalent_radii[atoms.numbers] * BOND_FACTOR
-    first, second = neighbor_list("ij", atoms, radii)
+    labels = bonded_clusters(atoms)[0]
     n = len(atoms)
-    graph = coo_matrix((np.ones(len(first)), (first, second)), shape=(n, n))
-    labels = connected_components(graph, directed=False)[1]
     lowest = np.full(labels.max() + 1, n)
     np.minimum.at(lowest, labels, np.arange(n))
     return lowest[labels]

@@ -556,7 +556,8 @@ def add_distill_parser(sub) -> None:
     p.add_argument("--al-keep", type=int, default=d.al_keep,
                    help="of those, the worst frames per temperature kept for training")
     p.add_argument("--al-force-mae-target", type=float, default=d.al_force_mae_target,
-                   help="meV/Å on the student's own frames; below it the loop stops")
+                   help="meV/Å on the student's own frames; below it (and with an energy scatter "
+                        "that a reweighted RDF can use, README) the loop stops")
     p.add_argument("--max-teacher-calls", type=int, default=d.max_teacher_calls,
                    help="stop active learning once the teacher has labelled this many frames")
     p.add_argument("--max-minutes", type=float, default=d.max_minutes,

@@ -224,8 +224,11 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     from .evaluation import evaluate_frames
     from .model import load_model
 
+    from .analysis.rdf import predicted_effective_fraction
+
     teacher = load_teacher(config.teacher)
     student = load_model(model)
+    rdf_atoms = _rdf_atoms(config)
     folder = out / "explore" / f"round{round_index}"
     candidates, per_temperature = [], {}
     for temperature in config.temperatures:
@@ -248,20 +251,31 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
         labelled = [label_atoms(Atoms(symbols, positions=run.positions[i], cell=run.cells[i],
                                       pbc=True), teacher) for i in picks]
         state["teacher_calls"] += len(labelled)
-        errors = ([f["force_mae_mev_per_A"]
-                   for f in evaluate_frames(student, labelled)["per_frame"]]
-                  if labelled else [])
+        per_frame = evaluate_frames(student, labelled)["per_frame"] if labelled else []
+        errors = [f["force_mae_mev_per_A"] for f in per_frame]
+        # the energy scatter on the student's own states decides whether a reweighted RDF
+        # can be trusted: the effective sample the final RDF runs can expect from it
+        energy_errors = [f["energy_error_mev_per_atom"] * f["atoms"] / 1000 for f in per_frame]
+        expected = (predicted_effective_fraction(energy_errors, len(symbols), rdf_atoms,
+                                                 temperature)
+                    if config.rdf_method == "reweight" else None)
         for error, frame in zip(errors, labelled):
             frame.info.update(source=f"active round {round_index}",
                               target_temperature=temperature)
             candidates.append((error, frame))
+        scatter = (float(np.std([f["energy_error_mev_per_atom"] for f in per_frame], ddof=1))
+                   if len(per_frame) >= 3 else None)
         per_temperature[f"{temperature:g}"] = {
             "collapsed": stable["collapsed"], "summary": stable.get("summary", "stable"),
             "force_mae_mev_per_A": float(np.mean(errors)) if errors else None,
-            "frames": len(errors)}
-        log(f"round {round_index}: {temperature:g} K "
-            f"{stable.get('summary', 'stable')}, student-frame force MAE "
-            + (f"{np.mean(errors):.1f} meV/Å" if errors else "n/a"))
+            "energy_scatter_mev_per_atom": scatter,
+            "expected_rdf_effective_fraction": expected, "frames": len(errors)}
+        said = f"{np.mean(errors):.1f} meV/Å" if errors else "n/a"
+        if expected is not None:
+            said += (f", energy scatter {scatter:.2f} meV/atom (a reweighted RDF of "
+                     f"{rdf_atoms} atoms can expect an effective sample of {expected:.0%})")
+        log(f"round {round_index}: {temperature:g} K {stable.get('summary', 'stable')}, "
+            f"student-frame force MAE {said}")
     candidates.sort(key=lambda item: -item[0])
     keep = [atoms for _, atoms in candidates[: config.al_keep * len(config.temperatures)]]
     # every fifth frame, from the worst down, validates the next rounds
@@ -356,7 +370,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     log(f"final: RDF at {coldest:g} K against {against}")
     from .structures import supercell_for_height
 
-    rdf_cell = _repeats(config, supercell_for_height(config.structure, RDF_CELL_HEIGHT))
+    rdf_cell = _rdf_cell(config)
     if config.rdf_method == "md":          # student and teacher MD alike
         hot_ps = cold_ps = config.teacher_md_steps * config.timestep / 1000
     else:                                  # the cold run's frames vary less: half as many
@@ -555,6 +569,40 @@ def _repeats(config: DistillConfig, wanted) -> tuple[int, int, int]:
     return (1, 1, 1) if config.supercell == (1, 1, 1) and _is_molecule(config) else tuple(wanted)
 
 
+def round_passes(entry: dict, config: DistillConfig) -> tuple[bool, str | None]:
+    """Whether active learning can stop after this explored round: the student stayed stable,
+    its force MAE on its own frames is within the target at every temperature, and its energy
+    scatter there leaves a reweighted RDF enough effective sample to be judged. Also says why
+    not, where the force target alone would have stopped it."""
+    from .validate import Thresholds
+
+    runs = entry["exploration"].values()
+    worst = max((v["force_mae_mev_per_A"] or 0.0) for v in runs)
+    if not (entry["stable"] and worst <= config.al_force_mae_target):
+        return False, None
+    fractions = [v["expected_rdf_effective_fraction"] for v in runs
+                 if v.get("expected_rdf_effective_fraction") is not None]
+    least = Thresholds().rdf_effective_fraction
+    if min(fractions, default=1.0) < least:
+        return False, (f"force target met, but the energy scatter leaves a reweighted RDF an "
+                       f"expected effective sample of {min(fractions):.0%} (< {least:.0%}): "
+                       "another round")
+    return True, None
+
+
+def _rdf_cell(config: DistillConfig) -> tuple[int, int, int]:
+    """The repeats of the structure that the final RDF runs use."""
+    from .structures import supercell_for_height
+
+    return _repeats(config, supercell_for_height(config.structure, RDF_CELL_HEIGHT))
+
+
+def _rdf_atoms(config: DistillConfig) -> int:
+    from .structures import load_structure
+
+    return len(load_structure(config.structure)) * int(np.prod(_rdf_cell(config)))
+
+
 def _is_molecule(config: DistillConfig) -> bool:
     from .structures import load_structure
 
@@ -608,8 +656,9 @@ def distill(config: DistillConfig) -> dict:
             entry["stopped"] = "budget" if not last else "rounds"
             break
         entry = stage_explore(config, out, state, round_index, model, log)
-        worst = max((v["force_mae_mev_per_A"] or 0.0) for v in entry["exploration"].values())
-        good = entry["stable"] and worst <= config.al_force_mae_target
+        good, why = round_passes(entry, config)
+        if why:
+            log(f"round {round_index}: {why}")
         if good:
             entry["stopped"] = "validation passed"
             _save_state(out, state)

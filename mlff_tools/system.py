@@ -77,6 +77,25 @@ class System:
         return reasons
 
 
+def _bond_graph(atoms):
+    """Bonds (i, j, image shift S), their sparse graph, and its connected components."""
+    from ase.data import covalent_radii
+    from ase.neighborlist import neighbor_list
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(atoms)
+    first, second, shifts = neighbor_list("ijS", atoms, covalent_radii[atoms.numbers] * BOND_FACTOR)
+    graph = coo_matrix((np.ones(len(first)), (first, second)), shape=(n, n)).tocsr()
+    count, labels = connected_components(graph, directed=False)
+    return first, second, shifts, graph, count, labels
+
+
+def cluster_labels(atoms) -> np.ndarray:
+    """Each atom's bonded cluster (0, 1, ...), without asking which clusters are finite."""
+    return _bond_graph(atoms)[5]
+
+
 def bonded_clusters(atoms) -> tuple[np.ndarray, np.ndarray]:
     """The bonded clusters of ``atoms``: each atom's cluster label (0, 1, ...) and, per
     cluster, whether it is extended, that is bonded to one of its own periodic images (a
@@ -86,15 +105,10 @@ def bonded_clusters(atoms) -> tuple[np.ndarray, np.ndarray]:
     each atom the walk reaches: a bond that leads to another image of an atom already reached
     closes a loop through the boundary. Linear in the number of bonds (ASE's dimensionality
     analysis, which also finds the dimension, takes ~30 s on 4096 atoms)."""
-    from ase.data import covalent_radii
-    from ase.neighborlist import neighbor_list
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import breadth_first_order, connected_components
+    from scipy.sparse.csgraph import breadth_first_order
 
     n = len(atoms)
-    first, second, shifts = neighbor_list("ijS", atoms, covalent_radii[atoms.numbers] * BOND_FACTOR)
-    graph = coo_matrix((np.ones(len(first)), (first, second)), shape=(n, n)).tocsr()
-    count, labels = connected_components(graph, directed=False)
+    first, second, shifts, graph, count, labels = _bond_graph(atoms)
     # the image each atom is reached in, along a spanning tree of its cluster
     shift_of = {}
     for i, j, shift in zip(first.tolist(), second.tolist(), shifts.tolist()):

@@ -245,9 +245,39 @@ def test_distill_a_binary_solid(tmp_path):
     report = distill(miniature(out, teacher="emt", structure=str(tmp_path / "cu3au.extxyz"),
                                temperatures=(300.0, 900.0), rounds=0))
     log = (out / "distill.log").read_text()
-    assert "an extended crystal or solid" in log and "melt stage: yes" in log, log
+    assert "an extended bonded network" in log and "melt stage: yes" in log, log
     assert set(load_model(out / "model.pt").metadata.species) == {"Au", "Cu"}
     pairs = set(report["final"]["rdf_cold"]["rdf"])
     assert {"Au-Cu", "Cu-Cu"} <= pairs or {"Cu-Au", "Cu-Cu"} <= pairs, pairs
     held_out = report["final"]["held_out"]["all"]
     assert np.isfinite(held_out["force_mae_mev_per_A"]), held_out
+
+
+def test_active_learning_stops_only_when_a_reweighted_rdf_can_be_trusted():
+    """A round stops active learning when the student is stable and within the force target,
+    and its energy scatter leaves the final reweighted RDF enough effective sample; a round
+    whose scatter does not goes on, and says why."""
+    from mlff_tools.distill import round_passes
+
+    config = DistillConfig(al_force_mae_target=60.0)
+
+    def entry(force, fraction, stable=True):
+        return {"stable": stable, "exploration": {
+            "300": {"force_mae_mev_per_A": 20.0, "expected_rdf_effective_fraction": 0.9},
+            "1600": {"force_mae_mev_per_A": force,
+                     "expected_rdf_effective_fraction": fraction}}}
+
+    assert round_passes(entry(40.0, 0.5), config) == (True, None)
+    good, why = round_passes(entry(40.0, 0.05), config)
+    assert not good and "5%" in why and "another round" in why, why
+    assert round_passes(entry(80.0, 0.5), config) == (False, None)
+    assert round_passes(entry(40.0, 0.5, stable=False), config) == (False, None)
+    # rounds explored before the scatter was recorded, or with teacher MD for the RDFs
+    assert round_passes(entry(40.0, None), config) == (True, None)
+
+
+def test_exploration_records_the_energy_scatter(resumed):
+    saved = json.loads((resumed[0] / "report.json").read_text())
+    for temperature, run in saved["rounds"][0]["exploration"].items():
+        assert run["energy_scatter_mev_per_atom"] >= 0, (temperature, run)
+        assert 0 < run["expected_rdf_effective_fraction"] <= 1, (temperature, run)

@@ -35,3 +35,24 @@ def test_equals_interrdf_for_every_pair():
                 assert np.abs(reference.bins - ours.bins).max() < EXACT
             assert np.abs(ours.weighted_rdf[pair] - weights @ curves).max() < EXACT
             assert np.abs(ours.rdf[pair] - curves.mean(axis=0)).max() < EXACT
+
+
+def test_expected_effective_sample_from_the_energy_scatter():
+    """The effective sample a reweighted RDF can expect, predicted from a few small frames'
+    energy errors, is the Kish fraction of the weights exp(-dE / kT) of many frames of the
+    larger cell, when each atom's energy error is independent (a local model's)."""
+    from ase import units
+
+    from mlff_tools.analysis.rdf import predicted_effective_fraction
+
+    rng = np.random.default_rng(7)
+    temperature, per_atom = 1600.0, 0.005            # K; eV of error per atom
+    small, large = 64, 512
+    small_frames = rng.normal(0.0, per_atom, (400, small)).sum(axis=1)
+    predicted = predicted_effective_fraction(small_frames, small, large, temperature)
+    large_frames = rng.normal(0.0, per_atom, (20000, large)).sum(axis=1)
+    weights = np.exp(-(large_frames - large_frames.min()) / (units.kB * temperature))
+    kish = 1.0 / np.sum((weights / weights.sum()) ** 2) / len(weights)
+    assert 0.2 < kish < 0.8, f"the case should be neither trivial nor hopeless: {kish:.2f}"
+    assert abs(predicted - kish) < 0.08, f"predicted {predicted:.3f}, Kish {kish:.3f}"
+    assert predicted_effective_fraction(small_frames[:2], small, large, temperature) is None

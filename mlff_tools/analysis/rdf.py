@@ -108,6 +108,24 @@ def rdf_error_percent(student: tuple, teacher: tuple) -> float:
                  / max(np.sum(g_teacher) * width, 1e-12))
 
 
+def predicted_effective_fraction(energy_errors, atoms: int, rdf_atoms: int,
+                                 temperature: float) -> float | None:
+    """The effective sample fraction a reweighted RDF of ``rdf_atoms`` atoms at
+    ``temperature`` can expect, from the student's total-energy errors (eV, student minus
+    teacher) on frames of ``atoms`` atoms; None from fewer than 3 frames.
+
+    For Gaussian energy differences of standard deviation s, the Kish fraction of the weights
+    exp(-dE / kT) tends to exp(-(s / kT)^2). A local model's errors add up over atoms like
+    independent ones, so s grows with the square root of the cell's size."""
+    from ase import units
+
+    errors = np.asarray(energy_errors, float)
+    if len(errors) < 3:
+        return None
+    spread = float(np.std(errors, ddof=1)) * np.sqrt(rdf_atoms / atoms)
+    return float(np.exp(-(spread / (units.kB * temperature)) ** 2))
+
+
 def reweighted_rdfs(run, symbols: list[str], labels: dict, temperature: float,
                     r_max: float, n_bootstrap: int = 200) -> tuple[dict, dict]:
     """Student and teacher RDFs on the same student frames, the teacher's by reweighting.

@@ -68,10 +68,10 @@ def molecules(symbols, positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
     """Each atom's molecule, as the lowest atom index of its bonded cluster (periodic)."""
     from ase import Atoms
 
-    from ..system import bonded_clusters
+    from ..system import cluster_labels
 
     atoms = Atoms(symbols, positions=positions, cell=cell, pbc=True)
-    labels = bonded_clusters(atoms)[0]
+    labels = cluster_labels(atoms)
     n = len(atoms)
     lowest = np.full(labels.max() + 1, n)
     np.minimum.at(lowest, labels, np.arange(n))

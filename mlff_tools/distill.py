@@ -435,8 +435,11 @@ def _compile(model: Path, log) -> str | None:
 
 
 def _rdf_run(temperature: float, report: dict) -> dict:
-    return {"temperature_K": temperature, "rdf": report.get("rdf", {}),
-            "fidelity": report.get("fidelity", {}), "phase": report.get("phase", {})}
+    out = {"temperature_K": temperature, "rdf": report.get("rdf", {}),
+           "fidelity": report.get("fidelity", {}), "phase": report.get("phase", {})}
+    if "geometry" in report:      # molecules: bond lengths and angles against the teacher's
+        out["geometry"] = report["geometry"]
+    return out
 
 
 def _phase_text(run: dict) -> str:

@@ -246,6 +246,17 @@ def print_distill_headline(report: dict, out: Path) -> None:
            else f"{h['temperature_K_hot']:g} K not measured: {h['rdf_hot_failed']}")
     print(f"RDF error    {rdf('cold')}; " + (f"{hot}; " if not h.get("rdf_hot_skipped") else "")
           + how)
+    geometry = final["rdf_cold"].get("geometry")
+    if geometry:      # molecules: the worst bond length and angle against the teacher's
+        shown = []
+        for kind, unit in (("bond", "Å"), ("angle", "°")):
+            rows = {k: v for k, v in geometry.items() if v["kind"] == kind}
+            if rows:
+                name = max(rows, key=lambda k: rows[k]["error"])
+                row = rows[name]
+                shown.append(f"{name} {row['student']:.4g} against {row['teacher']:.4g} {unit}")
+        print(f"geometry     {h['temperature_K_cold']:g} K, the worst of each kind: "
+              + "; ".join(shown))
     print(f"stability    {config['stability_ps']:g} ps NVT at {temps} K "
           f"(the last: {final['stability_factor']:g} x the highest target): "
           + ("no collapse" if not h["collapsed_at_K"] else

@@ -54,7 +54,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis.rdf import rdf_error_percent, rdfs, reweighted_rdfs
+from .analysis.geometry import compare_geometry, frame_geometry, molecular_topology
+from .analysis.rdf import rdf_error_percent, rdfs, reweighted_rdfs, teacher_log_weights
 from .analysis.structure import measured_phase, min_distances
 from .analysis.thermo import energy_metrics, ensemble_metrics
 from .report import jsonable
@@ -78,6 +79,8 @@ class Thresholds:
     rdf_effective_fraction: float = 0.2        # reweighted RDF: Kish sample size / frames
     energy_mae_mev_per_atom: float = 5.0       # fidelity on the student's own frames
     force_mae_mev_per_A: float = 100.0
+    bond_length_A: float = 0.01                # molecules: mean bond length of each type
+    bond_angle_deg: float = 1.0                # molecules: mean bond angle of each type
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "Thresholds":
@@ -427,11 +430,25 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
             first, count = len(run.positions) // 10, config.fidelity_frames
         indexes = np.unique(np.linspace(first, len(run.positions) - 1, count).astype(int))
         labels = label_frames(run, symbols, plan.model, teacher, indexes)
+    topology = None
+    if usable and start is not None and start.kind in ("molecular", "molecule"):
+        from ase import Atoms
+
+        topology = molecular_topology(Atoms(symbols, positions=run.positions[0],
+                                            cell=run.cells[0], pbc=True))
     if labels is not None and method == "reweight":
         report["rdf"], curves = reweighted_rdfs(run, symbols, labels, plan.temperature,
                                                 _r_max(run.cells[0]))
+        if topology is not None:
+            frames = labels["frames"]
+            report["geometry"] = compare_geometry(
+                frame_geometry(run.positions[frames], run.cells[frames], topology),
+                log_weights=teacher_log_weights(labels, plan.temperature))
     elif usable and (teacher or config.reference):
-        report["rdf"], curves = _compare_rdfs(plan, run, symbols, teacher, config)
+        report["rdf"], curves, geometry = _compare_rdfs(plan, run, symbols, teacher, config,
+                                                        topology)
+        if geometry is not None:
+            report["geometry"] = geometry
     run_ps = run.steps_done * run.dt_ps
     for pair, entry in report.get("rdf", {}).items():
         if "standard_error_percent" in entry:
@@ -455,6 +472,23 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                 "the teacher's average; below the threshold the student samples other states "
                 "than the teacher would (energy difference spread "
                 f"{entry['energy_difference_std_mev_per_atom']:.2g} meV/atom)"))
+    for name, entry in report.get("geometry", {}).items():
+        bond = entry["kind"] == "bond"
+        check = f"{'bond_length_A' if bond else 'bond_angle_deg'} {name}"
+        threshold = thresholds.bond_length_A if bond else thresholds.bond_angle_deg
+        detail = (f"mean {entry['student']:.4g} against the teacher's {entry['teacher']:.4g} "
+                  f"{entry['unit']} (spread {entry['student_width']:.3g} against "
+                  f"{entry['teacher_width']:.3g}; {entry['source']})")
+        if "standard_error" in entry:
+            error = entry["standard_error"]
+            checks.append(_judge(
+                check, entry["error"], error, threshold,
+                _needed_for_mean((1 - RDF_WARMUP_FRACTION) * run_ps,
+                                 RDF_WARMUP_FRACTION * run_ps, error, threshold),
+                detail=detail))
+        else:
+            checks.append(_check(check, entry["error"], threshold, entry["error"] <= threshold,
+                                 detail))
     parity = None
     if labels is not None:
         fid = fidelity(labels)
@@ -478,8 +512,9 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
     return report
 
 
-def _compare_rdfs(plan, run, symbols, teacher, config):
-    """Student RDFs against the reference's, over matching windows after a warm-up.
+def _compare_rdfs(plan, run, symbols, teacher, config, topology=None):
+    """Student RDFs against the reference's, over matching windows after a warm-up, and, given
+    the molecules' ``topology``, their bond lengths and angles (else None).
 
     Against teacher MD from the same start, both trajectories are cut to the
     teacher's length, so the same stretch of time (transients included) is
@@ -507,7 +542,7 @@ def _compare_rdfs(plan, run, symbols, teacher, config):
         source = f"teacher MD, {config.teacher_steps} steps"
         window = run.frame_steps - run.frame_steps[0] <= config.teacher_steps
         positions, cells = positions[window], cells[window]
-    keep = slice(int(len(positions) * RDF_WARMUP_FRACTION), None)
+    keep_student = keep = slice(int(len(positions) * RDF_WARMUP_FRACTION), None)
     student = rdfs(positions[keep], cells[keep], symbols, r_max)
     keep = slice(int(len(ref_positions) * RDF_WARMUP_FRACTION), None)
     reference = rdfs(ref_positions[keep], ref_cells[keep], ref_symbols, r_max)
@@ -517,4 +552,9 @@ def _compare_rdfs(plan, run, symbols, teacher, config):
             out[pair] = {"error_percent": rdf_error_percent(student[pair], reference[pair]),
                          "source": source, "r_max_A": r_max,
                          "student_frames": int(len(positions[keep]))}
-    return out, {pair: (student[pair], reference.get(pair)) for pair in student}
+    geometry = None
+    if topology is not None and ref_symbols == symbols:
+        geometry = compare_geometry(
+            frame_geometry(positions[keep_student], cells[keep_student], topology),
+            reference=frame_geometry(ref_positions[keep], ref_cells[keep], topology))
+    return out, {pair: (student[pair], reference.get(pair)) for pair in student}, geometry

@@ -195,7 +195,7 @@ def test_bench_prints_its_table(models, tmp_path, capsys, monkeypatch):
     assert (tmp_path / "bench.png").stat().st_size > 1000
 
 
-def test_distill_a_molecule_in_vacuum(tmp_path):
+def test_distill_a_molecule_in_vacuum(tmp_path, capsys):
     """Methane without a cell (ASE's EMT as teacher, H and C): distill boxes it for LAMMPS,
     samples it without periodicity at 0.5 fs (no strained or vacancy frames), runs every
     LAMMPS stage on the one molecule (1x1x1) and reports a verdict."""
@@ -228,6 +228,17 @@ def test_distill_a_molecule_in_vacuum(tmp_path):
     phase = report["final"]["rdf_cold"].get("phase", {}).get("phase")
     assert phase in (None, "molecule"), f"a lone molecule's run was called {phase}"
     assert not (out / "validation" / "rdf_hot.lmp").exists()
+    # its bonds and angles are judged against the teacher's (when the miniature's run lasted)
+    from mlff_tools.report import print_distill_headline
+
+    print_distill_headline(report, out)
+    geometry = report["final"]["rdf_cold"].get("geometry")
+    if phase == "molecule":
+        assert set(geometry) == {"C-H", "H-C-H"}, geometry
+        assert geometry["C-H"]["teacher"] == pytest.approx(1.09, abs=0.1), geometry
+        names = {c["name"] for c in report["final"]["checks"]}
+        assert {"rdf_cold: bond_length_A C-H", "rdf_cold: bond_angle_deg H-C-H"} <= names
+        assert "geometry     300 K, the worst of each kind: C-H" in capsys.readouterr().out
 
 
 def test_distill_a_binary_solid(tmp_path):

@@ -474,3 +474,57 @@ def test_langevin_input_holds_a_small_molecule_of_mixed_masses_at_its_temperatur
     finally:
         lmp.close()
     assert abs(mean - 300) < 30, f"mean temperature {mean:.0f} K for 300 K"
+
+
+def trimers(folder):
+    """Eight bent Si3 molecules (SW bonds 2.35 Å, the tetrahedral angle), 10 Å apart: out of
+    each other's reach (SW's cutoff is 3.77 Å), so a molecular system."""
+    import ase.io
+    from ase import Atoms
+
+    half = np.radians(109.47) / 2
+    one = [[0, 0, 0], [2.35 * np.sin(half), 2.35 * np.cos(half), 0],
+           [-2.35 * np.sin(half), 2.35 * np.cos(half), 0]]
+    positions = [np.add(one, 10.0 * np.array(corner) + 2.0)
+                 for corner in np.ndindex(2, 2, 2)]
+    atoms = Atoms("Si24", positions=np.concatenate(positions), cell=[20.0] * 3, pbc=True)
+    path = folder / "trimers.extxyz"
+    ase.io.write(path, atoms)
+    return path
+
+
+def test_molecules_bond_lengths_and_angles_are_judged(models, potentials, tmp_path):
+    """In a molecular system validate measures each bond and angle type's mean against the
+    teacher's: reweighted against the same SW, the difference vanishes and passes; against
+    teacher MD of an SW whose sigma is 1% longer, the bonds are 1% longer and fail."""
+    script, _ = write_input(InputConfig(
+        model=str(models["si64"]), output=str(tmp_path / "nvt.lmp"),
+        structure=str(trimers(tmp_path)), ensemble="nvt-langevin", temperature=300,
+        steps=2000))
+    report = validate(quiet(input=str(script), teacher=SW_TEACHER, rdf_frames=40,
+                            html=str(tmp_path / "report.html")))
+    assert "bond_angle_deg Si-Si-Si" in (tmp_path / "report.html").read_text()
+    geometry = report["geometry"]
+    assert set(geometry) == {"Si-Si", "Si-Si-Si"}, geometry
+    bond, angle = geometry["Si-Si"], geometry["Si-Si-Si"]
+    assert bond["student"] == pytest.approx(2.35, abs=0.05), bond
+    assert angle["student"] == pytest.approx(109.5, abs=5.0), angle
+    assert bond["error"] < 1e-6 and angle["error"] < 1e-4, (bond, angle)
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["bond_length_A Si-Si"]["status"] == "pass", checks["bond_length_A Si-Si"]
+    assert checks["bond_angle_deg Si-Si-Si"]["status"] == "pass"
+
+    fields = [line for line in (potentials / "Si.sw").read_text().splitlines()
+              if line.strip() and not line.startswith("#")]
+    fields = " ".join(fields).split()
+    assert fields[4] == "2.0951", fields                 # sigma, Å
+    fields[4] = f"{2.0951 * 1.01:.5f}"
+    (tmp_path / "long.sw").write_text(" ".join(fields) + "\n")
+    long_teacher = f"lammps:pair_style sw; pair_coeff * * {tmp_path / 'long.sw'} Si"
+    report = validate(quiet(input=str(script), teacher=long_teacher, rdf_method="md",
+                            teacher_steps=2000, json=str(tmp_path / "md.json")))
+    bond = report["geometry"]["Si-Si"]
+    assert bond["teacher"] / bond["student"] == pytest.approx(1.01, abs=0.003), bond
+    checks = {c["name"]: c for c in report["checks"]}
+    assert checks["bond_length_A Si-Si"]["status"] == "fail", checks["bond_length_A Si-Si"]
+    assert report["verdict"] == "fail"

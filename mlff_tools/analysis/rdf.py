@@ -126,6 +126,15 @@ def predicted_effective_fraction(energy_errors, atoms: int, rdf_atoms: int,
     return float(np.exp(-(spread / (units.kB * temperature)) ** 2))
 
 
+def teacher_log_weights(labels: dict, temperature: float) -> np.ndarray:
+    """Log of each student frame's weight in the teacher's canonical average, -(dE - min dE)
+    / kT with dE = E_teacher - E_student (see reweighted_rdfs)."""
+    from ase import units
+
+    delta = labels["teacher_energy"] - labels["student_energy"]
+    return -(delta - delta.min()) / (units.kB * temperature)
+
+
 def reweighted_rdfs(run, symbols: list[str], labels: dict, temperature: float,
                     r_max: float, n_bootstrap: int = 200) -> tuple[dict, dict]:
     """Student and teacher RDFs on the same student frames, the teacher's by reweighting.
@@ -136,10 +145,8 @@ def reweighted_rdfs(run, symbols: list[str], labels: dict, temperature: float,
     Returns per pair the error, its bootstrap standard error (frames resampled) and the
     Kish effective sample size, and the curves.
     """
-    from ase import units
-
     delta = labels["teacher_energy"] - labels["student_energy"]
-    log_weights = -(delta - delta.min()) / (units.kB * temperature)
+    log_weights = teacher_log_weights(labels, temperature)
     weights = np.exp(log_weights)
     weights /= weights.sum()
     effective = float(1.0 / np.sum(weights ** 2))

@@ -84,6 +84,7 @@ STABILITY_FACTOR = 1.25    # the extra stability run: this x the highest target 
 MELT_FACTOR = 1.5          # the hot RDF run starts from NVT at this x the highest temperature
 MIN_SPEEDUP = 100.0        # the student's speed-up over the teacher that mlff promises
 VACUUM_MARGIN = 2.0        # Å beyond the cutoff between a boxed molecule and its images
+DENSITY_PRESSURE_BAR = 1.0    # the NPT density run of a molecular liquid
 RDF_CELL_HEIGHT = 10.5     # Å: the RDF runs' cells are at least this wide (RDFs to 5 Å)
 
 
@@ -196,15 +197,17 @@ def stage_train(config: DistillConfig, out: Path, state: dict, round_index: int,
 
 
 def _student_input(config, model: Path, path: Path, *, ensemble: str, temperature: float,
-                   steps: int, supercell, structure: str | None = None, seed: int = 7) -> Path:
+                   steps: int, supercell, structure: str | None = None, seed: int = 7,
+                   pressure: float | None = None) -> Path:
     """The LAMMPS input of one student run (exploration, melt, validation): the structure,
     timestep and seed of this distillation."""
     from .inputs import InputConfig, write_input
 
+    extra = {"pressure": pressure} if pressure is not None else {}
     script, _ = write_input(InputConfig(
         model=str(model), output=str(path), structure=structure or config.structure,
         supercell=tuple(supercell), ensemble=ensemble, temperature=temperature,
-        timestep=config.timestep, steps=steps, seed=config.seed + seed))
+        timestep=config.timestep, steps=steps, seed=config.seed + seed, **extra))
     return script
 
 
@@ -312,13 +315,13 @@ def held_out_errors(model: Path, test_file: str) -> dict:
 
 def _validate_run(config, model, folder: Path, name: str, ensemble: str, temperature: float,
                   picoseconds: float, supercell, structure=None, teacher=None,
-                  rdf_frames: int | None = None):
+                  rdf_frames: int | None = None, pressure: float | None = None):
     from .validate import ValidateConfig, validate
 
     steps = max(10, int(round(picoseconds * 1000 / config.timestep)))
     script = _student_input(config, model, folder / f"{name}.lmp", ensemble=ensemble,
                             temperature=temperature, steps=steps, supercell=supercell,
-                            structure=structure)
+                            structure=structure, pressure=pressure)
     return validate(ValidateConfig(input=str(script), teacher=teacher,
                                    teacher_steps=config.teacher_md_steps, fidelity_frames=4,
                                    rdf_method=config.rdf_method if teacher else "auto",
@@ -380,6 +383,23 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
                          rdf_frames=max(10, config.rdf_frames // 2))
     final["rdf_cold"] = _rdf_run(coldest, cold)
     log(f"final: the run at {coldest:g} K is {_phase_text(final['rdf_cold'])}")
+    npt = {}
+    if config.rdf_method == "reweight" and _is_molecular_liquid(config):
+        # a liquid's density at 1 bar, the teacher's from the same frames reweighted (exact
+        # in NPT: the pV term is common to both)
+        log(f"final: density in NPT at {coldest:g} K and {DENSITY_PRESSURE_BAR:g} bar against "
+            f"{against}")
+        npt = _validate_run(config, final_model, folder, "npt_density", "npt", coldest,
+                            cold_ps, rdf_cell, teacher=config.teacher,
+                            rdf_frames=max(10, config.rdf_frames // 2),
+                            pressure=DENSITY_PRESSURE_BAR)
+        if "density" in npt:
+            final["density"] = {"temperature_K": coldest, "pressure_bar": DENSITY_PRESSURE_BAR,
+                                **npt["density"]}
+            log(f"final: density {npt['density']['student_g_cm3']:.4g} g/cm³, the teacher's "
+                f"{npt['density']['teacher_g_cm3']:.4g}")
+        else:
+            log(f"final: no density: {npt['stability'].get('summary', 'the run was unusable')}")
     # a student that cannot hold the hot start is a finding for the report, not a reason to stop
     hot, failed = {}, None
     single = not config.melt and hottest_target == coldest
@@ -409,7 +429,8 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     elif hot:
         log(f"final: the run at {hottest_target:g} K is {_phase_text(final['rdf_hot'])}")
     final["checks"] = final_checks(final, [("NVE", nve), (f"RDF {coldest:g} K", cold)]
-                                   + ([(f"RDF {hottest_target:g} K", hot)] if hot else []))
+                                   + ([(f"RDF {hottest_target:g} K", hot)] if hot else [])
+                                   + ([(f"NPT {coldest:g} K", npt)] if npt else []))
     if failed:
         from .validate import _check
 
@@ -604,6 +625,14 @@ def _rdf_atoms(config: DistillConfig) -> int:
     from .structures import load_structure
 
     return len(load_structure(config.structure)) * int(np.prod(_rdf_cell(config)))
+
+
+def _is_molecular_liquid(config: DistillConfig) -> bool:
+    """Finite molecules in a periodic box (liquid water): its density is worth a check."""
+    from .structures import load_structure
+    from .system import describe
+
+    return describe(load_structure(config.structure)).kind == "molecular"
 
 
 def _is_molecule(config: DistillConfig) -> bool:

@@ -185,6 +185,8 @@ def distill_headline(config, state: dict, final: dict) -> dict:
         "rdf_hot_failed": final["rdf_hot"].get("failed"),
         "rdf_hot_skipped": final["rdf_hot"].get("skipped"),
         "collapsed_at_K": collapsed,
+        "density_g_cm3": final.get("density", {}).get("student_g_cm3"),
+        "density_teacher_g_cm3": final.get("density", {}).get("teacher_g_cm3"),
         "rounds": len(state["rounds"]),
         "verdict": final.get("verdict"),
     }
@@ -246,6 +248,11 @@ def print_distill_headline(report: dict, out: Path) -> None:
            else f"{h['temperature_K_hot']:g} K not measured: {h['rdf_hot_failed']}")
     print(f"RDF error    {rdf('cold')}; " + (f"{hot}; " if not h.get("rdf_hot_skipped") else "")
           + how)
+    density = final.get("density")
+    if density:
+        print(f"density      {density['student_g_cm3']:.4g} g/cm³ in NPT at "
+              f"{density['temperature_K']:g} K and {density['pressure_bar']:g} bar; the "
+              f"teacher's {density['teacher_g_cm3']:.4g} (reweighted)")
     geometry = final["rdf_cold"].get("geometry")
     if geometry:      # molecules: the worst bond length and angle against the teacher's
         shown = []

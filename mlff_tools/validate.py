@@ -55,7 +55,8 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.geometry import compare_geometry, frame_geometry, molecular_topology
-from .analysis.rdf import rdf_error_percent, rdfs, reweighted_rdfs, teacher_log_weights
+from .analysis.rdf import (rdf_error_percent, reweighted_mean, reweighted_rdfs, rdfs,
+                           teacher_log_weights)
 from .analysis.structure import measured_phase, min_distances
 from .analysis.thermo import energy_metrics, ensemble_metrics
 from .report import jsonable
@@ -79,6 +80,7 @@ class Thresholds:
     rdf_effective_fraction: float = 0.2        # reweighted RDF: Kish sample size / frames
     energy_mae_mev_per_atom: float = 5.0       # fidelity on the student's own frames
     force_mae_mev_per_A: float = 100.0
+    density_relative: float = 0.02             # NPT: mean density against the teacher's
     bond_length_A: float = 0.01                # molecules: mean bond length of each type
     bond_angle_deg: float = 1.0                # molecules: mean bond angle of each type
 
@@ -439,6 +441,8 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
     if labels is not None and method == "reweight":
         report["rdf"], curves = reweighted_rdfs(run, symbols, labels, plan.temperature,
                                                 _r_max(run.cells[0]))
+        if plan.ensemble in ("npt", "npt-tri"):
+            report["density"] = reweighted_density(run, symbols, labels, plan.temperature)
         if topology is not None:
             frames = labels["frames"]
             report["geometry"] = compare_geometry(
@@ -472,6 +476,16 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                 "the teacher's average; below the threshold the student samples other states "
                 "than the teacher would (energy difference spread "
                 f"{entry['energy_difference_std_mev_per_atom']:.2g} meV/atom)"))
+    if "density" in report:
+        density = report["density"]
+        checks.append(_judge(
+            "density_relative_error", density["relative_error"],
+            density["standard_error"] / density["teacher_g_cm3"], thresholds.density_relative,
+            _needed_for_mean((1 - RDF_WARMUP_FRACTION) * run_ps, RDF_WARMUP_FRACTION * run_ps,
+                             density["standard_error"] / density["teacher_g_cm3"],
+                             thresholds.density_relative),
+            detail=f"student {density['student_g_cm3']:.4g} g/cm³, teacher "
+                   f"{density['teacher_g_cm3']:.4g} ({density['source']})"))
     for name, entry in report.get("geometry", {}).items():
         bond = entry["kind"] == "bond"
         check = f"{'bond_length_A' if bond else 'bond_angle_deg'} {name}"
@@ -510,6 +524,23 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
 
         write_html(Path(config.html), report, run, curves, parity, report_dir)
     return report
+
+
+def reweighted_density(run: RunResult, symbols: list[str], labels: dict,
+                       temperature: float) -> dict:
+    """The mean density (g/cm³) of an NPT run's labelled frames against the teacher's, the
+    same frames reweighted (exact in NPT: the pV term is common to both potentials)."""
+    from ase.data import atomic_masses, atomic_numbers
+    from ase.units import _amu
+
+    frames = labels["frames"]
+    grams = sum(atomic_masses[atomic_numbers[s]] for s in symbols) * _amu * 1000
+    density = grams / (np.abs(np.linalg.det(run.cells[frames])) * 1e-24)
+    mean = reweighted_mean(density, teacher_log_weights(labels, temperature))
+    return {"student_g_cm3": mean["student"], "teacher_g_cm3": mean["teacher"],
+            "relative_error": abs(mean["student"] - mean["teacher"]) / mean["teacher"],
+            "standard_error": mean["standard_error"], "frames": int(len(frames)),
+            "source": f"teacher energies on {len(frames)} student frames, reweighted"}
 
 
 def _compare_rdfs(plan, run, symbols, teacher, config, topology=None):

@@ -237,7 +237,7 @@ def test_distill_a_molecule_in_vacuum(tmp_path, capsys):
         assert set(geometry) == {"C-H", "H-C-H"}, geometry
         assert geometry["C-H"]["teacher"] == pytest.approx(1.09, abs=0.1), geometry
         names = {c["name"] for c in report["final"]["checks"]}
-        assert {"rdf_cold: bond_length_A C-H", "rdf_cold: bond_angle_deg H-C-H"} <= names
+        assert {"RDF 300 K: bond_length_A C-H", "RDF 300 K: bond_angle_deg H-C-H"} <= names
         assert "geometry     300 K, the worst of each kind: C-H" in capsys.readouterr().out
 
 
@@ -292,3 +292,31 @@ def test_exploration_records_the_energy_scatter(resumed):
     for temperature, run in saved["rounds"][0]["exploration"].items():
         assert run["energy_scatter_mev_per_atom"] >= 0, (temperature, run)
         assert 0 < run["expected_rdf_effective_fraction"] <= 1, (temperature, run)
+
+
+def test_distill_a_molecular_liquid_checks_its_density(tmp_path, capsys):
+    """Argon (Lennard-Jones in LAMMPS as the teacher): unbonded atoms are a molecular system
+    (one-atom molecules), so distill adds an NPT run at 1 bar whose mean density is judged
+    against the teacher's from the same frames reweighted."""
+    import ase.io
+    from ase.build import bulk
+
+    from mlff_tools.report import print_distill_headline
+
+    ase.io.write(tmp_path / "ar.extxyz", bulk("Ar", "fcc", a=5.26, cubic=True))
+    out = tmp_path / "out"
+    report = distill(miniature(out, teacher="lammps:pair_style lj/cut 8.5; "
+                                             "pair_coeff * * 0.0104 3.4; elements Ar",
+                               structure=str(tmp_path / "ar.extxyz"), temperatures=(85.0,),
+                               rounds=0, rdf_frames=20))
+    log = (out / "distill.log").read_text()
+    assert "molecules in a periodic box" in log, log
+    assert "final: density in NPT at 85 K and 1 bar" in log, log
+    density = report["final"]["density"]
+    assert 1.0 < density["student_g_cm3"] < 2.5, density        # solid argon: 1.6-1.7
+    assert 1.0 < density["teacher_g_cm3"] < 2.5, density
+    names = {c["name"] for c in report["final"]["checks"]}
+    assert "NPT 85 K: density_relative_error" in names, names
+    assert report["headline"]["density_g_cm3"] == density["student_g_cm3"]
+    print_distill_headline(report, out)
+    assert "density      " in capsys.readouterr().out

@@ -43,6 +43,24 @@ def test_eam_teacher_resolves_shipped_file():
     assert atoms.get_potential_energy() / len(atoms) == pytest.approx(-3.54, abs=0.01)
 
 
+def test_lammps_pair_style_without_a_file_names_its_elements():
+    """A pair style whose coefficients are numbers (lj/cut) names its types with `elements`:
+    its forces are ASE's own Lennard-Jones calculator's with the same parameters."""
+    from ase.calculators.lj import LennardJones
+
+    teacher = load_teacher("lammps:pair_style lj/cut 8.5; pair_coeff * * 0.0104 3.4; "
+                           "elements Ar")
+    assert teacher.elements == {"Ar"}
+    atoms = bulk("Ar", "fcc", a=5.3, cubic=True).repeat(2)
+    atoms.rattle(0.1, seed=3)
+    atoms.calc = teacher.calculator
+    forces = atoms.get_forces()
+    reference = atoms.copy()
+    reference.calc = LennardJones(sigma=3.4, epsilon=0.0104, rc=8.5)
+    assert np.abs(forces - reference.get_forces()).max() < 1e-9
+    assert np.abs(forces).max() > 1e-3        # the rattle made forces to compare
+
+
 def test_ase_teacher_equals_emt():
     """`ase:ase.calculators.emt:EMT` gives what the built-in `emt` teacher gives."""
     atoms = bulk("Cu", "fcc", a=3.6, cubic=True).repeat((2, 2, 2))
@@ -74,6 +92,8 @@ def test_ase_teacher_keyword_arguments():
     ("lammps:pair_style sw; pair_coeff * * Nothing.sw Si", r"potential file 'Nothing.sw' .* "
                                                            r"not found"),
     ("lammps:pair_coeff * * Si.sw Si", r"has no pair_style command"),
+    ("lammps:pair_style lj/cut 8.5; pair_coeff * * 0.0104 3.4", r"for a pair style without "
+                                                                r"a file, add `elements"),
 ])
 def test_bad_specs(spec, message):
     with pytest.raises(TeacherError, match=message):

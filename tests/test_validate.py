@@ -528,3 +528,21 @@ def test_molecules_bond_lengths_and_angles_are_judged(models, potentials, tmp_pa
     checks = {c["name"]: c for c in report["checks"]}
     assert checks["bond_length_A Si-Si"]["status"] == "fail", checks["bond_length_A Si-Si"]
     assert report["verdict"] == "fail"
+
+
+def test_npt_density_against_the_teacher(models, tmp_path):
+    """In NPT with a teacher, validate compares the mean density: the student's frames against
+    the same frames reweighted by the teacher's energies. Against the same SW the two agree
+    and pass; the student's mean is LAMMPS's own density of those frames."""
+    script, _ = write_input(InputConfig(
+        model=str(models["si64"]), output=str(tmp_path / "npt.lmp"), supercell=(2, 2, 2),
+        ensemble="npt", temperature=600, pressure=1.0, steps=2000))
+    report = validate(quiet(input=str(script), teacher=SW_TEACHER, rdf_frames=40))
+    density = report["density"]
+    assert density["relative_error"] < 1e-8, density
+    assert density["student_g_cm3"] == pytest.approx(2.33, rel=0.03), density    # Si
+    mean_thermo = report["thermostat"]["mean_density_g_cm3"]
+    assert density["student_g_cm3"] == pytest.approx(mean_thermo, rel=0.01), \
+        (density, mean_thermo)
+    check = next(c for c in report["checks"] if c["name"] == "density_relative_error")
+    assert check["status"] == "pass", check

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .rdf import reweighted_mean
+
 
 @dataclass(frozen=True)
 class Topology:
@@ -103,14 +105,8 @@ def compare_geometry(student: dict, *, log_weights: np.ndarray | None = None,
         else:
             weights = np.exp(log_weights - log_weights.max())
             teacher, teacher_width = _average(values, weights / weights.sum())
-            rng = np.random.default_rng(0)
-            spread = []
-            for _ in range(n_bootstrap):
-                pick = rng.integers(frames, size=frames)
-                w = np.exp(log_weights[pick] - log_weights[pick].max())
-                spread.append(values[0][pick].mean() - (w / w.sum()) @ values[0][pick])
-            entry = {"source": "the student's frames, reweighted",
-                     "standard_error": float(np.std(spread))}
+            entry = {"source": "the student's frames, reweighted", "standard_error":
+                     reweighted_mean(values[0], log_weights, n_bootstrap)["standard_error"]}
         out[name] = {"kind": "angle" if name.count("-") == 2 else "bond",
                      "unit": "degrees" if name.count("-") == 2 else "Å",
                      "student": mean, "teacher": teacher, "error": abs(mean - teacher),

@@ -135,6 +135,22 @@ def teacher_log_weights(labels: dict, temperature: float) -> np.ndarray:
     return -(delta - delta.min()) / (units.kB * temperature)
 
 
+def reweighted_mean(values, log_weights: np.ndarray, n_bootstrap: int = 200) -> dict:
+    """A per-frame observable's plain mean over the student's frames against the teacher's
+    (the same frames weighted by exp(``log_weights``)), with the bootstrap standard error of
+    their difference (frames resampled)."""
+    values = np.asarray(values, float)
+    weights = np.exp(log_weights - log_weights.max())
+    rng = np.random.default_rng(0)
+    spread = []
+    for _ in range(n_bootstrap):
+        pick = rng.integers(len(values), size=len(values))
+        w = np.exp(log_weights[pick] - log_weights[pick].max())
+        spread.append(values[pick].mean() - (w / w.sum()) @ values[pick])
+    return {"student": float(values.mean()), "teacher": float(weights @ values / weights.sum()),
+            "standard_error": float(np.std(spread))}
+
+
 def reweighted_rdfs(run, symbols: list[str], labels: dict, temperature: float,
                     r_max: float, n_bootstrap: int = 200) -> tuple[dict, dict]:
     """Student and teacher RDFs on the same student frames, the teacher's by reweighting.

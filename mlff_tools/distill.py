@@ -224,10 +224,9 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     entry = state["rounds"][round_index]
     if entry.get("explored"):
         return entry
+    from .analysis.rdf import predicted_effective_fraction
     from .evaluation import evaluate_frames
     from .model import load_model
-
-    from .analysis.rdf import predicted_effective_fraction
 
     teacher = load_teacher(config.teacher)
     student = load_model(model)
@@ -371,8 +370,6 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     against = ("teacher energies on student frames" if config.rdf_method == "reweight"
                else "teacher MD")
     log(f"final: RDF at {coldest:g} K against {against}")
-    from .structures import supercell_for_height
-
     rdf_cell = _rdf_cell(config)
     if config.rdf_method == "md":          # student and teacher MD alike
         hot_ps = cold_ps = config.teacher_md_steps * config.timestep / 1000
@@ -431,11 +428,14 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     final["checks"] = final_checks(final, [("NVE", nve), (f"RDF {coldest:g} K", cold)]
                                    + ([(f"RDF {hottest_target:g} K", hot)] if hot else [])
                                    + ([(f"NPT {coldest:g} K", npt)] if npt else []))
-    if failed:
-        from .validate import _check
+    from .validate import _check
 
+    if failed:
         final["checks"].append(_check(f"RDF {hottest_target:g} K: run", failed, "no collapse",
                                       False))
+    if npt and npt["stability"].get("collapsed"):
+        final["checks"].append(_check(f"NPT {coldest:g} K: run", npt["stability"]["summary"],
+                                      "no collapse", False))
     final["verdict"] = _verdict(final["checks"])[0]
     state["final"] = final
     _save_state(out, state)

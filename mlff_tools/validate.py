@@ -454,15 +454,20 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
         if geometry is not None:
             report["geometry"] = geometry
     run_ps = run.steps_done * run.dt_ps
+
+    def judged_over_run(name: str, value: float, error: float, threshold: float,
+                        detail: str = "") -> dict:
+        """_judge for a mean over the run after its warm-up (RDFs, geometry, density)."""
+        return _judge(name, value, error, threshold,
+                      _needed_for_mean((1 - RDF_WARMUP_FRACTION) * run_ps,
+                                       RDF_WARMUP_FRACTION * run_ps, error, threshold),
+                      detail=detail)
+
     for pair, entry in report.get("rdf", {}).items():
         if "standard_error_percent" in entry:
             error = entry["standard_error_percent"]
-            checks.append(_judge(
-                f"rdf_error_percent {pair}", entry["error_percent"], error,
-                thresholds.rdf_error_percent,
-                _needed_for_mean((1 - RDF_WARMUP_FRACTION) * run_ps,
-                                 RDF_WARMUP_FRACTION * run_ps, error,
-                                 thresholds.rdf_error_percent)))
+            checks.append(judged_over_run(f"rdf_error_percent {pair}", entry["error_percent"],
+                                          error, thresholds.rdf_error_percent))
         else:
             checks.append(_check(f"rdf_error_percent {pair}", entry["error_percent"],
                                  thresholds.rdf_error_percent,
@@ -478,12 +483,9 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                 f"{entry['energy_difference_std_mev_per_atom']:.2g} meV/atom)"))
     if "density" in report:
         density = report["density"]
-        checks.append(_judge(
+        checks.append(judged_over_run(
             "density_relative_error", density["relative_error"],
             density["standard_error"] / density["teacher_g_cm3"], thresholds.density_relative,
-            _needed_for_mean((1 - RDF_WARMUP_FRACTION) * run_ps, RDF_WARMUP_FRACTION * run_ps,
-                             density["standard_error"] / density["teacher_g_cm3"],
-                             thresholds.density_relative),
             detail=f"student {density['student_g_cm3']:.4g} g/cm³, teacher "
                    f"{density['teacher_g_cm3']:.4g} ({density['source']})"))
     for name, entry in report.get("geometry", {}).items():
@@ -494,12 +496,8 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                   f"{entry['unit']} (spread {entry['student_width']:.3g} against "
                   f"{entry['teacher_width']:.3g}; {entry['source']})")
         if "standard_error" in entry:
-            error = entry["standard_error"]
-            checks.append(_judge(
-                check, entry["error"], error, threshold,
-                _needed_for_mean((1 - RDF_WARMUP_FRACTION) * run_ps,
-                                 RDF_WARMUP_FRACTION * run_ps, error, threshold),
-                detail=detail))
+            checks.append(judged_over_run(check, entry["error"], entry["standard_error"],
+                                          threshold, detail))
         else:
             checks.append(_check(check, entry["error"], threshold, entry["error"] <= threshold,
                                  detail))

@@ -550,7 +550,8 @@ def add_distill_parser(sub) -> None:
                    help="epochs of each later, warm-started training")
     p.add_argument("--rounds", type=int, default=d.rounds, help="active-learning rounds")
     p.add_argument("--al-steps", type=int, default=d.al_steps,
-                   help="LAMMPS NVT steps per temperature and round")
+                   help="LAMMPS NVT steps per temperature and round (default: 3000; "
+                        "molecules: as long as --stability-ps)")
     p.add_argument("--al-candidates", type=int, default=d.al_candidates,
                    help="student frames per temperature and round that the teacher labels")
     p.add_argument("--al-keep", type=int, default=d.al_keep,

@@ -60,7 +60,8 @@ class DistillConfig:
     epochs: int = 200                 # first round; later rounds warm-start
     epochs_per_round: int = 80
     rounds: int = 3                   # active-learning rounds after the first training
-    al_steps: int = 3000              # LAMMPS NVT steps per temperature and round
+    al_steps: int | None = None       # LAMMPS NVT steps per temperature and round; None:
+                                      # 3000, or as long as the stability runs for molecules
     al_candidates: int = 48           # frames per temperature the teacher relabels
     al_keep: int = 20                 # x temperatures: the worst frames overall are added
                                       # (every fifth of them to validation)
@@ -80,6 +81,7 @@ class DistillConfig:
     progress: bool = True
 
 
+AL_STEPS = 3000            # exploration steps per temperature and round (not molecules)
 STABILITY_FACTOR = 1.25    # the extra stability run: this x the highest target temperature
 MELT_FACTOR = 1.5          # the hot RDF run starts from NVT at this x the highest temperature
 MIN_SPEEDUP = 100.0        # the student's speed-up over the teacher that mlff promises
@@ -211,6 +213,22 @@ def _student_input(config, model: Path, path: Path, *, ensemble: str, temperatur
     return script
 
 
+def candidate_frames(frame_steps: np.ndarray, stable: dict, wanted: int) -> np.ndarray:
+    """Indices of up to ``wanted`` frames of an exploration run for the teacher to label,
+    spread over all but its first fifth (the start, which the student knows). A run that
+    collapsed gives its frames before the collapse and, where molecules changed, the first
+    changed frame: what the student got wrong, and a state the teacher can label (unlike
+    atoms thrown together or a blown-up run)."""
+    usable = len(frame_steps)
+    if stable["collapsed"]:
+        usable = int(np.searchsorted(frame_steps, stable["step"]))
+        if stable["reason"].startswith("molecules changed"):
+            usable += 1
+    if usable <= 1:
+        return np.zeros(0, int)
+    return np.unique(np.linspace(max(1, usable // 5), usable - 1, wanted).astype(int))
+
+
 def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: int,
                   model: Path, log) -> dict:
     """Student NVT in LAMMPS at every temperature; teacher relabels the student's frames."""
@@ -243,11 +261,7 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
                         progress=config.progress)
         symbols = [plan.elements[t - 1] for t in run.types]
         stable = stability(run, Thresholds(), symbols)
-        usable = len(run.positions)
-        if stable["collapsed"]:
-            usable = int(np.searchsorted(run.frame_steps, stable["step"]))
-        picks = np.unique(np.linspace(max(1, usable // 5), max(usable - 1, 0),
-                                      config.al_candidates).astype(int)) if usable > 1 else []
+        picks = candidate_frames(run.frame_steps, stable, config.al_candidates)
         from ase import Atoms
 
         labelled = [label_atoms(Atoms(symbols, positions=run.positions[i], cell=run.cells[i],
@@ -555,6 +569,15 @@ def resolve(config: DistillConfig, out: Path) -> tuple[DistillConfig, list[str]]
             f"yes (the hot RDF run starts from the crystal melted at {MELT_FACTOR:g} x the "
             "highest temperature; --no-melt to skip)" if chosen["melt"] else
             "no (not a crystal: the hot RDF run starts from the structure; --melt to add it)"))
+    if config.al_steps is None:
+        timestep = chosen.get("timestep", config.timestep)
+        molecular = system.kind in ("molecular", "molecule")
+        chosen["al_steps"] = (int(round(config.stability_ps * 1000 / timestep)) if molecular
+                              else AL_STEPS)
+        if molecular:
+            notes.append(f"  exploration: {chosen['al_steps']} steps per temperature and "
+                         f"round, as long as the stability runs ({config.stability_ps:g} ps): "
+                         "a molecule's bond changes are rare events")
     if system.kind == "molecular" and config.supercell is None:
         from .structures import repeats_for_height
 

@@ -152,8 +152,9 @@ def stability(run: RunResult, thresholds: Thresholds, symbols: list[str] | None 
         out["molecules"] = "intact"
         if change:
             out.update(collapsed=True, step=int(run.frame_steps[change["frame"]]),
-                       reason=f"molecules changed: {change['molecules_at_start']} at the "
-                              f"start, {change['molecules_now']} now (a bond broke or formed)")
+                       reason=f"molecules changed: {_count(change['formulas_at_start'])} at "
+                              f"the start, {_count(change['formulas_now'])} now (a bond broke "
+                              "or formed)")
             out["molecules"] = "changed"
     distances = min_distances(run.positions, run.cells) if len(run.positions) else np.zeros(0)
     if len(distances):
@@ -171,6 +172,12 @@ def stability(run: RunResult, thresholds: Thresholds, symbols: list[str] | None 
     if out["collapsed"]:
         out["summary"] = f"collapsed at step {out['step']}: {out['reason']}"
     return out
+
+
+def _count(formulas: dict[str, int]) -> str:
+    """"64 (62 H2O, 1 H3O, 1 HO)": molecules, and how many of each formula."""
+    return f"{sum(formulas.values())} (" + ", ".join(f"{n} {name}" for name, n in
+                                                     formulas.items()) + ")"
 
 
 def first_frame(symbols: list[str], run: RunResult):

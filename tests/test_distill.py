@@ -320,3 +320,22 @@ def test_distill_a_molecular_liquid_checks_its_density(tmp_path, capsys):
     assert report["headline"]["density_g_cm3"] == density["student_g_cm3"]
     print_distill_headline(report, out)
     assert "density      " in capsys.readouterr().out
+
+
+def test_exploration_labels_the_frame_where_molecules_changed():
+    """The teacher labels frames spread over an exploration run; one that collapsed gives
+    only its frames before the collapse, and where molecules changed (a proton handed to
+    another water), the first changed frame too: the state the student has wrong."""
+    from mlff_tools.distill import candidate_frames
+
+    steps = np.arange(0, 20001, 100)
+    whole = candidate_frames(steps, {"collapsed": False}, 48)
+    assert len(whole) == 48 and whole[0] == len(steps) // 5 and whole[-1] == len(steps) - 1
+    changed = candidate_frames(steps, {"collapsed": True, "step": 6500,
+                                       "reason": "molecules changed: 64 (64 H2O) ..."}, 48)
+    assert changed[-1] == 65, changed
+    close = candidate_frames(steps, {"collapsed": True, "step": 6500,
+                                     "reason": "atoms closer than 0.4 Å"}, 48)
+    assert close[-1] == 64, close
+    assert len(candidate_frames(steps, {"collapsed": True, "step": 0, "reason": "lost"},
+                                48)) == 0

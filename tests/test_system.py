@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from ase.build import bulk, fcc111, molecule
 
-from mlff_tools.distill import DistillConfig, DistillError, resolve as resolve_distill
+from mlff_tools.distill import AL_STEPS, DistillConfig, DistillError, resolve as resolve_distill
 from mlff_tools.sample import SampleConfig, SampleError, resolve as resolve_sample, sample
 from mlff_tools.system import (CRYSTAL_TEMPERATURES, HYDROGEN_TIMESTEP, MOLECULAR_TEMPERATURES,
                                RATTLE_PER_BOND, TIMESTEP, describe)
@@ -171,6 +171,7 @@ def test_distill_defaults_for_a_crystal_are_silicons(tmp_path):
     given, _ = resolve_distill(DistillConfig(structure="Si", temperatures=(300.0, 800.0),
                                              melt=False, output=str(tmp_path)), tmp_path)
     assert given.temperatures == (300.0, 800.0) and given.melt is False
+    assert config.al_steps == AL_STEPS and given.al_steps == AL_STEPS
 
 
 def test_distill_boxes_a_molecule_in_vacuum(tmp_path):
@@ -201,3 +202,8 @@ def test_distill_of_a_molecular_liquid_has_no_melt_stage(tmp_path):
     assert config.melt is False and config.temperatures == MOLECULAR_TEMPERATURES
     assert any("melt stage: no" in line for line in notes), notes
     assert config.structure == str(path)    # periodic: run as given
+    # a proton that leaves its molecule is a rare event: explore as long as the checks run
+    assert config.al_steps * config.timestep == pytest.approx(config.stability_ps * 1000)
+    assert any("exploration: 20000 steps" in line for line in notes), notes
+    assert resolve_distill(DistillConfig(structure=str(path), al_steps=500,
+                                         output=str(tmp_path)), tmp_path)[0].al_steps == 500

@@ -394,9 +394,28 @@ def test_a_broken_molecule_is_a_collapse():
     symbols = box.get_chemical_symbols()
     broken = stability(run(frames, box.cell.array), Thresholds(), symbols)
     assert broken["collapsed"] and broken["step"] == 300, broken
-    assert broken["reason"] == "molecules changed: 8 at the start, 9 now (a bond broke or formed)"
+    assert broken["reason"] == ("molecules changed: 8 (8 H2O) at the start, 9 (1 H, 7 H2O, "
+                                "1 HO) now (a bond broke or formed)"), broken["reason"]
     intact = stability(run(frames[:3], box.cell.array), Thresholds(), symbols)
     assert not intact["collapsed"] and intact["molecules"] == "intact", intact
+    # a bond stretched past the test for one frame, back the next, is a vibration
+    flicker = frames.copy()
+    flicker[4] = frames[2]
+    once = stability(run(flicker, box.cell.array), Thresholds(), symbols)
+    assert not once["collapsed"] and once["molecules"] == "intact", once
+    # ... unless the run ends on it: nothing says it came back
+    at_end = stability(run(frames[:4], box.cell.array), Thresholds(), symbols)
+    assert at_end["collapsed"] and at_end["step"] == 300, at_end
+    # a proton handed to a neighbour's oxygen that stays there: an ion pair, named
+    oxygens = [i for i, s in enumerate(symbols) if s == "O"]
+    nearest = min(oxygens[1:], key=lambda o: box.get_distance(0, o, mic=True))
+    handed = frames.copy()
+    towards = box.get_distance(nearest, 0, mic=True, vector=True)
+    handed[3:, hydrogen] = box.positions[nearest] + 0.98 * towards / np.linalg.norm(towards)
+    ions = stability(run(handed, box.cell.array), Thresholds(), symbols)
+    assert ions["collapsed"] and ions["step"] == 300, ions
+    assert ions["reason"].startswith("molecules changed: 8 (8 H2O) at the start, 8 (6 H2O, "
+                                     "1 H3O, 1 HO) now"), ions["reason"]
     silicon = bulk("Si", cubic=True).repeat(2)
     crystal = stability(run(np.array([silicon.positions] * 3), silicon.cell.array),
                         Thresholds(), silicon.get_chemical_symbols())

@@ -78,13 +78,39 @@ def molecules(symbols, positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
     return lowest[labels]
 
 
-def first_molecule_change(symbols, positions: np.ndarray, cells: np.ndarray) -> dict | None:
+MOLECULE_CHANGE_FRAMES = 2   # a change of molecules counts when it holds this many frames
+
+
+def molecule_formulas(symbols, labels: np.ndarray) -> dict[str, int]:
+    """How many molecules of each formula (Hill order: "H2O", "H3O", "HO")."""
+    from collections import Counter
+
+    from ase.formula import Formula
+
+    symbols = np.asarray(symbols)
+    return dict(sorted(Counter(Formula.from_list(list(symbols[labels == m])).format("hill")
+                               for m in np.unique(labels)).items()))
+
+
+def first_molecule_change(symbols, positions: np.ndarray, cells: np.ndarray,
+                          persist: int = MOLECULE_CHANGE_FRAMES) -> dict | None:
     """The first frame whose molecules differ from the first frame's (a bond broken, or atoms
-    of two molecules bonded), with the counts; None if every frame keeps them."""
+    of two molecules bonded) and keep differing for ``persist`` frames (or to the run's end),
+    with the counts and formulas then and at the start; None if every frame keeps them. A
+    bond that breaks and re-forms within fewer frames is a vibration caught mid-stretch (or
+    a proton shared for an instant), not a changed molecule."""
     start = molecules(symbols, positions[0], cells[0])
+    changed_since = None
     for index in range(1, len(positions)):
         now = molecules(symbols, positions[index], cells[index])
-        if not np.array_equal(now, start):
-            return {"frame": index, "molecules_at_start": len(np.unique(start)),
-                    "molecules_now": len(np.unique(now))}
+        if np.array_equal(now, start):
+            changed_since = None
+            continue
+        if changed_since is None:
+            changed_since, first = index, now
+        if index - changed_since + 1 >= persist or index == len(positions) - 1:
+            return {"frame": changed_since, "molecules_at_start": len(np.unique(start)),
+                    "molecules_now": len(np.unique(first)),
+                    "formulas_at_start": molecule_formulas(symbols, start),
+                    "formulas_now": molecule_formulas(symbols, first)}
     return None

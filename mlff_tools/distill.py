@@ -11,9 +11,9 @@ command resumes an interrupted run at the last finished step:
    disagree most to the training set; stop when the student is stable and
    agrees with the teacher on its own frames, or when the budget (rounds,
    teacher calls, wall time) is spent;
-3. final: errors on held-out teacher frames, NVE drift, stability (NVT at
-   every target temperature and at 1.25 x the highest, to see the student
-   survive beyond its training range), RDFs against the teacher at the lowest
+3. final: errors on held-out teacher frames, NVE drift (started from 1 ps of NVT at
+   its temperature), stability (NVT at every target temperature and at 1.25 x the
+   highest, to see the student survive beyond its training range), RDFs against the teacher at the lowest
    temperature (from the structure) and at the highest (from a start melted at
    1.5 x the highest), each run named by the phase measured in it (liquid when
    its atoms diffuse, solid when they only vibrate), speed against the
@@ -81,6 +81,7 @@ class DistillConfig:
     progress: bool = True
 
 
+NVE_EQUILIBRATION_PS = 1.0  # Langevin NVT at its temperature before the NVE run
 AL_STEPS = 3000            # exploration steps per temperature and round (not molecules)
 STABILITY_FACTOR = 1.25    # the extra stability run: this x the highest target temperature
 MELT_FACTOR = 1.5          # the hot RDF run starts from NVT at this x the highest temperature
@@ -366,9 +367,12 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
                         / final["teacher_speed"]["atom_steps_per_s"])
 
     middle = sorted(config.temperatures)[len(config.temperatures) // 2]
-    log(f"final: NVE {config.nve_ps:g} ps at {middle:g} K")
+    log(f"final: NVE {config.nve_ps:g} ps at {middle:g} K, after {NVE_EQUILIBRATION_PS:g} ps "
+        "of NVT")
+    nve_cell = _repeats(config, (3, 3, 3))
+    start = nve_start(config, final_model, folder, middle, nve_cell, log)
     nve = _validate_run(config, final_model, folder, "nve", "nve", middle, config.nve_ps,
-                        _repeats(config, (3, 3, 3)))
+                        (1, 1, 1) if start else nve_cell, structure=start)
     final["nve"] = {**nve.get("nve", {}), "stability": nve["stability"], "verdict":
                     nve["verdict"]}
 
@@ -454,6 +458,37 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     state["final"] = final
     _save_state(out, state)
     return final
+
+
+def nve_start(config: DistillConfig, model: Path, folder: Path, temperature: float,
+              supercell, log) -> str | None:
+    """Where the NVE run starts: the last frame of NVE_EQUILIBRATION_PS of Langevin NVT at
+    ``temperature`` in the NVE's own cell, as folder/nve_start.extxyz; None (the structure as
+    given) if that run collapsed. Started from a structure built by hand (water molecules on a
+    lattice), NVE turns what the liquid gains by rearranging into heat: such a box, asked for
+    300 K, ran at 870 K."""
+    import ase.io
+    from ase import Atoms
+
+    from .runner import plan_run, run_input
+    from .structures import load_structure
+    from .validate import Thresholds, stability
+
+    steps = max(10, int(round(NVE_EQUILIBRATION_PS * 1000 / config.timestep)))
+    script = _student_input(config, model, folder / "nve_start.lmp", ensemble="nvt-langevin",
+                            temperature=temperature, steps=steps, supercell=supercell)
+    plan = plan_run(script)
+    run = run_input(plan, script.parent, folder / "nve_start.validate", progress=config.progress)
+    symbols = [plan.elements[t - 1] for t in run.types]
+    stable = stability(run, Thresholds(), symbols)
+    if stable["collapsed"] or not len(run.positions):
+        log(f"final: the NVT run before NVE {stable.get('summary', 'wrote no frames')}: NVE "
+            "starts from the structure as given")
+        return None
+    path = folder / "nve_start.extxyz"
+    ase.io.write(path, Atoms(symbols, positions=run.positions[-1], cell=run.cells[-1],
+                             pbc=load_structure(config.structure).pbc))
+    return str(path)
 
 
 def _compile(model: Path, log) -> str | None:

@@ -20,6 +20,9 @@ HEADLINE = ("speedup_over_teacher", "student_atom_steps_per_s", "teacher_atom_st
             "phase_hot", "collapsed_at_K", "rounds", "verdict")
 
 
+NVE_TEMPERATURE_TOLERANCE = 0.25   # a small cell's temperature fluctuates
+
+
 def miniature(out, **overrides):
     settings = dict(output=str(out), teacher=SW_TEACHER, structure="Si",
                     temperatures=(300.0, 1500.0), frames=30, cutoff=4.0, epochs=20,
@@ -59,6 +62,23 @@ def test_resume_after_each_stage_redoes_nothing(resumed):
     assert log.count("round 0: training") == 1, log
     assert log.count("round 0: 300 K") == 1, log
     assert report["final"]["model"] == str(out / "model.pt")
+
+
+def test_nve_starts_from_an_equilibrated_state(resumed):
+    """The NVE run starts from the last frame of NVT at its temperature, in its own cell, so
+    it runs at the temperature asked for (from the bare lattice, equipartition halves it)."""
+    import ase.io
+
+    from mlff_tools.runner import _read_thermo
+
+    out, report = resumed
+    start = ase.io.read(out / "validation" / "nve_start.extxyz")
+    lattice = ase.io.read(out / "validation" / "nve.data", format="lammps-data")
+    assert len(start) == len(lattice) == 8 * 27, (len(start), len(lattice))   # cubic Si, 3x3x3
+    target = sorted(report["config"]["temperatures"])[1]
+    temperature = _read_thermo(out / "validation" / "nve.validate" / "log.lammps")["Temp"]
+    mean = float(np.mean(temperature[len(temperature) // 5:]))
+    assert abs(mean / target - 1) < NVE_TEMPERATURE_TOLERANCE, (mean, target)
 
 
 def test_more_rounds_continue_a_finished_job(resumed, tmp_path):

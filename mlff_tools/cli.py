@@ -155,6 +155,9 @@ def add_train_parser(sub) -> None:
                    help="random seed (initial weights, batch order, validation split)")
     p.add_argument("--device", default=defaults.device, help="cpu, cuda or cuda:N")
     add_key_arguments(p, defaults)
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="warm start: begin from this model file's weights (same species and "
+                        "architecture), e.g. to fine-tune a student on new frames")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     p.add_argument("--overwrite", action="store_true", help="discard an earlier checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

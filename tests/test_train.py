@@ -189,6 +189,19 @@ def test_train_command(sw_data, tmp_path, capsys):
     assert "validation: energy MAE" in printed and "force MAE" in printed
     assert load_model(out).metadata.model["n_channels"] == 4
     assert main(["train", str(tmp_path / "nothing.extxyz"), "-o", str(out)]) == 2
+    # --init: a warm start from that file, validated before any update as the file is
+    warm = tmp_path / "warm.pt"
+    assert main(["train", str(sw_data["train"]), "--val", str(sw_data["val"]), "-o", str(warm),
+                 "--cutoff", "4.0", "--max-epochs", "1", "--quiet", "--n-channels", "4",
+                 "--lr", "0", "--ema-decay", "0", "--init", str(out), "--no-compile"]) == 0
+    before = load_model(out).metadata.training["validation"]["force_mae_mev_per_A"]
+    after = load_model(warm).metadata.training["validation"]["force_mae_mev_per_A"]
+    assert after == pytest.approx(before, rel=1e-5), f"{after} != {before} meV/Å"
+    capsys.readouterr()
+    assert main(["train", str(sw_data["train"]), "--val", str(sw_data["val"]), "-o",
+                 str(tmp_path / "other.pt"), "--cutoff", "4.0", "--max-epochs", "1", "--quiet",
+                 "--init", str(out), "--no-compile"]) == 2
+    assert "not the same architecture" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("l_max,banks", [(2, 0), (3, 0), (2, 2)])

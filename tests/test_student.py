@@ -1,6 +1,8 @@
 """Physics of the student model: invariances, forces = -grad E, smooth and strictly local,
 and an exported file that computes exactly what the in-memory model does."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -196,3 +198,61 @@ def test_banks_contain_the_per_pair_weights(tmp_path):
                                                             dtype="float64"), tmp_path / "m.pt")
     saved = set(load_model(path).module.state_dict())
     assert not any("pair_embedding" in name for name in saved), sorted(saved)
+
+
+def reference_descriptors(energy: StudentEnergy, species, edge_index, edge_vec):
+    """The descriptors as the module docstring defines them, atom by atom with full 3x3
+    (and 3x3x3) tensors: an independent check of the grids, strides and stored components
+    that the fast path uses."""
+    k, l_max, rc = energy.n_channels, energy.l_max, energy.cutoff
+    weight = energy.radial_weight.detach()
+    n_radial, n_species = energy.n_radial, energy.n_species
+    blocks = weight.shape[0] // n_radial
+    eye = torch.eye(3, dtype=torch.float64)
+    n_active = int(edge_index[0].max()) + 1
+    rows, cols = torch.triu_indices(k, k)
+    result = []
+    for i in range(n_active):
+        a = [torch.zeros((k,) + (3,) * l, dtype=torch.float64) for l in range(l_max + 1)]
+        for e in torch.nonzero(edge_index[0] == i).flatten():
+            vec = edge_vec[e]
+            r = torch.linalg.vector_norm(vec)
+            u = vec / r
+            x = r / rc
+            n = torch.arange(1, n_radial + 1, dtype=torch.float64)
+            basis = (math.sqrt(2 / rc) * torch.sin(n * math.pi * r / rc) / r
+                     * (1 - 10 * x ** 3 + 15 * x ** 4 - 6 * x ** 5))
+            pair = int(species[i]) * n_species + int(species[edge_index[1, e]])
+            mixing = (energy.pair_embedding.detach()[pair] if energy.radial_banks
+                      else torch.nn.functional.one_hot(torch.tensor(pair), blocks).double())
+            radial = torch.einsum("n,m,nmc->c", basis, mixing,
+                                  weight.reshape(n_radial, blocks, -1)).reshape(l_max + 1, k)
+            uu = torch.outer(u, u)
+            tensors = [torch.ones(()), u, uu - eye / 3]
+            if l_max >= 3:
+                sym = (u[:, None, None] * eye[None] + u[None, :, None] * eye[:, None, :]
+                       + u[None, None, :] * eye[:, :, None])
+                tensors.append(uu[:, :, None] * u[None, None, :] - sym / 5)
+            for l in range(l_max + 1):
+                a[l] += radial[l].reshape((k,) + (1,) * l) * tensors[l]
+        a = [x * energy.inv_avg_neighbours for x in a]
+        row = [a[0], a[0][rows] * a[0][cols]]
+        row += [(a[l][rows] * a[l][cols]).reshape(len(rows), -1).sum(1)
+                for l in range(1, l_max + 1)]
+        result.append(torch.cat(row))
+    return torch.stack(result)
+
+
+@pytest.mark.parametrize("l_max,banks", [(2, 0), (3, 0), (2, 3)])
+def test_descriptors_equal_their_definition(l_max, banks):
+    """The fast path's descriptors (edges sorted into padded grids, one matrix product for
+    every l, the symmetric tensors by their independent components) equal the docstring's
+    sums over neighbours with full tensors, atom by atom, in float64."""
+    energy = random_student(("Si", "C"), l_max=l_max, radial_banks=banks).energy
+    species, edge_index, edge_vec = (torch.from_numpy(x) for x in
+                                     atoms_graph(sic(seed=5), ("Si", "C"), CUTOFF))
+    with torch.no_grad():
+        fast = energy.descriptors(species, edge_index, edge_vec)
+    expected = reference_descriptors(energy, species, edge_index, edge_vec)
+    err = (fast - expected).abs().max().item()
+    assert err < EXACT * expected.abs().max().item(), f"descriptors off by {err:.2g}"

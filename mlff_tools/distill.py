@@ -217,14 +217,17 @@ def _student_input(config, model: Path, path: Path, *, ensemble: str, temperatur
 def candidate_frames(frame_steps: np.ndarray, stable: dict, wanted: int) -> np.ndarray:
     """Indices of up to ``wanted`` frames of an exploration run for the teacher to label,
     spread over all but its first fifth (the start, which the student knows). A run that
-    collapsed gives its frames before the collapse and, where molecules changed, the first
-    changed frame: what the student got wrong, and a state the teacher can label (unlike
-    atoms thrown together or a blown-up run)."""
+    collapsed gives its frames before the collapse; where molecules changed, also the frames
+    from the change on, up to any later blow-up (``physical_until_step``): the changed
+    molecules are what the student has wrong, and states the teacher can label (unlike atoms
+    thrown together or a blown-up run)."""
     usable = len(frame_steps)
     if stable["collapsed"]:
         usable = int(np.searchsorted(frame_steps, stable["step"]))
         if stable["reason"].startswith("molecules changed"):
-            usable += 1
+            until = stable.get("physical_until_step")
+            usable = (len(frame_steps) if until is None
+                      else max(usable + 1, int(np.searchsorted(frame_steps, until))))
     if usable <= 1:
         return np.zeros(0, int)
     return np.unique(np.linspace(max(1, usable // 5), usable - 1, wanted).astype(int))

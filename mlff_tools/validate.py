@@ -169,6 +169,11 @@ def stability(run: RunResult, thresholds: Thresholds, symbols: list[str] | None 
                               f"{distances[0]:.3f} Å)")
     if run.collapse and (not out["collapsed"] or run.collapse["step"] < out["step"]):
         out.update(collapsed=True, **run.collapse)
+    # where molecules changed, the frames after it are still a real run (chemistry, not a
+    # blow-up) until atoms come too close or LAMMPS stops it: the step where that happens
+    physical = [int(run.frame_steps[close[0]])] if len(distances) and len(close) else []
+    physical += [run.collapse["step"]] if run.collapse else []
+    out["physical_until_step"] = min(physical) if physical else None
     if out["collapsed"]:
         out["summary"] = f"collapsed at step {out['step']}: {out['reason']}"
     return out

@@ -344,16 +344,24 @@ def test_distill_a_molecular_liquid_checks_its_density(tmp_path, capsys):
 
 def test_exploration_labels_the_frame_where_molecules_changed():
     """The teacher labels frames spread over an exploration run; one that collapsed gives
-    only its frames before the collapse, and where molecules changed (a proton handed to
-    another water), the first changed frame too: the state the student has wrong."""
+    only its frames before the collapse, but where molecules changed (a proton handed to
+    another water) the frames from the change on too, up to any later blow-up: the states
+    the student has wrong."""
     from mlff_tools.distill import candidate_frames
 
     steps = np.arange(0, 20001, 100)
     whole = candidate_frames(steps, {"collapsed": False}, 48)
     assert len(whole) == 48 and whole[0] == len(steps) // 5 and whole[-1] == len(steps) - 1
-    changed = candidate_frames(steps, {"collapsed": True, "step": 6500,
-                                       "reason": "molecules changed: 64 (64 H2O) ..."}, 48)
-    assert changed[-1] == 65, changed
+    reason = "molecules changed: 64 (64 H2O) ..."
+    changed = candidate_frames(steps, {"collapsed": True, "step": 6500, "reason": reason,
+                                       "physical_until_step": None}, 48)
+    assert np.array_equal(changed, whole), changed
+    then_hot = candidate_frames(steps, {"collapsed": True, "step": 6500, "reason": reason,
+                                        "physical_until_step": 9000}, 48)
+    assert then_hot[-1] == 89 and (then_hot >= 65).any(), then_hot
+    at_once = candidate_frames(steps, {"collapsed": True, "step": 6500, "reason": reason,
+                                       "physical_until_step": 6500}, 48)
+    assert at_once[-1] == 65, at_once
     close = candidate_frames(steps, {"collapsed": True, "step": 6500,
                                      "reason": "atoms closer than 0.4 Å"}, 48)
     assert close[-1] == 64, close

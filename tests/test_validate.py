@@ -414,6 +414,10 @@ def test_a_broken_molecule_is_a_collapse():
     handed[3:, hydrogen] = box.positions[nearest] + 0.98 * towards / np.linalg.norm(towards)
     ions = stability(run(handed, box.cell.array), Thresholds(), symbols)
     assert ions["collapsed"] and ions["step"] == 300, ions
+    assert ions["physical_until_step"] is None, ions      # chemistry, not a blow-up
+    handed[4, 2] = handed[4, 0] + [0.3, 0.0, 0.0]        # then an H thrown onto its oxygen
+    fused = stability(run(handed, box.cell.array), Thresholds(), symbols)
+    assert fused["step"] == 300 and fused["physical_until_step"] == 400, fused
     assert ions["reason"].startswith("molecules changed: 8 (8 H2O) at the start, 8 (6 H2O, "
                                      "1 H3O, 1 HO) now"), ions["reason"]
     silicon = bulk("Si", cubic=True).repeat(2)

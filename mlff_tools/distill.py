@@ -13,10 +13,10 @@ command resumes an interrupted run at the last finished step:
    teacher calls, wall time) is spent;
 3. final: errors on held-out teacher frames, NVE drift (started from 1 ps of NVT at
    its temperature), stability (NVT at every target temperature and at 1.25 x the
-   highest, to see the student survive beyond its training range), RDFs against the teacher at the lowest
-   temperature (from the structure) and at the highest (from a start melted at
-   1.5 x the highest), each run named by the phase measured in it (liquid when
-   its atoms diffuse, solid when they only vibrate), speed against the
+   highest, to see the student survive beyond its training range), RDFs against the
+   teacher at the lowest temperature (from the structure) and at the highest (from a
+   start melted at 1.5 x the highest), each run named by the phase measured in it
+   (liquid when its atoms diffuse, solid when they only vibrate), speed against the
    teacher; a verdict table like validate's; ``report.json`` and ``report.html``.
 
 Settings left at None follow from the structure (:mod:`mlff_tools.system`) and the log says
@@ -214,6 +214,20 @@ def _student_input(config, model: Path, path: Path, *, ensemble: str, temperatur
     return script
 
 
+def _student_nvt(config, model: Path, path: Path, temperature: float, steps: int, supercell,
+                 seed: int = 7):
+    """A Langevin NVT run of the student (input at ``path``, its frames in path's .validate
+    folder): the run and its atoms' symbols."""
+    from .runner import plan_run, run_input
+
+    script = _student_input(config, model, path, ensemble="nvt-langevin",
+                            temperature=temperature, steps=steps, supercell=supercell, seed=seed)
+    plan = plan_run(script)
+    run = run_input(plan, script.parent, script.parent / f"{script.stem}.validate",
+                    progress=config.progress)
+    return run, [plan.elements[t - 1] for t in run.types]
+
+
 def candidate_frames(frame_steps: np.ndarray, stable: dict, wanted: int) -> np.ndarray:
     """Indices of up to ``wanted`` frames of an exploration run for the teacher to label,
     spread over all but its first fifth (the start, which the student knows). A run that
@@ -240,7 +254,6 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
 
     from .label import label_atoms
     from .teachers import load_teacher
-    from .runner import plan_run, run_input
     from .validate import Thresholds, stability
 
     entry = state["rounds"][round_index]
@@ -256,14 +269,9 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     folder = out / "explore" / f"round{round_index}"
     candidates, per_temperature = [], {}
     for temperature in config.temperatures:
-        script = _student_input(config, model, folder / f"nvt_{temperature:g}K.lmp",
-                                ensemble="nvt-langevin", temperature=temperature,
-                                steps=config.al_steps, supercell=state["supercell"],
-                                seed=round_index + 1)
-        plan = plan_run(script)
-        run = run_input(plan, script.parent, folder / f"{script.stem}.validate",
-                        progress=config.progress)
-        symbols = [plan.elements[t - 1] for t in run.types]
+        run, symbols = _student_nvt(config, model, folder / f"nvt_{temperature:g}K.lmp",
+                                    temperature, config.al_steps, state["supercell"],
+                                    seed=round_index + 1)
         stable = stability(run, Thresholds(), symbols)
         picks = candidate_frames(run.frame_steps, stable, config.al_candidates)
         from ase import Atoms
@@ -473,16 +481,12 @@ def nve_start(config: DistillConfig, model: Path, folder: Path, temperature: flo
     import ase.io
     from ase import Atoms
 
-    from .runner import plan_run, run_input
     from .structures import load_structure
     from .validate import Thresholds, stability
 
     steps = max(10, int(round(NVE_EQUILIBRATION_PS * 1000 / config.timestep)))
-    script = _student_input(config, model, folder / "nve_start.lmp", ensemble="nvt-langevin",
-                            temperature=temperature, steps=steps, supercell=supercell)
-    plan = plan_run(script)
-    run = run_input(plan, script.parent, folder / "nve_start.validate", progress=config.progress)
-    symbols = [plan.elements[t - 1] for t in run.types]
+    run, symbols = _student_nvt(config, model, folder / "nve_start.lmp", temperature, steps,
+                                supercell)
     stable = stability(run, Thresholds(), symbols)
     if stable["collapsed"] or not len(run.positions):
         log(f"final: the NVT run before NVE {stable.get('summary', 'wrote no frames')}: NVE "
@@ -563,18 +567,13 @@ def _melt(config, model: Path, folder: Path, supercell) -> Path:
     import ase.io
     from ase import Atoms
 
-    from .runner import plan_run, run_input
-
     temperature = MELT_FACTOR * max(config.temperatures)
-    script = _student_input(config, model, folder / "melt.lmp", ensemble="nvt-langevin",
-                            temperature=temperature, steps=3000, supercell=supercell, seed=11)
-    plan = plan_run(script)
-    run = run_input(plan, script.parent, folder / "melt.validate", progress=config.progress)
+    run, symbols = _student_nvt(config, model, folder / "melt.lmp", temperature, 3000, supercell,
+                                seed=11)
     if run.collapse:
         raise MeltCollapsed(f"the student collapsed while melting at {temperature:g} K "
                             f"({run.collapse['reason']}); more active-learning rounds "
                             "(--rounds) or epochs usually fix it")
-    symbols = [plan.elements[t - 1] for t in run.types]
     path = folder / "hot_start.extxyz"
     ase.io.write(path, Atoms(symbols, positions=run.positions[-1], cell=run.cells[-1],
                              pbc=True))

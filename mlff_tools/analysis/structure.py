@@ -96,7 +96,8 @@ def first_molecule_change(symbols, positions: np.ndarray, cells: np.ndarray,
                           persist: int = MOLECULE_CHANGE_FRAMES) -> dict | None:
     """The first frame whose molecules differ from the first frame's (a bond broken, or atoms
     of two molecules bonded) and keep differing for ``persist`` frames (or to the run's end),
-    with the counts and formulas then and at the start; None if every frame keeps them. A
+    with how many molecules of each formula there are then and at the start; None if every
+    frame keeps them. A
     bond that breaks and re-forms within fewer frames is a vibration caught mid-stretch (or
     a proton shared for an instant), not a changed molecule."""
     start = molecules(symbols, positions[0], cells[0])
@@ -109,8 +110,7 @@ def first_molecule_change(symbols, positions: np.ndarray, cells: np.ndarray,
         if changed_since is None:
             changed_since, first = index, now
         if index - changed_since + 1 >= persist or index == len(positions) - 1:
-            return {"frame": changed_since, "molecules_at_start": len(np.unique(start)),
-                    "molecules_now": len(np.unique(first)),
+            return {"frame": changed_since,
                     "formulas_at_start": molecule_formulas(symbols, start),
                     "formulas_now": molecule_formulas(symbols, first)}
     return None

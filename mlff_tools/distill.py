@@ -402,11 +402,15 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     rdf_cell = _rdf_cell(config)
     if config.rdf_method == "md":          # student and teacher MD alike
         hot_ps = cold_ps = config.teacher_md_steps * config.timestep / 1000
-    else:                                  # the cold run's frames vary less: half as many
-        hot_ps, cold_ps = config.rdf_ps, config.rdf_ps / 2
+    else:
+        hot_ps = cold_ps = config.rdf_ps
+    cold_frames = config.rdf_frames
+    if config.rdf_method != "md" and _system_kind(config) == "crystal":
+        # a cold crystal's frames vary less: half as many. Not so a molecular system, whose
+        # coldest run is the liquid itself (water at 300 K)
+        cold_ps, cold_frames = config.rdf_ps / 2, max(10, config.rdf_frames // 2)
     cold = _validate_run(config, final_model, folder, "rdf_cold", "nvt-langevin", coldest,
-                         cold_ps, rdf_cell, teacher=config.teacher,
-                         rdf_frames=max(10, config.rdf_frames // 2))
+                         cold_ps, rdf_cell, teacher=config.teacher, rdf_frames=cold_frames)
     final["rdf_cold"] = _rdf_run(coldest, cold)
     log(f"final: the run at {coldest:g} K is {_phase_text(final['rdf_cold'])}")
     npt = {}
@@ -416,8 +420,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
         log(f"final: density in NPT at {coldest:g} K and {DENSITY_PRESSURE_BAR:g} bar against "
             f"{against}")
         npt = _validate_run(config, final_model, folder, "npt_density", "npt", coldest,
-                            cold_ps, rdf_cell, teacher=config.teacher,
-                            rdf_frames=max(10, config.rdf_frames // 2),
+                            cold_ps, rdf_cell, teacher=config.teacher, rdf_frames=cold_frames,
                             pressure=DENSITY_PRESSURE_BAR)
         if "density" in npt:
             final["density"] = {"temperature_K": coldest, "pressure_bar": DENSITY_PRESSURE_BAR,
@@ -687,12 +690,17 @@ def _rdf_atoms(config: DistillConfig) -> int:
     return len(load_structure(config.structure)) * int(np.prod(_rdf_cell(config)))
 
 
-def _is_molecular_liquid(config: DistillConfig) -> bool:
-    """Finite molecules in a periodic box (liquid water): its density is worth a check."""
+def _system_kind(config: DistillConfig) -> str:
+    """crystal, molecular, molecule or slab (`system.describe`)."""
     from .structures import load_structure
     from .system import describe
 
-    return describe(load_structure(config.structure)).kind == "molecular"
+    return describe(load_structure(config.structure)).kind
+
+
+def _is_molecular_liquid(config: DistillConfig) -> bool:
+    """Finite molecules in a periodic box (liquid water): its density is worth a check."""
+    return _system_kind(config) == "molecular"
 
 
 def _is_molecule(config: DistillConfig) -> bool:

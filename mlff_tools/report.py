@@ -196,6 +196,8 @@ def distill_headline(config, state: dict, final: dict) -> dict:
         out[f"phase_{run}"] = final[f"rdf_{run}"].get("phase", {}).get("phase")
         out[f"rdf_error_percent_{run}"] = worst.get("error_percent")
         out[f"rdf_standard_error_percent_{run}"] = worst.get("standard_error_percent")
+        out[f"rdf_raw_error_percent_{run}"] = worst.get("raw_error_percent")
+        out[f"rdf_noise_floor_percent_{run}"] = worst.get("noise_floor_percent")
         out[f"rdf_effective_fraction_{run}"] = worst.get("effective_fraction")
     return out
 
@@ -237,6 +239,10 @@ def print_distill_headline(report: dict, out: Path) -> None:
         if fraction is not None:
             text += (f" ± {h[f'rdf_standard_error_percent_{run}']:.1f} (effective sample "
                      f"{100 * fraction:.0f}%")
+            floor = h.get(f"rdf_noise_floor_percent_{run}")
+            if floor is not None:
+                text += (f"; {h[f'rdf_raw_error_percent_{run}']:.1f}% between the curves, "
+                         f"where noise alone gives {floor:.1f}%")
             if fraction < Thresholds().rdf_effective_fraction:
                 text += ": too small to trust, the student's states differ from the teacher's"
             text += ")"

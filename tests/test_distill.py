@@ -16,7 +16,8 @@ HEADLINE = ("speedup_over_teacher", "student_atom_steps_per_s", "teacher_atom_st
             "force_mae_mev_per_A", "energy_mae_mev_per_atom", "nve_drift_mev_per_atom_ns",
             "nve_drift_error_mev_per_atom_ns", "rdf_error_percent_cold", "rdf_error_percent_hot",
             "rdf_standard_error_percent_cold", "rdf_standard_error_percent_hot",
-            "rdf_effective_fraction_cold", "rdf_effective_fraction_hot", "phase_cold",
+            "rdf_effective_fraction_cold", "rdf_effective_fraction_hot",
+            "rdf_raw_error_percent_cold", "rdf_noise_floor_percent_cold", "phase_cold",
             "phase_hot", "collapsed_at_K", "rounds", "verdict")
 
 
@@ -328,7 +329,7 @@ def test_distill_a_molecular_liquid_checks_its_density(tmp_path, capsys):
     report = distill(miniature(out, teacher="lammps:pair_style lj/cut 8.5; "
                                              "pair_coeff * * 0.0104 3.4; elements Ar",
                                structure=str(tmp_path / "ar.extxyz"), temperatures=(85.0,),
-                               rounds=0, rdf_frames=20))
+                               rounds=0, rdf_ps=0.5, rdf_frames=20))
     log = (out / "distill.log").read_text()
     assert "molecules in a periodic box" in log, log
     assert "final: density in NPT at 85 K and 1 bar" in log, log
@@ -338,8 +339,12 @@ def test_distill_a_molecular_liquid_checks_its_density(tmp_path, capsys):
     names = {c["name"] for c in report["final"]["checks"]}
     assert "NPT 85 K: density_relative_error" in names, names
     assert report["headline"]["density_g_cm3"] == density["student_g_cm3"]
+    # a molecular system's coldest run is its liquid: all the frames, not a crystal's half
+    assert report["final"]["rdf_cold"]["fidelity"]["frames"] == 20
     print_distill_headline(report, out)
-    assert "density      " in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "density      " in printed
+    assert "where noise alone gives" in printed, printed
 
 
 def test_exploration_labels_the_frame_where_molecules_changed():

@@ -4,7 +4,7 @@ import numpy as np
 from MDAnalysis.analysis.rdf import InterRDF
 
 from helpers.structures import gallium_nitride, silicon
-from mlff_tools.analysis.rdf import _universe, frame_rdf
+from mlff_tools.analysis.rdf import _universe, frame_rdf, rdf_error_percent
 
 EXACT = 1e-12
 
@@ -56,3 +56,84 @@ def test_expected_effective_sample_from_the_energy_scatter():
     assert 0.2 < kish < 0.8, f"the case should be neither trivial nor hopeless: {kish:.2f}"
     assert abs(predicted - kish) < 0.08, f"predicted {predicted:.3f}, Kish {kish:.3f}"
     assert predicted_effective_fraction(small_frames[:2], small, large, temperature) is None
+
+
+NOISE_WEIGHT_SPREAD = 1.3     # log-weight standard deviation: a Kish fraction near 20 %
+
+
+def _rattled_frames(count: int, seed: int):
+    """Per-frame Si-Si RDFs of diamond Si with a different rattle amplitude in each frame
+    (0.05-0.25 Å), and those amplitudes."""
+    rng = np.random.default_rng(seed)
+    amplitudes = rng.uniform(0.05, 0.25, count)
+    frames = [silicon((2, 2, 2), rattle=a, seed=int(rng.integers(1 << 30))) for a in amplitudes]
+    positions = np.array([f.positions for f in frames])
+    cells = np.array([f.cell.array for f in frames])
+    rdf = frame_rdf(positions, cells, frames[0].get_chemical_symbols(), 4.5)
+    return rdf.bins, rdf.frames["Si-Si"], amplitudes
+
+
+def _correlated_log_weights(count: int, rng, correlation: float = 0.8) -> np.ndarray:
+    """Log-weights with no link to the structure, correlated in time like a run's energies."""
+    x = np.zeros(count)
+    x[0] = rng.normal()
+    for k in range(1, count):
+        x[k] = correlation * x[k - 1] + np.sqrt(1 - correlation ** 2) * rng.normal()
+    return NOISE_WEIGHT_SPREAD * x
+
+
+def test_noise_alone_is_not_counted_as_rdf_error():
+    """Weights that carry no information about the structure (a student equal to its
+    teacher, seen through noisy energies) leave no true RDF difference. With ~20 % effective
+    sample the raw L1 error is nevertheless percent-sized; the noise floor measured from the
+    frames (weights shifted in time) equals it, and the corrected error is within noise of 0,
+    well below the raw one."""
+    from mlff_tools.analysis.rdf import noise_corrected_error
+
+    r, g, _ = _rattled_frames(150, seed=1)
+    rng = np.random.default_rng(2)
+    rows = []
+    for _ in range(12):
+        w = np.exp(_correlated_log_weights(len(g), rng))
+        w /= w.sum()
+        c = noise_corrected_error(r, g, w)
+        rows.append((c["raw_error_percent"], c["noise_floor_percent"], c["error_percent"],
+                     c["noise_spread_percent"]))
+    raw, floor, corrected, spread = np.mean(rows, axis=0)
+    assert raw > 1.0, f"the case should show a noise floor: raw {raw:.2f} %"
+    assert abs(raw - floor) < 0.25 * raw, f"raw {raw:.2f} % against floor {floor:.2f} %"
+    assert corrected < 0.6 * raw, f"corrected {corrected:.2f} % of raw {raw:.2f} %"
+    assert corrected < 2 * spread, f"corrected {corrected:.2f} %, noise spread {spread:.2f} %"
+
+
+def test_a_true_rdf_difference_survives_the_noise_correction():
+    """Weights that favour the less rattled frames, seen through noisy energies (effective
+    sample ~70 %), make the teacher's RDF truly sharper. The corrected error from 150 frames
+    matches the true one (the same weighting over 3000 frames) within three of its standard
+    errors in every draw, and on average within 20 %: the correction takes out the noise, not
+    the difference. (With much smaller effective samples the reweighted curve itself shrinks
+    towards the student's, with or without the correction: the few frames that carry the
+    weight are picked by the noise.)"""
+    from mlff_tools.analysis.rdf import noise_corrected_error
+
+    def weights(amplitudes, rng):
+        log_w = (-(amplitudes - 0.15) / 0.2
+                 + _correlated_log_weights(len(amplitudes), rng) * 0.6 / NOISE_WEIGHT_SPREAD)
+        w = np.exp(log_w - log_w.max())
+        return w / w.sum()
+
+    rng = np.random.default_rng(3)
+    r, g, amplitudes = _rattled_frames(3000, seed=4)
+    w = weights(amplitudes, rng)
+    true = rdf_error_percent((r, g.mean(axis=0)), (r, w @ g))
+    assert 5.0 < true < 20.0, f"the case should hold a modest true difference: {true:.2f} %"
+    corrected = []
+    for seed in range(4):
+        r, g, amplitudes = _rattled_frames(150, seed=5 + seed)
+        c = noise_corrected_error(r, g, weights(amplitudes, rng))
+        assert abs(c["error_percent"] - true) < 3 * c["noise_spread_percent"], (
+            f"corrected {c['error_percent']:.2f} ± {c['noise_spread_percent']:.2f} %, raw "
+            f"{c['raw_error_percent']:.2f} %, true {true:.2f} %")
+        corrected.append(c["error_percent"])
+    assert abs(np.mean(corrected) - true) < 0.2 * true, (
+        f"corrected {np.round(corrected, 2)} %, true {true:.2f} %")

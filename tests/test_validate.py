@@ -272,6 +272,10 @@ def test_reweighted_rdf_of_the_teacher_itself_is_exact(models, tmp_path):
     entry = report["rdf"]["Si-Si"]
     assert entry["error_percent"] < 1e-6 and entry["effective_fraction"] > 0.999, entry
     assert report["fidelity"]["frames"] == 40
+    saved = report["teacher_labels"]          # kept, to redo the reweighting without a teacher
+    assert len(saved["steps"]) == len(saved["teacher_energy_eV"]) == 40
+    gap = np.abs(np.subtract(saved["teacher_energy_eV"], saved["student_energy_eV"])).max()
+    assert gap < 1e-6, f"the teacher's own model differs from it by {gap:.2e} eV"
     assert report["verdict"] == "pass"
 
 

@@ -578,10 +578,11 @@ def add_distill_parser(sub) -> None:
                         "(see mlff-tools validate), or teacher MD")
     p.add_argument("--rdf-ps", type=float, default=d.rdf_ps,
                    help="student NVT of the hot RDF run (at the highest temperature, from a "
-                        "start melted at 1.5 x it); the cold run's is half (reweight)")
+                        "start melted at 1.5 x it); a crystal's cold run gets half "
+                        "(reweight), a molecular liquid's all of it")
     p.add_argument("--rdf-frames", type=int, default=d.rdf_frames,
-                   help="student frames the teacher labels in the hot RDF run; the cold "
-                        "run's are half (reweight)")
+                   help="student frames the teacher labels in the hot RDF run; a crystal's "
+                        "cold run gets half (reweight), a molecular liquid's all of them")
     p.add_argument("--teacher-md-steps", type=int, default=d.teacher_md_steps,
                    help="teacher MD per RDF run (--rdf-method md)")
     p.add_argument("--seed", type=int, default=d.seed,

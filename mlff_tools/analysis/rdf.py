@@ -161,7 +161,7 @@ def noise_corrected_error(r, g, weights: np.ndarray) -> dict:
 
     With few effective frames, the weighted curve is noisy and the L1 area of the difference
     counts that noise as error: a student equal to its teacher would score several percent
-    (measured on 192-atom water with 11 % effective sample: 2-3.5 %). The null case, no true
+    (measured on 192-atom water with 11 % effective sample: 2.6-4.5 %). The null case, no true
     difference, is made from the data: the weights shifted circularly in time against the
     frames (by 20-80 % of the run, so the weights keep their own time correlation but lose
     their link to the structure). Per bin, sigma is the RMS of the null differences, and

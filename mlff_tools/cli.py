@@ -397,7 +397,7 @@ def cmd_write_input(args: argparse.Namespace) -> int:
     from .inputs import InputConfig, write_input
 
     fields = {k: v for k, v in vars(args).items() if k in InputConfig.__dataclass_fields__}
-    script, data = write_input(InputConfig(**fields))
+    script, data = write_input(InputConfig(**fields), log=print)
     print(f"wrote {script} and {data}")
     print(f"run it: cd {script.parent} && lmp -in {script.name}   "
           f"(or mlff-tools validate {script})")

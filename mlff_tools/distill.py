@@ -86,7 +86,6 @@ AL_STEPS = 3000            # exploration steps per temperature and round (not mo
 STABILITY_FACTOR = 1.25    # the extra stability run: this x the highest target temperature
 MELT_FACTOR = 1.5          # the hot RDF run starts from NVT at this x the highest temperature
 MIN_SPEEDUP = 100.0        # the student's speed-up over the teacher that mlff promises
-VACUUM_MARGIN = 2.0        # Å beyond the cutoff between a boxed molecule and its images
 DENSITY_PRESSURE_BAR = 1.0    # the NPT density run of a molecular liquid
 RDF_CELL_HEIGHT = 10.5     # Å: the RDF runs' cells are at least this wide (RDFs to 5 Å)
 
@@ -589,7 +588,7 @@ def _melt(config, model: Path, folder: Path, supercell) -> Path:
 def resolve(config: DistillConfig, out: Path) -> tuple[DistillConfig, list[str]]:
     """``config`` with what it leaves at None chosen from the structure, and the lines that
     say each choice. A molecule in vacuum is written to OUT/structure.extxyz in a cubic box
-    (diameter + cutoff + VACUUM_MARGIN) when its own cell is smaller, and runs as 1x1x1."""
+    (`structures.box_molecule`) when its own cell is smaller, and runs as 1x1x1."""
     import ase.io
 
     from .structures import load_structure
@@ -631,23 +630,14 @@ def resolve(config: DistillConfig, out: Path) -> tuple[DistillConfig, list[str]]
                                "molecule in vacuum: it runs alone (1x1x1); put several "
                                "molecules in one structure file instead")
         chosen["supercell"] = (1, 1, 1)
-        positions = atoms.get_positions()
-        diameter = float(np.max(np.linalg.norm(positions[:, None] - positions[None], axis=-1)))
-        edge = diameter + config.cutoff + VACUUM_MARGIN
-        from .structures import cell_heights
+        from .structures import box_molecule
 
-        heights = cell_heights(atoms.cell.array) if atoms.cell.rank == 3 else [0.0] * 3
-        if min(heights) < edge:
-            boxed = atoms.copy()
-            boxed.set_cell(np.eye(3) * edge)
-            boxed.center()
-            boxed.pbc = False
+        boxed, note = box_molecule(atoms, config.cutoff)
+        if note:
             path = out / "structure.extxyz"
             ase.io.write(path, boxed)
             chosen["structure"] = str(path)
-            notes.append(f"  box: {edge:.1f} Å cube (the molecule's {diameter:.1f} Å + cutoff "
-                         f"{config.cutoff:g} Å + {VACUUM_MARGIN:g} Å: no periodic image in "
-                         f"reach in LAMMPS) -> {path}")
+            notes.append(f"  {note} -> {path}")
     return dataclasses.replace(config, **chosen), notes
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from .errors import MLFFError
 from .lammps import inputs_dir, lammps_orientation, write_data
 from .model import load_model
-from .structures import load_structure
+from .structures import box_molecule, load_structure
 
 ENSEMBLES = {
     "nve": "md_nve.lmp",
@@ -58,8 +58,12 @@ class InputConfig:
     seed: int = 4928459
 
 
-def write_input(config: InputConfig) -> tuple[Path, Path]:
-    """Write the LAMMPS input and its data file; returns both paths."""
+def write_input(config: InputConfig, log=None) -> tuple[Path, Path]:
+    """Write the LAMMPS input and its data file; returns both paths. What the structure made
+    it do or notice goes to ``log`` (a callable taking a line) and into the input's header:
+    a molecule in vacuum (periodic in no direction) is boxed so that no periodic image is
+    within the model's cutoff; finite molecules in a periodic cell thinner than twice the
+    cutoff meet their own images, which is said."""
     if config.ensemble not in ENSEMBLES:
         raise InputError(f"unknown ensemble `{config.ensemble}`; choose one of "
                          f"{', '.join(ENSEMBLES)}")
@@ -67,7 +71,22 @@ def write_input(config: InputConfig) -> tuple[Path, Path]:
         raise InputError("temperature and timestep must be positive and steps non-negative")
     model = load_model(config.model)
     species = model.metadata.species
-    atoms = lammps_orientation(load_structure(config.structure, config.supercell))
+    base = load_structure(config.structure)
+    notes = _structure_notes(base, config, model.metadata.cutoff)
+    if not base.pbc.any():
+        if tuple(config.supercell) != (1, 1, 1):
+            raise InputError(f"--supercell {'x'.join(map(str, config.supercell))} repeats a "
+                             "molecule in vacuum (its structure is periodic in no direction): "
+                             "it runs alone; put several molecules in one periodic cell "
+                             "instead")
+        base, note = box_molecule(base, model.metadata.cutoff)
+        notes += [note] if note else []
+        atoms = lammps_orientation(base)
+    else:
+        atoms = lammps_orientation(base.repeat(tuple(config.supercell)))
+    for note in notes:
+        if log:
+            log(note)
     unknown = sorted(set(atoms.get_chemical_symbols()) - set(species))
     if unknown:
         raise InputError(f"the structure has element(s) {', '.join(unknown)} that model "
@@ -82,7 +101,8 @@ def write_input(config: InputConfig) -> tuple[Path, Path]:
     dt_ps = config.timestep / 1000.0
     values = {
         "title": f"{config.ensemble.upper()} of {len(atoms)} atoms "
-                 f"({atoms.get_chemical_formula()}) with {Path(config.model).name}",
+                 f"({atoms.get_chemical_formula()}) with {Path(config.model).name}"
+                 + "".join(f"\n# {note}" for note in notes),
         "input_name": output.name,
         "ensemble": config.ensemble,
         "temperature": f"{config.temperature:g}",
@@ -104,3 +124,22 @@ def write_input(config: InputConfig) -> tuple[Path, Path]:
     output = folder / output.name
     output.write_text(text)
     return output, data
+
+
+def _structure_notes(base, config: InputConfig, cutoff: float) -> list[str]:
+    """Finite molecules in a periodic cell thinner than twice the model's cutoff: each meets
+    its own periodic images within the cutoff. Right for a molecular crystal, wrong for a
+    molecule meant to be alone and a small liquid box: said, with the fixes."""
+    from .structures import cell_heights
+    from .system import describe
+
+    if not base.pbc.all():
+        return []
+    heights = [h * n for h, n in zip(cell_heights(base.cell.array), config.supercell)]
+    thin = [f"{axis} {h:.2f} Å" for axis, h in zip("abc", heights) if h < 2 * cutoff]
+    if not thin or describe(base).kind != "molecular":     # a thin cell holds few atoms
+        return []
+    return [f"note: the cell is thinner than twice the model's cutoff ({2 * cutoff:g} Å) along "
+            f"{', '.join(thin)}: each molecule meets its own periodic images. Right for a "
+            "molecular crystal; for a molecule alone give a structure periodic in no "
+            "direction (write-input boxes it), for a liquid a larger --supercell"]

@@ -100,3 +100,27 @@ def repeats_for_height(cell, min_height: float, pbc=(True, True, True)) -> tuple
 def supercell_for_height(structure: str, min_height: float) -> tuple[int, int, int]:
     """The smallest repeat whose cell heights all reach ``min_height`` Å."""
     return repeats_for_height(load_structure(structure).cell.array, min_height)
+
+
+VACUUM_MARGIN = 2.0        # Å beyond the cutoff between a boxed molecule and its images
+
+
+def box_molecule(atoms, cutoff: float, margin: float = VACUUM_MARGIN):
+    """A molecule in vacuum (periodic in no direction) in a cube whose edge is its diameter +
+    ``cutoff`` + ``margin``, centred, so that LAMMPS (periodic boxes) finds no periodic image
+    of it within the cutoff; returns (atoms, note), or (atoms, None) unchanged when its own
+    cell is already that large or the structure is periodic."""
+    if atoms.pbc.any():
+        return atoms, None
+    positions = atoms.get_positions()
+    diameter = float(np.max(np.linalg.norm(positions[:, None] - positions[None], axis=-1)))
+    edge = diameter + cutoff + margin
+    heights = cell_heights(atoms.cell.array) if atoms.cell.rank == 3 else [0.0] * 3
+    if min(heights) >= edge:
+        return atoms, None
+    boxed = atoms.copy()
+    boxed.set_cell(np.eye(3) * edge)
+    boxed.center()
+    boxed.pbc = False
+    return boxed, (f"box: {edge:.1f} Å cube (the molecule's {diameter:.1f} Å + cutoff "
+                   f"{cutoff:g} Å + {margin:g} Å: no periodic image in reach in LAMMPS)")

@@ -122,6 +122,19 @@ def _load_state(out: Path, config: DistillConfig) -> dict:
     return state
 
 
+def _as_saved(value):
+    """``value`` as the state file gives it back (numpy scalars and paths to plain values,
+    NaN kept), so a step's result reads the same whether it was just computed or resumed."""
+    def plain(v):
+        if isinstance(v, np.generic):
+            return v.item()
+        if isinstance(v, (Path, np.ndarray)):
+            return str(v) if isinstance(v, Path) else v.tolist()
+        raise TypeError(f"{type(v).__name__} in a distill step's result")
+
+    return json.loads(json.dumps(value, default=plain))
+
+
 def _save_state(out: Path, state: dict) -> None:
     tmp = _state_path(out).with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=1))
@@ -361,18 +374,39 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     import shutil
 
     final_model = out / "model.pt"
-    shutil.copyfile(model, final_model)
     folder = out / "validation"
     supercell = tuple(state["supercell"])
+    done = state.setdefault("final_steps", {})
+    if not done:
+        shutil.copyfile(model, final_model)
+
+    def once(name: str, compute):
+        """A finished step of this stage is kept in the state: an interrupted stage resumes
+        after its last finished run instead of redoing hours of MD and teacher labels."""
+        if name not in done:
+            done[name] = _as_saved(compute())
+            _save_state(out, state)
+        else:
+            log(f"final: {name} done before, kept")
+        return done[name]
+
+    def validate_run(name, *args, **kwargs):
+        return once(name, lambda: _validate_run(config, final_model, folder, name, *args,
+                                                **kwargs))
+
     final: dict = {"model": str(final_model)}
     log("final: held-out errors and speed")
-    final["held_out"] = held_out_errors(final_model, state["sampled"]["test"])
-    final["compiled_model"] = _compile(final_model, log)
-    final["teacher_speed"] = teacher_speed(config.teacher, config.structure)
-    final["student_speed_torchscript"] = student_speed(final_model, config.structure)
-    final["student_speed"] = (student_speed(Path(final["compiled_model"]), config.structure)
-                              if final["compiled_model"] else
-                              final["student_speed_torchscript"])
+    final["held_out"] = once("held_out",
+                             lambda: held_out_errors(final_model, state["sampled"]["test"]))
+    final["compiled_model"] = once("compile", lambda: _compile(final_model, log))
+    speeds = once("speed", lambda: {
+        "teacher": teacher_speed(config.teacher, config.structure),
+        "torchscript": student_speed(final_model, config.structure),
+        "compiled": (student_speed(Path(final["compiled_model"]), config.structure)
+                     if final["compiled_model"] else None)})
+    final["teacher_speed"] = speeds["teacher"]
+    final["student_speed_torchscript"] = speeds["torchscript"]
+    final["student_speed"] = speeds["compiled"] or speeds["torchscript"]
     final["speedup"] = (final["student_speed"]["atom_steps_per_s"]
                         / final["teacher_speed"]["atom_steps_per_s"])
 
@@ -380,9 +414,10 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     log(f"final: NVE {config.nve_ps:g} ps at {middle:g} K, after {NVE_EQUILIBRATION_PS:g} ps "
         "of NVT")
     nve_cell = _repeats(config, (3, 3, 3))
-    start = nve_start(config, final_model, folder, middle, nve_cell, log)
-    nve = _validate_run(config, final_model, folder, "nve", "nve", middle, config.nve_ps,
-                        (1, 1, 1) if start else nve_cell, structure=start)
+    start = once("nve_start", lambda: nve_start(config, final_model, folder, middle, nve_cell,
+                                                 log))
+    nve = validate_run("nve", "nve", middle, config.nve_ps, (1, 1, 1) if start else nve_cell,
+                       structure=start)
     final["nve"] = {**nve.get("nve", {}), "stability": nve["stability"], "verdict":
                     nve["verdict"]}
 
@@ -390,8 +425,8 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     final["stability"], final["stability_factor"] = {}, STABILITY_FACTOR
     for temperature in (*config.temperatures, hottest):
         log(f"final: stability, NVT {config.stability_ps:g} ps at {temperature:g} K")
-        report = _validate_run(config, final_model, folder, f"nvt_{temperature:g}K",
-                               "nvt-langevin", temperature, config.stability_ps, supercell)
+        report = validate_run(f"nvt_{temperature:g}K", "nvt-langevin", temperature,
+                              config.stability_ps, supercell)
         final["stability"][f"{temperature:g}"] = report["stability"]
 
     coldest, hottest_target = min(config.temperatures), max(config.temperatures)
@@ -408,8 +443,8 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
         # a cold crystal's frames vary less: half as many. Not so a molecular system, whose
         # coldest run is the liquid itself (water at 300 K)
         cold_ps, cold_frames = config.rdf_ps / 2, max(10, config.rdf_frames // 2)
-    cold = _validate_run(config, final_model, folder, "rdf_cold", "nvt-langevin", coldest,
-                         cold_ps, rdf_cell, teacher=config.teacher, rdf_frames=cold_frames)
+    cold = validate_run("rdf_cold", "nvt-langevin", coldest, cold_ps, rdf_cell,
+                        teacher=config.teacher, rdf_frames=cold_frames)
     final["rdf_cold"] = _rdf_run(coldest, cold)
     log(f"final: the run at {coldest:g} K is {_phase_text(final['rdf_cold'])}")
     npt = {}
@@ -418,9 +453,9 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
         # in NPT: the pV term is common to both)
         log(f"final: density in NPT at {coldest:g} K and {DENSITY_PRESSURE_BAR:g} bar against "
             f"{against}")
-        npt = _validate_run(config, final_model, folder, "npt_density", "npt", coldest,
-                            cold_ps, rdf_cell, teacher=config.teacher, rdf_frames=cold_frames,
-                            pressure=DENSITY_PRESSURE_BAR)
+        npt = validate_run("npt_density", "npt", coldest, cold_ps, rdf_cell,
+                           teacher=config.teacher, rdf_frames=cold_frames,
+                           pressure=DENSITY_PRESSURE_BAR)
         if "density" in npt:
             final["density"] = {"temperature_K": coldest, "pressure_bar": DENSITY_PRESSURE_BAR,
                                 **npt["density"]}
@@ -432,7 +467,8 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     hot, failed = {}, None
     single = not config.melt and hottest_target == coldest
     try:
-        hot_start, hot_cell = ((_melt(config, final_model, folder, rdf_cell), (1, 1, 1))
+        hot_start, hot_cell = ((once("melt", lambda: str(_melt(config, final_model, folder,
+                                                                rdf_cell))), (1, 1, 1))
                                if config.melt else (None, rdf_cell))
     except MeltCollapsed as err:
         failed = str(err)
@@ -444,10 +480,9 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
             log(f"final: RDF at {hottest_target:g} K from " + (
                 f"a start melted at {MELT_FACTOR * hottest_target:g} K" if config.melt else
                 "the structure (no melt stage)") + f", against {against}")
-            hot = _validate_run(config, final_model, folder, "rdf_hot", "nvt-langevin",
-                                hottest_target, hot_ps, hot_cell,
-                                structure=str(hot_start) if hot_start else None,
-                                teacher=config.teacher)
+            hot = validate_run("rdf_hot", "nvt-langevin", hottest_target, hot_ps, hot_cell,
+                               structure=str(hot_start) if hot_start else None,
+                               teacher=config.teacher)
         if hot and hot["stability"].get("collapsed"):
             failed = f"the student collapsed at {hottest_target:g} K: {hot['stability']['summary']}"
     final["rdf_hot"] = {**_rdf_run(hottest_target, hot), "failed": failed,
@@ -469,6 +504,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
                                       "no collapse", False))
     final["verdict"] = _verdict(final["checks"])[0]
     state["final"] = final
+    state.pop("final_steps", None)        # judged: the steps' reports are in validation/
     _save_state(out, state)
     return final
 
@@ -734,6 +770,7 @@ def distill(config: DistillConfig) -> dict:
         if round_index >= len(state["rounds"]):
             state["rounds"].append({"round": round_index})
             state.pop("final", None)      # more rounds than a finished job had: judge anew
+            state.pop("final_steps", None)
             _save_state(out, state)
         model = stage_train(config, out, state, round_index, log)
         entry = state["rounds"][round_index]

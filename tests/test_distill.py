@@ -65,6 +65,40 @@ def test_resume_after_each_stage_redoes_nothing(resumed):
     assert report["final"]["model"] == str(out / "model.pt")
 
 
+def test_an_interrupted_final_stage_resumes_after_its_last_finished_run(tmp_path):
+    """Interrupted in the cold RDF run, the final stage resumes there: the held-out errors,
+    the NVE and stability runs are kept from the first call (each said in the log), the RDF
+    runs are done once, and the finished job's state keeps only the judgement."""
+    out = tmp_path / "out"
+    calls, interrupt = [], [True]
+    original = distill_module._validate_run
+
+    def watched(config, model, folder, name, *args, **kwargs):
+        calls.append(name)
+        if name == "rdf_cold" and interrupt[0]:
+            raise Interrupt()
+        return original(config, model, folder, name, *args, **kwargs)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(distill_module, "_validate_run", watched)
+    try:
+        with pytest.raises(Interrupt):
+            distill(miniature(out, rounds=0))
+        first, interrupt[0] = list(calls), False
+        calls.clear()
+        report = distill(miniature(out, rounds=0))
+    finally:
+        patch.undo()
+    assert first[0] == "nve" and first[-1] == "rdf_cold", first
+    assert calls[0] == "rdf_cold" and not set(first[:-1]) & set(calls), (first, calls)
+    log = (out / "distill.log").read_text()
+    for step in ("held_out", "speed", "nve_start", "nve", "nvt_300K"):
+        assert f"final: {step} done before, kept" in log, step
+    assert report["final"]["nve"]["verdict"] and report["final"]["rdf_cold"]["rdf"], report
+    state = json.loads((out / "state.json").read_text())
+    assert "final_steps" not in state and state["final"]["verdict"] == report["final"]["verdict"]
+
+
 def test_nve_starts_from_an_equilibrated_state(resumed):
     """The NVE run starts from the last frame of NVT at its temperature, in its own cell, so
     it runs at the temperature asked for (from the bare lattice, equipartition halves it)."""

@@ -62,7 +62,8 @@ def write_input(config: InputConfig, log=None) -> tuple[Path, Path]:
     """Write the LAMMPS input and its data file; returns both paths. What the structure made
     it do or notice goes to ``log`` (a callable taking a line) and into the input's header:
     a molecule in vacuum (periodic in no direction) is boxed so that no periodic image is
-    within the model's cutoff; finite molecules in a periodic cell thinner than twice the
+    within the model's cutoff (a supercell of it: copies out of each other's reach, as the
+    speed benchmarks use); finite molecules in a periodic cell thinner than twice the
     cutoff meet their own images, which is said."""
     if config.ensemble not in ENSEMBLES:
         raise InputError(f"unknown ensemble `{config.ensemble}`; choose one of "
@@ -74,16 +75,10 @@ def write_input(config: InputConfig, log=None) -> tuple[Path, Path]:
     base = load_structure(config.structure)
     notes = _structure_notes(base, config, model.metadata.cutoff)
     if not base.pbc.any():
-        if tuple(config.supercell) != (1, 1, 1):
-            raise InputError(f"--supercell {'x'.join(map(str, config.supercell))} repeats a "
-                             "molecule in vacuum (its structure is periodic in no direction): "
-                             "it runs alone; put several molecules in one periodic cell "
-                             "instead")
+        # boxed first: a --supercell then makes copies that are out of each other's reach
         base, note = box_molecule(base, model.metadata.cutoff)
         notes += [note] if note else []
-        atoms = lammps_orientation(base)
-    else:
-        atoms = lammps_orientation(base.repeat(tuple(config.supercell)))
+    atoms = lammps_orientation(base.repeat(tuple(config.supercell)))
     for note in notes:
         if log:
             log(note)

@@ -8,7 +8,7 @@ from ase.build import bulk, molecule
 from helpers.lammps import single_point
 from helpers.models import CUTOFF, random_student
 from mlff_tools.calculator import MLFFCalculator
-from mlff_tools.inputs import InputConfig, InputError, write_input
+from mlff_tools.inputs import InputConfig, write_input
 from mlff_tools.model import ModelMetadata, save_model
 from mlff_tools.model.student import PRESETS
 
@@ -60,9 +60,14 @@ def test_a_molecule_in_vacuum_is_boxed_and_meets_no_image(hc_model, tmp_path):
     # the data file keeps ASE's atom order (ids 1..N)
     force_error = np.abs(point.forces - alone.get_forces()).max()
     assert force_error < EXACT, f"forces off by {force_error:.2e} eV/Å"
-    with pytest.raises(InputError, match="repeats a molecule in vacuum.*runs alone"):
-        write_input(InputConfig(model=str(hc_model), structure=str(path), supercell=(2, 2, 2),
-                                output=str(tmp_path / "repeated.lmp")))
+    # a supercell of it holds copies out of each other's reach: eight times the energy
+    _, copies = write_input(InputConfig(model=str(hc_model), structure=str(path),
+                                        supercell=(2, 2, 2), output=str(tmp_path / "8.lmp")))
+    eight = single_point(None, ("H", "C"),
+                         [f"pair_style mlff {hc_model}", "pair_coeff * * H C"],
+                         tmp_path=tmp_path, data=copies)
+    gap = abs(eight.energy - 8 * point.energy)
+    assert gap < EXACT * abs(eight.energy), f"copies interact: {gap:.2e} eV"
 
 
 def test_molecules_that_meet_their_own_images_are_said(hc_model, tmp_path):

@@ -10,12 +10,10 @@ import pytest
 import torch
 from ase import Atoms
 
-from helpers.models import CUTOFF, random_student
+from helpers.models import saved_random_student
 from helpers.structures import gallium_nitride, silicon
 from mlff_tools.calculator import MLFFCalculator
 from mlff_tools.label import label_file
-from mlff_tools.model import ModelMetadata, save_model
-from mlff_tools.model.student import PRESETS
 from mlff_tools.teachers import TeacherError, load_teacher
 
 EXACT = 1e-10     # float64: the same arithmetic, only batched
@@ -24,11 +22,8 @@ TEXT = 1e-7       # relative: extended XYZ keeps about 8 significant digits
 
 @pytest.fixture(scope="module")
 def gan_model(tmp_path_factory):
-    module = random_student(species=("Ga", "N"), seed=5)
-    return save_model(module, ModelMetadata(
-        species=("Ga", "N"), cutoff=CUTOFF,
-        model={"arch": "density-expansion", "preset": "fast", **PRESETS["fast"]}),
-        tmp_path_factory.mktemp("batch") / "gan.pt")
+    return saved_random_student(("Ga", "N"), tmp_path_factory.mktemp("batch") / "gan.pt",
+                                seed=5)
 
 
 def structures():

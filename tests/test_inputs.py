@@ -6,22 +6,17 @@ import pytest
 from ase.build import bulk, molecule
 
 from helpers.lammps import single_point
-from helpers.models import CUTOFF, random_student
+from helpers.models import CUTOFF, saved_random_student
 from mlff_tools.calculator import MLFFCalculator
 from mlff_tools.inputs import InputConfig, write_input
-from mlff_tools.model import ModelMetadata, save_model
-from mlff_tools.model.student import PRESETS
 
 EXACT = 1e-10      # float64: the same model on the same isolated molecule
 
 
 @pytest.fixture(scope="module")
 def hc_model(tmp_path_factory):
-    module = random_student(species=("H", "C"), seed=11)
-    return save_model(module, ModelMetadata(
-        species=("H", "C"), cutoff=CUTOFF,
-        model={"arch": "density-expansion", "preset": "fast", **PRESETS["fast"]}),
-        tmp_path_factory.mktemp("inputs") / "hc.pt")
+    return saved_random_student(("H", "C"), tmp_path_factory.mktemp("inputs") / "hc.pt",
+                                seed=11)
 
 
 def _methane(tmp_path, **cell):

@@ -35,3 +35,12 @@ class NaNForAtomTwo(torch.nn.Module):
         if species.shape[0] > 3:
             energy[2] = float("nan")
         return energy, torch.zeros_like(edge_vec)
+
+
+def saved_random_student(species, path, seed=3):
+    """random_student of ``species`` written as a `fast` model file at ``path``."""
+    from mlff_tools.model import ModelMetadata, save_model
+
+    return save_model(random_student(species=tuple(species), seed=seed), ModelMetadata(
+        species=tuple(species), cutoff=CUTOFF,
+        model={"arch": "density-expansion", "preset": "fast", **PRESETS["fast"]}), path)

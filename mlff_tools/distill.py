@@ -271,7 +271,7 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     entry = state["rounds"][round_index]
     if entry.get("explored"):
         return entry
-    from .analysis.rdf import predicted_effective_fraction
+    from .analysis.rdf import predicted_effective_fraction, predicted_per_atom_error_over_kt
     from .evaluation import evaluate_frames
     from .model import load_model
 
@@ -296,9 +296,11 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
         # the energy scatter on the student's own states decides whether a reweighted RDF
         # can be trusted: the effective sample the final RDF runs can expect from it
         energy_errors = [f["energy_error_mev_per_atom"] * f["atoms"] / 1000 for f in per_frame]
-        expected = (predicted_effective_fraction(energy_errors, len(symbols), rdf_atoms,
-                                                 temperature)
-                    if config.rdf_method == "reweight" else None)
+        expected = local = None
+        if config.rdf_method == "reweight":
+            expected = predicted_effective_fraction(energy_errors, len(symbols), rdf_atoms,
+                                                    temperature)
+            local = predicted_per_atom_error_over_kt(energy_errors, len(symbols), temperature)
         for error, frame in zip(errors, labelled):
             frame.info.update(source=f"active round {round_index}",
                               target_temperature=temperature)
@@ -309,11 +311,13 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
             "collapsed": stable["collapsed"], "summary": stable.get("summary", "stable"),
             "force_mae_mev_per_A": float(np.mean(errors)) if errors else None,
             "energy_scatter_mev_per_atom": scatter,
-            "expected_rdf_effective_fraction": expected, "frames": len(errors)}
+            "expected_rdf_effective_fraction": expected,
+            "per_atom_energy_error_over_kt": local, "frames": len(errors)}
         said = f"{np.mean(errors):.1f} meV/Å" if errors else "n/a"
         if expected is not None:
             said += (f", energy scatter {scatter:.2f} meV/atom (a reweighted RDF of "
-                     f"{rdf_atoms} atoms can expect an effective sample of {expected:.0%})")
+                     f"{rdf_atoms} atoms can expect an effective sample of {expected:.0%}"
+                     + (f"; per-atom error {local:.2f} kT" if local is not None else "") + ")")
         log(f"round {round_index}: {temperature:g} K {stable.get('summary', 'stable')}, "
             f"student-frame force MAE {said}")
     candidates.sort(key=lambda item: -item[0])
@@ -685,21 +689,27 @@ def _repeats(config: DistillConfig, wanted) -> tuple[int, int, int]:
 def round_passes(entry: dict, config: DistillConfig) -> tuple[bool, str | None]:
     """Whether active learning can stop after this explored round: the student stayed stable,
     its force MAE on its own frames is within the target at every temperature, and its energy
-    scatter there leaves a reweighted RDF enough effective sample to be judged. Also says why
-    not, where the force target alone would have stopped it."""
+    scatter there lets the final reweighted RDF be judged: an expected effective sample of
+    the exponential weights, or else a per-atom energy error small enough for the
+    linear-response weights (analysis.rdf.Reweighting). Also says why not, where the force
+    target alone would have stopped it."""
     from .validate import Thresholds
 
     runs = entry["exploration"].values()
     worst = max((v["force_mae_mev_per_A"] or 0.0) for v in runs)
     if not (entry["stable"] and worst <= config.al_force_mae_target):
         return False, None
-    fractions = [v["expected_rdf_effective_fraction"] for v in runs
-                 if v.get("expected_rdf_effective_fraction") is not None]
-    least = Thresholds().rdf_effective_fraction
-    if min(fractions, default=1.0) < least:
+    least, limit = Thresholds().rdf_effective_fraction, Thresholds().rdf_linear_response_kt
+    for run in runs:
+        fraction = run.get("expected_rdf_effective_fraction")
+        local = run.get("per_atom_energy_error_over_kt")
+        if fraction is None or fraction >= least or (local is not None and local <= limit):
+            continue
         return False, (f"force target met, but the energy scatter leaves a reweighted RDF an "
-                       f"expected effective sample of {min(fractions):.0%} (< {least:.0%}): "
-                       "another round")
+                       f"expected effective sample of {fraction:.0%} (< {least:.0%})"
+                       + (f" and a per-atom energy error of {local:.2f} kT (> {limit:g}, "
+                          "the most the linear-response weights are trusted at)"
+                          if local is not None else "") + ": another round")
     return True, None
 
 

@@ -199,6 +199,8 @@ def distill_headline(config, state: dict, final: dict) -> dict:
         out[f"rdf_raw_error_percent_{run}"] = worst.get("raw_error_percent")
         out[f"rdf_noise_floor_percent_{run}"] = worst.get("noise_floor_percent")
         out[f"rdf_effective_fraction_{run}"] = worst.get("effective_fraction")
+        out[f"rdf_weights_{run}"] = worst.get("method")
+        out[f"rdf_per_atom_energy_error_kt_{run}"] = worst.get("per_atom_energy_error_over_kt")
     return out
 
 
@@ -243,7 +245,12 @@ def print_distill_headline(report: dict, out: Path) -> None:
             if floor is not None:
                 text += (f"; {h[f'rdf_raw_error_percent_{run}']:.1f}% between the curves, "
                          f"where noise alone gives {floor:.1f}%")
-            if fraction < Thresholds().rdf_effective_fraction:
+            local = h.get(f"rdf_per_atom_energy_error_kt_{run}")
+            if h.get(f"rdf_weights_{run}") == "linear response":
+                text += (f"; linear-response weights, per-atom energy error {local:.2f} kT"
+                         + (": too large to trust"
+                            if local > Thresholds().rdf_linear_response_kt else ""))
+            elif fraction < Thresholds().rdf_effective_fraction:
                 text += ": too small to trust, the student's states differ from the teacher's"
             text += ")"
         return text

@@ -20,9 +20,14 @@ flag or a TOML file):
   noise remains (few effective frames) is measured and taken out
   (`analysis.rdf.noise_corrected_error`: the weights shifted in time against
   the frames give the error of no true difference); the report gives the raw
-  error, that noise floor, the effective sample size (a small one means the
-  student explores other states than the teacher would: the check then
-  fails) and a standard error. Measured: a
+  error, that noise floor, the effective sample size and a standard error.
+  Where the exponential weights keep under 20 % of the frames (a large cell's
+  energy differences spread by several kT even when each atom's error is
+  small), the frames are weighted by the linear response instead, <A> -
+  Cov(A, dE)/kT, trusted while each atom's energy error is within 0.25 kT
+  (`analysis.rdf.Reweighting`, measured on LJ argon against the teacher's own
+  MD); beyond that the check fails: the student explores other states than
+  the teacher would. Measured: a
   perfect student (the SW TorchScript model against native SW, 64 atoms)
   against 0.4-2 ps of teacher MD from the same start scores 1.6-2.4 % on the
   crystal at 300 K and 4-6 % on the liquid at 2000 K, from sampling noise
@@ -59,8 +64,8 @@ from pathlib import Path
 import numpy as np
 
 from .analysis.geometry import compare_geometry, frame_geometry, molecular_topology
-from .analysis.rdf import (rdf_error_percent, reweighted_mean, reweighted_rdfs, rdfs,
-                           teacher_log_weights)
+from .analysis.rdf import (EXPONENTIAL, LINEAR_RESPONSE_LIMIT, Reweighting, rdf_error_percent,
+                           reweighted_mean, reweighted_rdfs, rdfs)
 from .analysis.structure import measured_phase, min_distances
 from .analysis.thermo import energy_metrics, ensemble_metrics
 from .report import jsonable
@@ -82,6 +87,9 @@ class Thresholds:
     blowup_factor: float = 3.0                 # temperature above factor x max(target, start)
     rdf_error_percent: float = 5.0
     rdf_effective_fraction: float = 0.2        # reweighted RDF: Kish sample size / frames
+    rdf_linear_response_kt: float = LINEAR_RESPONSE_LIMIT   # below rdf_effective_fraction:
+                                               # linear-response weights, trusted to this
+                                               # per-atom energy error (in kT)
     energy_mae_mev_per_atom: float = 5.0       # fidelity on the student's own frames
     force_mae_mev_per_A: float = 100.0
     density_relative: float = 0.02             # NPT: mean density against the teacher's
@@ -460,15 +468,17 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
         topology = molecular_topology(Atoms(symbols, positions=run.positions[0],
                                             cell=run.cells[0], pbc=True))
     if labels is not None and method == "reweight":
-        report["rdf"], curves = reweighted_rdfs(run, symbols, labels, plan.temperature,
+        reweighting = Reweighting.from_labels(labels, plan.temperature, run.natoms,
+                                              thresholds.rdf_effective_fraction)
+        frames = labels["frames"]
+        report["rdf"], curves = reweighted_rdfs(run, symbols, reweighting, frames,
                                                 _r_max(run.cells[0]))
         if plan.ensemble in ("npt", "npt-tri"):
-            report["density"] = reweighted_density(run, symbols, labels, plan.temperature)
+            report["density"] = reweighted_density(run, symbols, frames, reweighting)
         if topology is not None:
-            frames = labels["frames"]
             report["geometry"] = compare_geometry(
                 frame_geometry(run.positions[frames], run.cells[frames], topology),
-                log_weights=teacher_log_weights(labels, plan.temperature))
+                reweighting=reweighting)
     elif usable and (teacher or config.reference):
         report["rdf"], curves, geometry = _compare_rdfs(plan, run, symbols, teacher, config,
                                                         topology)
@@ -499,7 +509,17 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
             checks.append(_check(f"rdf_error_percent {pair}", entry["error_percent"],
                                  thresholds.rdf_error_percent,
                                  entry["error_percent"] <= thresholds.rdf_error_percent))
-        if "effective_fraction" in entry:
+        if entry.get("method", EXPONENTIAL) != EXPONENTIAL:
+            value = entry["per_atom_energy_error_over_kt"]
+            checks.append(_check(
+                f"rdf_linear_response {pair}", value, thresholds.rdf_linear_response_kt,
+                value <= thresholds.rdf_linear_response_kt,
+                f"the exponential weights left {entry['exponential_effective_fraction']:.0%} "
+                f"of the {entry['student_frames']} frames (energy difference spread "
+                f"{entry['energy_difference_std_mev_per_atom']:.2g} meV/atom over the cell), so "
+                "the teacher's average is its linear response, <A> - Cov(A, dE)/kT; it holds "
+                "while each atom's energy error is small against kT (the value, in kT)"))
+        elif "effective_fraction" in entry:
             fraction = entry["effective_fraction"]
             checks.append(_check(
                 f"rdf_effective_fraction {pair}", fraction, thresholds.rdf_effective_fraction,
@@ -551,21 +571,21 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
     return report
 
 
-def reweighted_density(run: RunResult, symbols: list[str], labels: dict,
-                       temperature: float) -> dict:
-    """The mean density (g/cm³) of an NPT run's labelled frames against the teacher's, the
-    same frames reweighted (exact in NPT: the pV term is common to both potentials)."""
+def reweighted_density(run: RunResult, symbols: list[str], frames,
+                       reweighting: Reweighting) -> dict:
+    """The mean density (g/cm³) of an NPT run's labelled ``frames`` against the teacher's,
+    the same frames reweighted (the pV term is common to both potentials)."""
     from ase.data import atomic_masses, atomic_numbers
     from ase.units import _amu
 
-    frames = labels["frames"]
     grams = sum(atomic_masses[atomic_numbers[s]] for s in symbols) * _amu * 1000
     density = grams / (np.abs(np.linalg.det(run.cells[frames])) * 1e-24)
-    mean = reweighted_mean(density, teacher_log_weights(labels, temperature))
+    mean = reweighted_mean(density, reweighting)
     return {"student_g_cm3": mean["student"], "teacher_g_cm3": mean["teacher"],
             "relative_error": abs(mean["student"] - mean["teacher"]) / mean["teacher"],
             "standard_error": mean["standard_error"], "frames": int(len(frames)),
-            "source": f"teacher energies on {len(frames)} student frames, reweighted"}
+            "source": f"teacher energies on {len(frames)} student frames, reweighted "
+                      f"({reweighting.method})"}
 
 
 def _compare_rdfs(plan, run, symbols, teacher, config, topology=None):

@@ -321,21 +321,27 @@ def test_distill_a_binary_solid(tmp_path):
 
 def test_active_learning_stops_only_when_a_reweighted_rdf_can_be_trusted():
     """A round stops active learning when the student is stable and within the force target,
-    and its energy scatter leaves the final reweighted RDF enough effective sample; a round
-    whose scatter does not goes on, and says why."""
+    and its energy scatter lets the final reweighted RDF be judged: enough effective sample
+    for the exponential weights, or a per-atom energy error small enough for the
+    linear-response ones; a round that has neither goes on, and says why."""
     from mlff_tools.distill import round_passes
 
     config = DistillConfig(al_force_mae_target=60.0)
 
-    def entry(force, fraction, stable=True):
+    def entry(force, fraction, stable=True, local=None):
         return {"stable": stable, "exploration": {
-            "300": {"force_mae_mev_per_A": 20.0, "expected_rdf_effective_fraction": 0.9},
+            "300": {"force_mae_mev_per_A": 20.0, "expected_rdf_effective_fraction": 0.9,
+                    "per_atom_energy_error_over_kt": 0.05},
             "1600": {"force_mae_mev_per_A": force,
-                     "expected_rdf_effective_fraction": fraction}}}
+                     "expected_rdf_effective_fraction": fraction,
+                     "per_atom_energy_error_over_kt": local}}}
 
     assert round_passes(entry(40.0, 0.5), config) == (True, None)
     good, why = round_passes(entry(40.0, 0.05), config)
     assert not good and "5%" in why and "another round" in why, why
+    good, why = round_passes(entry(40.0, 0.05, local=0.45), config)
+    assert not good and "0.45 kT" in why, why
+    assert round_passes(entry(40.0, 0.05, local=0.2), config) == (True, None)
     assert round_passes(entry(80.0, 0.5), config) == (False, None)
     assert round_passes(entry(40.0, 0.5, stable=False), config) == (False, None)
     # rounds explored before the scatter was recorded, or with teacher MD for the RDFs
@@ -347,6 +353,7 @@ def test_exploration_records_the_energy_scatter(resumed):
     for temperature, run in saved["rounds"][0]["exploration"].items():
         assert run["energy_scatter_mev_per_atom"] >= 0, (temperature, run)
         assert 0 < run["expected_rdf_effective_fraction"] <= 1, (temperature, run)
+        assert run["per_atom_energy_error_over_kt"] >= 0, (temperature, run)
 
 
 def test_distill_a_molecular_liquid_checks_its_density(tmp_path, capsys):

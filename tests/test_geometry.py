@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 from ase.build import molecule
 
+from ase import units
+
 from mlff_tools.analysis.geometry import compare_geometry, frame_geometry, molecular_topology
+from mlff_tools.analysis.rdf import Reweighting
 
 EXACT = 1e-10
 
@@ -58,9 +61,11 @@ def test_teacher_means_are_the_weighted_frames_or_the_reference():
     positions, cells = np.array(frames), np.array([water.cell.array] * 3)
     per_frame = frame_geometry(positions, cells, topology)
     lengths = per_frame["H-O"][0]
-    same = compare_geometry(per_frame, log_weights=np.zeros(3))
+    kt = units.kB * 300.0
+    same = compare_geometry(per_frame, reweighting=Reweighting(np.zeros(3), 300.0, 3))
     assert same["H-O"]["error"] < EXACT and same["H-O-H"]["error"] < EXACT
-    first = compare_geometry(per_frame, log_weights=np.array([0.0, -50.0, -50.0]))["H-O"]
+    first = compare_geometry(per_frame, reweighting=Reweighting(
+        np.array([0.0, 50.0, 50.0]) * kt, 300.0, 3))["H-O"]
     assert abs(first["teacher"] - lengths[0]) < 1e-12
     assert abs(first["error"] - (lengths.mean() - lengths[0])) < 1e-12, first
     assert first["standard_error"] > 0 and first["unit"] == "Å"

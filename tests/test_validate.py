@@ -262,15 +262,26 @@ def perturbed_sw(models, tmp_path_factory, potentials):
     return sw_file, export_sw(sw_file, folder / "perturbed.pt", dtype="float64")
 
 
-def test_reweighted_rdf_of_the_teacher_itself_is_exact(models, tmp_path):
+@pytest.mark.parametrize("weights", ["exponential", "linear response"])
+def test_reweighted_rdf_of_the_teacher_itself_is_exact(models, tmp_path, weights):
+    """The SW model against native SW: either weighting (the linear response forced by
+    asking the exponential weights for more than all the frames) finds no RDF error."""
+    from mlff_tools.validate import Thresholds
+
     script, _ = write_input(InputConfig(
         model=str(models["si64"]), output=str(tmp_path / "nvt.lmp"), supercell=(2, 2, 2),
         ensemble="nvt-langevin", temperature=600, steps=2000))
+    thresholds = Thresholds(rdf_effective_fraction=1.01 if weights == "linear response"
+                            else 0.2)
     report = validate(quiet(input=str(script), teacher=SW_TEACHER, rdf_frames=40,
-                            html=str(tmp_path / "report.html")))
+                            html=str(tmp_path / "report.html"), thresholds=thresholds))
     assert (tmp_path / "report.validate" / "rdf.png").stat().st_size > 1000
     entry = report["rdf"]["Si-Si"]
+    assert entry["method"] == weights, entry
     assert entry["error_percent"] < 1e-6 and entry["effective_fraction"] > 0.999, entry
+    names = {check["name"] for check in report["checks"]}
+    assert ("rdf_linear_response Si-Si" in names) == (weights == "linear response"), names
+    assert ("rdf_effective_fraction Si-Si" in names) == (weights == "exponential"), names
     assert report["fidelity"]["frames"] == 40
     saved = report["teacher_labels"]          # kept, to redo the reweighting without a teacher
     assert len(saved["steps"]) == len(saved["teacher_energy_eV"]) == 40

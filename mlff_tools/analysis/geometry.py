@@ -9,7 +9,7 @@ trajectory of the teacher's.
 
     topology = molecular_topology(atoms)
     per_frame = frame_geometry(positions, cells, topology)
-    compared = compare_geometry(per_frame, weights=weights)   # {"H-O": {"error": ...}, ...}
+    compared = compare_geometry(per_frame, reweighting=reweighting)   # {"H-O": {...}, ...}
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .rdf import reweighted_mean
+from .rdf import Reweighting, reweighted_mean
 
 
 @dataclass(frozen=True)
@@ -87,11 +87,11 @@ def _average(per_frame: tuple, weights: np.ndarray) -> tuple[float, float]:
     return mean, float(np.sqrt(max(weights @ per_frame[1] - mean ** 2, 0.0)))
 
 
-def compare_geometry(student: dict, *, log_weights: np.ndarray | None = None,
+def compare_geometry(student: dict, *, reweighting: Reweighting | None = None,
                      reference: dict | None = None, n_bootstrap: int = 200) -> dict:
     """The student's mean and spread of every type against the teacher's: the same frames
-    weighted by exp(``log_weights``) (with a bootstrap standard error of the difference,
-    frames resampled), or the frames of a ``reference`` trajectory."""
+    weighted by ``reweighting`` (with a bootstrap standard error of the difference, frames
+    resampled), or the frames of a ``reference`` trajectory."""
     out = {}
     for name, values in student.items():
         frames = len(values[0])
@@ -103,10 +103,10 @@ def compare_geometry(student: dict, *, log_weights: np.ndarray | None = None,
             teacher, teacher_width = _average(other, np.full(len(other[0]), 1.0 / len(other[0])))
             entry = {"source": "teacher trajectory"}
         else:
-            weights = np.exp(log_weights - log_weights.max())
-            teacher, teacher_width = _average(values, weights / weights.sum())
-            entry = {"source": "the student's frames, reweighted", "standard_error":
-                     reweighted_mean(values[0], log_weights, n_bootstrap)["standard_error"]}
+            teacher, teacher_width = _average(values, reweighting.weights())
+            entry = {"source": f"the student's frames, reweighted ({reweighting.method})",
+                     "standard_error":
+                         reweighted_mean(values[0], reweighting, n_bootstrap)["standard_error"]}
         out[name] = {"kind": "angle" if name.count("-") == 2 else "bond",
                      "unit": "degrees" if name.count("-") == 2 else "Å",
                      "student": mean, "teacher": teacher, "error": abs(mean - teacher),

@@ -792,9 +792,10 @@ def distill(config: DistillConfig) -> dict:
                 config.max_teacher_calls:
             entry["stopped"] = "budget" if not last else "rounds"
             break
+        resumed = bool(entry.get("explored"))    # its log lines are in the log already
         entry = stage_explore(config, out, state, round_index, model, log)
         good, why = round_passes(entry, config)
-        if why:
+        if why and not resumed:
             log(f"round {round_index}: {why}")
         if good:
             entry["stopped"] = "validation passed"

@@ -65,6 +65,26 @@ def test_resume_after_each_stage_redoes_nothing(resumed):
     assert report["final"]["model"] == str(out / "model.pt")
 
 
+def test_the_headline_names_the_rdf_weights(resumed, capsys):
+    """The printed RDF line says when the teacher's RDF came from linear-response weights,
+    the per-atom energy error they rest on, and when it is too large to trust them."""
+    import copy
+
+    from mlff_tools.report import print_distill_headline
+
+    out, report = resumed
+    report = copy.deepcopy(report)
+    headline = report["headline"]
+    assert headline["rdf_weights_cold"] in ("exponential", "linear response"), headline
+    for local, verdict in ((0.12, ""), (0.31, ": too large to trust")):
+        headline.update(rdf_weights_cold="linear response", rdf_effective_fraction_cold=0.1,
+                        rdf_per_atom_energy_error_kt_cold=local)
+        print_distill_headline(report, out)
+        text = capsys.readouterr().out
+        assert f"linear-response weights, per-atom energy error {local:.2f} kT{verdict})" \
+            in text, text
+
+
 def test_an_interrupted_final_stage_resumes_after_its_last_finished_run(tmp_path):
     """Interrupted in the cold RDF run, the final stage resumes there: the held-out errors,
     the NVE and stability runs are kept from the first call (each said in the log), the RDF

@@ -1,8 +1,11 @@
 """Radial distribution functions per element pair (MDAnalysis), their difference, and the
-teacher's RDF from the student's frames by reweighting.
+teacher's RDF from the student's frames by reweighting (exponential, or linear response where
+the exponential weights run out: Reweighting).
 
     r, g = rdfs(positions, cells, symbols, r_max=5.0)["Si-Si"]
     rdf_error_percent((r, g_student), (r, g_teacher))
+    reweighting = Reweighting(e_teacher - e_student, temperature, atoms)
+    errors, curves = reweighted_rdfs(run, symbols, reweighting, frames, r_max)
 """
 
 from __future__ import annotations
@@ -186,8 +189,8 @@ class Reweighting:
         self.method = EXPONENTIAL if self.exponential_fraction >= min_fraction else LINEAR
         # the spread of one atom's energy error, the frames' spread taken as the sum of the
         # atoms' independent ones (a local model's)
-        self.per_atom_error_over_kt = (float(np.std(self.delta)) / np.sqrt(self.atoms)
-                                       / self.kt)
+        spread = float(np.std(self.delta, ddof=1)) if len(self.delta) > 1 else 0.0
+        self.per_atom_error_over_kt = spread / np.sqrt(self.atoms) / self.kt
 
     @classmethod
     def from_labels(cls, labels: dict, temperature: float, atoms: int,

@@ -567,8 +567,9 @@ def _phase_text(run: dict) -> str:
         return "one molecule (no phase to name: its atoms rotate and vibrate)"
     if phase.get("phase") not in ("solid", "liquid"):
         return "of unknown phase"
-    return (f"{phase['phase']} (mean-squared displacement {phase['msd_A2']:.2g} Å² over "
-            f"{phase['over_ps']:.3g} ps)")
+    from .analysis.structure import phase_text
+
+    return phase_text(phase)
 
 
 def _verdict(checks):

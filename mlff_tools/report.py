@@ -96,8 +96,9 @@ def write_html(path: Path, report: dict, run, curves, parity, report_dir: Path) 
                f"{report['atom_steps_per_s']:.3g} atom-steps/s")
     if report.get("phase", {}).get("phase") in ("solid", "liquid"):
         phase = report["phase"]
-        summary += (f"; measured phase: {phase['phase']} (mean-squared displacement "
-                    f"{phase['msd_A2']:.2g} Å² over {phase['over_ps']:.3g} ps)")
+        from .analysis.structure import phase_text
+
+        summary += f"; measured phase: {phase_text(phase)}"
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>mlff validate: {html.escape(report['input'])}</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
@@ -194,6 +195,7 @@ def distill_headline(config, state: dict, final: dict) -> dict:
         worst = worst_pair(f"rdf_{run}")
         out[f"temperature_K_{run}"] = final[f"rdf_{run}"]["temperature_K"]
         out[f"phase_{run}"] = final[f"rdf_{run}"].get("phase", {}).get("phase")
+        out[f"order_{run}"] = final[f"rdf_{run}"].get("phase", {}).get("order")
         out[f"rdf_error_percent_{run}"] = worst.get("error_percent")
         out[f"rdf_standard_error_percent_{run}"] = worst.get("standard_error_percent")
         out[f"rdf_raw_error_percent_{run}"] = worst.get("raw_error_percent")
@@ -235,7 +237,10 @@ def print_distill_headline(report: dict, out: Path) -> None:
     def rdf(run: str) -> str:
         from .validate import Thresholds
 
-        text = (f"{h[f'temperature_K_{run}']:g} K ({h.get(f'phase_{run}') or 'phase unknown'}) "
+        phase = h.get(f"phase_{run}") or "phase unknown"
+        if h.get(f"order_{run}"):
+            phase += f", {h[f'order_{run}']}"
+        text = (f"{h[f'temperature_K_{run}']:g} K ({phase}) "
                 f"{fmt(h[f'rdf_error_percent_{run}'], '.1f')}%")
         fraction = h.get(f"rdf_effective_fraction_{run}")
         if fraction is not None:

@@ -214,7 +214,7 @@ def run_phase(run: RunResult, symbols: list[str], start=None) -> dict:
     if symbols and (start or first_frame(symbols, run)).molecules == 1:
         return {"phase": "molecule", "reason": "one molecule: its atoms rotate and vibrate, "
                                                "no phase to name"}
-    return measured_phase(run.positions, run.cells, run.frame_steps * run.dt_ps)
+    return measured_phase(run.positions, run.cells, run.frame_steps * run.dt_ps, symbols)
 
 
 def teacher_trajectory(plan: RunPlan, start, teacher, steps: int, dt_ps: float,

@@ -190,11 +190,14 @@ def test_report_holds_every_headline_figure(resumed):
 
 
 def test_phases_are_measured_not_named_by_temperature(resumed):
-    """The cold run (300 K, diamond Si) is measured solid from its atoms' motion; each run's
-    phase rests on its mean-squared displacement, never on its temperature alone."""
+    """The cold run (300 K, diamond Si) is measured solid from its atoms' motion, and
+    crystalline from its mean positions; each run's phase rests on its mean-squared
+    displacement, never on its temperature alone."""
     saved = json.loads((resumed[0] / "report.json").read_text())
     cold = saved["final"]["rdf_cold"]["phase"]
     assert cold["phase"] == "solid" and cold["msd_A2"] < 1.0, cold
+    assert cold["order"] == "crystalline" and cold["bragg_peak"] > 0.9, cold
+    assert saved["headline"]["order_cold"] == "crystalline", saved["headline"]
     hot = saved["final"]["rdf_hot"]["phase"]
     if not saved["headline"]["rdf_hot_failed"]:
         assert hot["phase"] in ("solid", "liquid") and "msd_A2" in hot, hot

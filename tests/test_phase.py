@@ -53,3 +53,57 @@ def test_msd_sees_through_periodic_wrapping():
     positions = np.stack([walker, partner], axis=1)
     msd = mean_squared_displacement(positions, np.repeat(cell[None], 50, axis=0))
     assert msd[-1] == pytest.approx((0.5 * 49) ** 2, rel=1e-12)
+
+
+def silicon_sw_md(schedule: list[str], frames: int = 50, every: int = 100):
+    """Positions, cells and times (ps) of 64 Si atoms under native `pair_style sw` (1 fs),
+    sampled after the LAMMPS commands of ``schedule`` (Langevin fixes and runs)."""
+    from mlff_tools.lammps import make_lammps, potentials_dir
+
+    lmp = make_lammps()
+    lmp.commands_list([
+        "units metal", "atom_style atomic", "atom_modify map yes", "lattice diamond 5.431",
+        "region box block 0 2 0 2 0 2", "create_box 1 box", "create_atoms 1 box",
+        "mass 1 28.0855", "pair_style sw", f"pair_coeff * * {potentials_dir() / 'Si.sw'} Si",
+        "timestep 0.001", "velocity all create 1200 5 mom yes rot yes", "fix nve all nve",
+        *schedule])
+    positions, cells = [], []
+    for _ in range(frames):
+        lmp.command(f"run {every}")
+        nlocal = lmp.extract_global("nlocal")
+        order = np.argsort(lmp.numpy.extract_atom("id")[:nlocal])
+        positions.append(lmp.numpy.extract_atom("x")[:nlocal][order].copy())
+        box = lmp.extract_box()
+        cells.append(np.diag(np.array(box[1]) - np.array(box[0])))
+    lmp.close()
+    return np.array(positions), np.array(cells), np.arange(frames) * every * 1e-3
+
+
+def test_a_solid_is_crystalline_or_amorphous():
+    """Both runs are solid by their motion; their mean positions tell them apart. Diamond Si
+    at 1200 K scatters into a Bragg peak of |<exp(i k.r)>|^2 ~ 1 (measured 0.999); Si melted
+    at 4000 K and quenched to 300 K in 10 ps (SW makes amorphous Si so) peaks at 0.13, the
+    level of disordered sites in 64 atoms."""
+    from mlff_tools.analysis.structure import phase_text
+
+    crystal = measured_phase(*silicon_sw_md(["fix heat all langevin 1200 1200 0.1 5",
+                                             "run 1000"]), ["Si"] * 64)
+    glass = measured_phase(*silicon_sw_md([
+        "fix heat all langevin 4000 4000 0.1 5", "run 5000", "unfix heat",
+        "fix heat all langevin 4000 300 0.1 5", "run 10000", "unfix heat",
+        "fix heat all langevin 300 300 0.1 5", "run 2000"]), ["Si"] * 64)
+    assert crystal["phase"] == glass["phase"] == "solid", (crystal, glass)
+    assert crystal["order"] == "crystalline" and crystal["bragg_peak"] > 0.9, crystal
+    assert glass["order"] == "amorphous" and glass["bragg_peak"] < 0.2, glass
+    assert phase_text(glass).startswith("solid, amorphous (a glass; mean-squared"), glass
+    assert phase_text(crystal).startswith("solid, crystalline (mean-squared"), crystal
+
+
+def test_order_needs_enough_atoms_of_an_element():
+    """Eight atoms cannot tell order from chance: the order is not named."""
+    from mlff_tools.analysis.structure import bragg_peak
+
+    positions, cells, times = silicon_sw_md(["fix heat all langevin 300 300 0.1 5",
+                                             "run 100"], frames=5)
+    assert bragg_peak(positions[:, :8], cells) is None
+    assert measured_phase(positions[:, :8], cells, times)["order"] is None

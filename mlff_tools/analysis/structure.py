@@ -6,7 +6,14 @@ liquid's grows without bound, by 6 D t (D ~ 0.2-2 Å^2/ps for liquid metals, sil
 water). So a run whose atoms, centre of mass removed, have moved more than
 ``LIQUID_MSD_A2`` on average, and still move, is called liquid.
 
-    phase = measured_phase(positions, cells)   # {"phase": "liquid", "msd_A2": 12.1, ...}
+A solid is then crystalline or amorphous (a glass: water frozen into a disordered network,
+a quenched melt): the atoms' mean positions over the run, vibrations averaged out, of a
+crystal scatter into Bragg peaks, |<exp(i k.r)>|^2 near 1 at some reciprocal vector k of the
+cell, where disordered sites give ~1/N at every k.
+
+    phase = measured_phase(positions, cells, times_ps, symbols)
+    phase["phase"], phase.get("order")     # "solid", "crystalline"
+    phase_text(phase)                       # "solid, crystalline (mean-squared ...)"
 """
 
 from __future__ import annotations
@@ -37,18 +44,78 @@ def mean_squared_displacement(positions: np.ndarray, cells: np.ndarray) -> np.nd
     return (moved ** 2).sum(axis=2).mean(axis=1)
 
 
-def measured_phase(positions: np.ndarray, cells: np.ndarray, times_ps: np.ndarray) -> dict:
+BRAGG_CRYSTAL = 0.35       # strongest |<exp(i k.r)>|^2 of the mean positions: a crystal's
+                           # is ~1 (0.5 and more for an element with a basis), disordered
+                           # sites' ~ln(K)/N (64 atoms of a-Si: 0.13; 216: 0.04)
+BRAGG_K_MAX = 3.5          # 1/Å: past the first reflections of common crystals (Cu 111: 3.0)
+ORDER_MIN_ATOMS = 32       # fewer atoms of an element cannot tell order from chance
+ORDER_MAX_TERMS = 2e8      # atoms x reciprocal vectors; beyond, the order is not measured
+
+
+def bragg_peak(positions: np.ndarray, cells: np.ndarray, symbols=None) -> float | None:
+    """The strongest Bragg peak of the atoms' mean positions over the frames (centre of mass
+    held): max over reciprocal vectors k of the cell, 0 < |k| <= BRAGG_K_MAX, of
+    |<exp(i k.r)>|^2 over the atoms of one element, the largest over elements with at least
+    ORDER_MIN_ATOMS atoms (sublattices scatter on their own); None where no element has as
+    many, or the cell is too large to sum over."""
+    path = unwrapped(positions, cells)
+    path -= path.mean(axis=1, keepdims=True) - path[0].mean(axis=0)
+    mean, cell = path.mean(axis=0), cells.mean(axis=0)
+    reciprocal = 2 * np.pi * np.linalg.inv(cell).T          # rows b_i: a_i . b_j = 2 pi d_ij
+    reach = np.ceil(BRAGG_K_MAX * np.linalg.norm(cell, axis=1) / (2 * np.pi)).astype(int)
+    hkl = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in reach], indexing="ij"),
+                   -1).reshape(-1, 3)
+    k = hkl @ reciprocal
+    length = np.linalg.norm(k, axis=1)
+    k = k[(length > 0) & (length <= BRAGG_K_MAX)]
+    groups = [np.arange(len(mean))] if symbols is None else \
+        [np.flatnonzero(np.asarray(symbols) == e) for e in sorted(set(symbols))]
+    groups = [g for g in groups if len(g) >= ORDER_MIN_ATOMS]
+    if not groups or len(k) * sum(map(len, groups)) > ORDER_MAX_TERMS:
+        return None
+    best = 0.0
+    for group in groups:
+        for chunk in np.array_split(k, max(1, len(k) * len(group) // 2_000_000)):
+            amplitude = np.exp(1j * (mean[group] @ chunk.T)).mean(axis=0)
+            best = max(best, float(np.max(np.abs(amplitude) ** 2)))
+    return best
+
+
+def measured_phase(positions: np.ndarray, cells: np.ndarray, times_ps: np.ndarray,
+                   symbols=None) -> dict:
     """"liquid" or "solid" from the atoms' motion over the run, with the numbers it rests on:
-    the final MSD and the MSD's slope over the run's second half (6 D, Å^2/ps)."""
+    the final MSD and the MSD's slope over the run's second half (6 D, Å^2/ps); a solid's
+    order, "crystalline" or "amorphous", from its Bragg peak (bragg_peak; None where it
+    cannot be measured)."""
     if len(positions) < 3:
         return {"phase": "unknown", "reason": "fewer than 3 frames"}
     msd = mean_squared_displacement(positions, cells)
     half = len(msd) // 2
     slope = float(np.polyfit(times_ps[half:], msd[half:], 1)[0]) if len(msd) - half >= 2 else 0.0
     liquid = msd[-1] > LIQUID_MSD_A2 and slope > DIFFUSING_A2_PER_PS
-    return {"phase": "liquid" if liquid else "solid", "msd_A2": float(msd[-1]),
-            "msd_slope_A2_per_ps": slope, "diffusion_A2_per_ps": slope / 6,
-            "over_ps": float(times_ps[-1] - times_ps[0])}
+    out = {"phase": "liquid" if liquid else "solid", "msd_A2": float(msd[-1]),
+           "msd_slope_A2_per_ps": slope, "diffusion_A2_per_ps": slope / 6,
+           "over_ps": float(times_ps[-1] - times_ps[0])}
+    if not liquid:
+        peak = bragg_peak(positions, cells, symbols)
+        out["bragg_peak"] = peak
+        out["order"] = None if peak is None else \
+            "crystalline" if peak >= BRAGG_CRYSTAL else "amorphous"
+    return out
+
+
+def phase_text(phase: dict) -> str:
+    """"solid, amorphous (a glass; mean-squared displacement 0.31 Å² over 40 ps)"."""
+    name = phase["phase"]
+    if phase.get("order") == "crystalline":
+        name += ", crystalline"
+    elif phase.get("order") == "amorphous":
+        name += ", amorphous (a glass"
+    details = (f"mean-squared displacement {phase['msd_A2']:.2g} Å² over "
+               f"{phase['over_ps']:.3g} ps")
+    if phase.get("order") == "amorphous":
+        return f"{name}; {details})"
+    return f"{name} ({details})"
 
 
 def min_distances(positions: np.ndarray, cells: np.ndarray, cutoff: float = 4.0) -> np.ndarray:

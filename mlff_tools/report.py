@@ -252,11 +252,11 @@ def print_distill_headline(report: dict, out: Path) -> None:
                          f"where noise alone gives {floor:.1f}%")
             local = h.get(f"rdf_per_atom_energy_error_kt_{run}")
             if h.get(f"rdf_weights_{run}") == "linear response":
-                text += (f"; linear-response weights, per-atom energy error {local:.2f} kT"
-                         + (": too large to trust"
-                            if local > Thresholds().rdf_linear_response_kt else ""))
+                text += f"; linear-response weights, per-atom energy error {local:.2f} kT"
             elif fraction < Thresholds().rdf_effective_fraction:
-                text += ": too small to trust, the student's states differ from the teacher's"
+                text += (": too small to trust, the student's states differ from the teacher's"
+                         + (f" (per-atom energy error {local:.2f} kT)" if local is not None
+                            else ""))
             text += ")"
         return text
 

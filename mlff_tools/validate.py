@@ -26,8 +26,9 @@ flag or a TOML file):
   small), the frames are weighted by the linear response instead, <A> -
   Cov(A, dE)/kT, trusted while each atom's energy error is within 0.25 kT
   (`analysis.rdf.Reweighting`, measured on LJ argon against the teacher's own
-  MD); beyond that the check fails: the student explores other states than
-  the teacher would. Measured: a
+  MD); beyond that the exponential weights are kept and the effective-sample
+  check fails: the student explores other states than the teacher would.
+  Measured: a
   perfect student (the SW TorchScript model against native SW, 64 atoms)
   against 0.4-2 ps of teacher MD from the same start scores 1.6-2.4 % on the
   crystal at 300 K and 4-6 % on the liquid at 2000 K, from sampling noise
@@ -469,7 +470,8 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                                             cell=run.cells[0], pbc=True))
     if labels is not None and method == "reweight":
         reweighting = Reweighting.from_labels(labels, plan.temperature, run.natoms,
-                                              thresholds.rdf_effective_fraction)
+                                              thresholds.rdf_effective_fraction,
+                                              thresholds.rdf_linear_response_kt)
         frames = labels["frames"]
         report["rdf"], curves = reweighted_rdfs(run, symbols, reweighting, frames,
                                                 _r_max(run.cells[0]))
@@ -518,7 +520,8 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                 f"of the {entry['student_frames']} frames (energy difference spread "
                 f"{entry['energy_difference_std_mev_per_atom']:.2g} meV/atom over the cell), so "
                 "the teacher's average is its linear response, <A> - Cov(A, dE)/kT; it holds "
-                "while each atom's energy error is small against kT (the value, in kT)"))
+                "while each atom's energy error is small against kT (the value, in kT; beyond "
+                "the threshold the exponential weights are kept and judged instead)"))
         elif "effective_fraction" in entry:
             fraction = entry["effective_fraction"]
             checks.append(_check(
@@ -527,7 +530,12 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                 f"{entry['effective_frames']:.1f} of {entry['student_frames']} frames carry "
                 "the teacher's average; below the threshold the student samples other states "
                 "than the teacher would (energy difference spread "
-                f"{entry['energy_difference_std_mev_per_atom']:.2g} meV/atom)"))
+                f"{entry['energy_difference_std_mev_per_atom']:.2g} meV/atom"
+                + (f"; each atom's energy error, {entry['per_atom_energy_error_over_kt']:.2f} "
+                   f"kT, is beyond the {thresholds.rdf_linear_response_kt:g} kT to which "
+                   "linear-response weights are trusted"
+                   if entry.get("per_atom_energy_error_over_kt") is not None
+                   and fraction < thresholds.rdf_effective_fraction else "") + ")"))
     if "density" in report:
         density = report["density"]
         checks.append(judged_over_run(

@@ -66,8 +66,9 @@ def test_resume_after_each_stage_redoes_nothing(resumed):
 
 
 def test_the_headline_names_the_rdf_weights(resumed, capsys):
-    """The printed RDF line says when the teacher's RDF came from linear-response weights,
-    the per-atom energy error they rest on, and when it is too large to trust them."""
+    """The printed RDF line says when the teacher's RDF came from linear-response weights and
+    the per-atom energy error they rest on, and when exponential weights kept too few
+    frames to trust."""
     import copy
 
     from mlff_tools.report import print_distill_headline
@@ -76,13 +77,15 @@ def test_the_headline_names_the_rdf_weights(resumed, capsys):
     report = copy.deepcopy(report)
     headline = report["headline"]
     assert headline["rdf_weights_cold"] in ("exponential", "linear response"), headline
-    for local, verdict in ((0.12, ""), (0.31, ": too large to trust")):
-        headline.update(rdf_weights_cold="linear response", rdf_effective_fraction_cold=0.1,
+    for weights, local, said in (
+            ("linear response", 0.12, "; linear-response weights, per-atom energy error 0.12 kT)"),
+            ("exponential", 0.31, ": too small to trust, the student's states differ from the "
+                                  "teacher's (per-atom energy error 0.31 kT))")):
+        headline.update(rdf_weights_cold=weights, rdf_effective_fraction_cold=0.1,
                         rdf_per_atom_energy_error_kt_cold=local)
         print_distill_headline(report, out)
         text = capsys.readouterr().out
-        assert f"linear-response weights, per-atom energy error {local:.2f} kT{verdict})" \
-            in text, text
+        assert said in text, text
 
 
 def test_an_interrupted_final_stage_resumes_after_its_last_finished_run(tmp_path):

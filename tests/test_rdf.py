@@ -215,3 +215,27 @@ def test_linear_response_recovers_the_teacher_rdf_where_exponential_weights_run_
     assert abs(entry["error_percent"] - true_error) <= bound, (
         f"reported {entry['error_percent']:.2f} ± {entry['standard_error_percent']:.2f} %, "
         f"true {true_error:.2f} %; {reweighting.describe()}")
+
+
+def test_weights_beyond_the_linear_response_stay_exponential():
+    """Energy differences whose per-atom error exceeds the linear-response limit keep the
+    exponential weights (convex: every weighted mean stays within the frames' values), and
+    are not trusted; within it, few effective frames switch to the linear response."""
+    from ase import units
+
+    from mlff_tools.analysis.rdf import EXPONENTIAL, LINEAR, LINEAR_RESPONSE_LIMIT, Reweighting
+
+    rng = np.random.default_rng(5)
+    temperature, atoms = 300.0, 192
+    kt = units.kB * temperature
+    for per_atom, method in ((0.5 * LINEAR_RESPONSE_LIMIT, LINEAR),
+                             (2.0 * LINEAR_RESPONSE_LIMIT, EXPONENTIAL)):
+        delta = rng.normal(0.0, per_atom * kt * np.sqrt(atoms), 400)
+        reweighting = Reweighting(delta, temperature, atoms)
+        assert reweighting.exponential_fraction < 0.2, reweighting.describe()
+        assert abs(reweighting.per_atom_error_over_kt - per_atom) < 0.1 * per_atom
+        assert reweighting.method == method, reweighting.describe()
+        assert reweighting.trusted() == (method == LINEAR)
+        if method == EXPONENTIAL:
+            weights = reweighting.weights()
+            assert weights.min() >= 0 and abs(weights.sum() - 1) < 1e-12

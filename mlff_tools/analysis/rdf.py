@@ -158,8 +158,9 @@ class Reweighting:
     errors are small per atom can still leave a 200-atom cell with a few frames that carry
     the whole average, whose curve is then that of a few frames, not the teacher's.
 
-    Where that exact estimate keeps less than ``min_fraction`` of the frames, the frames get
-    the linear-response weights 1 - (dE_k - <dE>) / kT instead: the first-order cumulant
+    Where that exact estimate keeps less than ``min_fraction`` of the frames and each atom's
+    energy error is within ``linear_limit`` kT, the frames get the linear-response weights
+    1 - (dE_k - <dE>) / kT instead: the first-order cumulant
     expansion, <A>_teacher = <A> - Cov(A, dE) / kT, which is exact when A and dE are jointly
     Gaussian (both sums of many local terms in a large cell) and otherwise off at second
     order in the per-atom energy error over kT, whatever the cell's size. The same idea
@@ -171,32 +172,38 @@ class Reweighting:
     linear-response weights report was within 1.2 standard errors of the true one (500
     atoms, sigma 1.5 %, 0.25 kT: 8.1 ± 0.7 % against 8.1 %, where the exponential weights
     said 2.3 ± 0.8 %); at 0.29 kT it was 18 % low (8.9 ± 0.9 against 10.8 %).
-    Hence the limit, LINEAR_RESPONSE_LIMIT.
+    Hence the limit, LINEAR_RESPONSE_LIMIT. Beyond it the exponential weights are kept (a
+    convex average, so a density or a curve stays physical) and the caller fails the run on
+    their effective sample: the student samples other states than the teacher would.
 
         reweighting = Reweighting.from_labels(labels, temperature, atoms=192)
         reweighting.method, reweighting.weights() @ per_frame_curves
     """
 
-    def __init__(self, delta, temperature: float, atoms: int, min_fraction: float = 0.2):
+    def __init__(self, delta, temperature: float, atoms: int, min_fraction: float = 0.2,
+                 linear_limit: float = LINEAR_RESPONSE_LIMIT):
         from ase import units
 
         self.delta = np.asarray(delta, float)
         self.temperature = float(temperature)
         self.atoms = int(atoms)
         self.kt = units.kB * self.temperature
+        self.min_fraction, self.linear_limit = min_fraction, linear_limit
         exact = self.weights(method=EXPONENTIAL)
         self.exponential_fraction = float(1.0 / np.sum(exact ** 2) / len(exact))
-        self.method = EXPONENTIAL if self.exponential_fraction >= min_fraction else LINEAR
         # the spread of one atom's energy error, the frames' spread taken as the sum of the
         # atoms' independent ones (a local model's)
         spread = float(np.std(self.delta, ddof=1)) if len(self.delta) > 1 else 0.0
         self.per_atom_error_over_kt = spread / np.sqrt(self.atoms) / self.kt
+        self.method = (LINEAR if self.exponential_fraction < min_fraction
+                       and self.per_atom_error_over_kt <= linear_limit else EXPONENTIAL)
 
     @classmethod
     def from_labels(cls, labels: dict, temperature: float, atoms: int,
-                    min_fraction: float = 0.2) -> "Reweighting":
+                    min_fraction: float = 0.2,
+                    linear_limit: float = LINEAR_RESPONSE_LIMIT) -> "Reweighting":
         return cls(labels["teacher_energy"] - labels["student_energy"], temperature, atoms,
-                   min_fraction)
+                   min_fraction, linear_limit)
 
     def weights(self, pick=None, method: str | None = None) -> np.ndarray:
         """The frames' weights (summing to 1; linear-response weights can be negative), of
@@ -216,9 +223,10 @@ class Reweighting:
         w = self.weights()
         return float(1.0 / np.sum(w ** 2) / len(w))
 
-    def trusted(self, limit: float = LINEAR_RESPONSE_LIMIT) -> bool:
-        """Exponential weights, or a per-atom energy error within ``limit`` kT."""
-        return self.method == EXPONENTIAL or self.per_atom_error_over_kt <= limit
+    def trusted(self) -> bool:
+        """Exponential weights that keep ``min_fraction`` of the frames, or linear-response
+        ones (chosen only within ``linear_limit``)."""
+        return self.method == LINEAR or self.exponential_fraction >= self.min_fraction
 
     def describe(self) -> str:
         if self.method == EXPONENTIAL:

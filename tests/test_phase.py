@@ -58,6 +58,7 @@ def test_msd_sees_through_periodic_wrapping():
 def silicon_sw_md(schedule: list[str], frames: int = 50, every: int = 100):
     """Positions, cells and times (ps) of 64 Si atoms under native `pair_style sw` (1 fs),
     sampled after the LAMMPS commands of ``schedule`` (Langevin fixes and runs)."""
+    from helpers.lammps import frame
     from mlff_tools.lammps import make_lammps, potentials_dir
 
     lmp = make_lammps()
@@ -70,11 +71,9 @@ def silicon_sw_md(schedule: list[str], frames: int = 50, every: int = 100):
     positions, cells = [], []
     for _ in range(frames):
         lmp.command(f"run {every}")
-        nlocal = lmp.extract_global("nlocal")
-        order = np.argsort(lmp.numpy.extract_atom("id")[:nlocal])
-        positions.append(lmp.numpy.extract_atom("x")[:nlocal][order].copy())
-        box = lmp.extract_box()
-        cells.append(np.diag(np.array(box[1]) - np.array(box[0])))
+        xyz, cell = frame(lmp)
+        positions.append(xyz)
+        cells.append(cell)
     lmp.close()
     return np.array(positions), np.array(cells), np.arange(frames) * every * 1e-3
 

@@ -149,6 +149,7 @@ def _lj_liquid(sigma: float, teacher_sigma: float, temperature: float, frames: i
     """Liquid argon (256 atoms, Langevin NVT, 5 fs) with LJ of ``sigma``: the positions and
     cells of ``frames`` frames, and the energy difference of each (teacher, LJ of
     ``teacher_sigma``, minus this potential)."""
+    from helpers.lammps import frame
     from mlff_tools.lammps import make_lammps
 
     lmp = make_lammps()
@@ -167,11 +168,9 @@ def _lj_liquid(sigma: float, teacher_sigma: float, temperature: float, frames: i
         lmp.commands_list([f"pair_coeff 1 1 {LJ_EPSILON} {teacher_sigma}", "run 0 post no"])
         delta.append(lmp.get_thermo("pe") - energy)
         lmp.commands_list([f"pair_coeff 1 1 {LJ_EPSILON} {sigma}", "run 0 post no"])
-        nlocal = lmp.extract_global("nlocal")
-        order = np.argsort(lmp.numpy.extract_atom("id")[:nlocal])
-        positions.append(lmp.numpy.extract_atom("x")[:nlocal][order].copy())
-        box = lmp.extract_box()
-        cells.append(np.diag(np.array(box[1]) - np.array(box[0])))
+        xyz, cell = frame(lmp)
+        positions.append(xyz)
+        cells.append(cell)
     lmp.close()
     return np.array(positions), np.array(cells), np.array(delta)
 

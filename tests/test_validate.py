@@ -225,6 +225,7 @@ REWEIGHT_TOLERANCE_PERCENT = 0.75  # on top of three standard errors: the 300 ps
 
 def native_sw_nvt(sw_file, data_file, temperature, picoseconds, seed, every=100):
     """Positions and cells of a Langevin NVT run with native `pair_style sw` (1 fs)."""
+    from helpers.lammps import frame
     from mlff_tools.lammps import make_lammps
 
     lmp = make_lammps()
@@ -237,11 +238,9 @@ def native_sw_nvt(sw_file, data_file, temperature, picoseconds, seed, every=100)
     positions, cells = [], []
     for _ in range(int(picoseconds * 1000) // every):
         lmp.command(f"run {every}")
-        nlocal = lmp.extract_global("nlocal")
-        order = np.argsort(lmp.numpy.extract_atom("id")[:nlocal])
-        positions.append(lmp.numpy.extract_atom("x")[:nlocal][order].copy())
-        box = lmp.extract_box()
-        cells.append(np.diag(np.array(box[1]) - np.array(box[0])))
+        xyz, cell = frame(lmp)
+        positions.append(xyz)
+        cells.append(cell)
     lmp.close()
     return np.array(positions), np.array(cells)
 

@@ -74,6 +74,16 @@ def single_point(atoms, species, pair_lines, *, tmp_path: Path, boundary="p p p"
 GRAPHS = ("host", "device")
 
 
+def frame(lmp) -> tuple[np.ndarray, np.ndarray]:
+    """The current positions [N, 3], ordered by atom id, and the orthogonal cell [3, 3] of a
+    LAMMPS instance on one rank (a run's frame, read between `run` commands)."""
+    nlocal = lmp.extract_global("nlocal")
+    order = np.argsort(lmp.numpy.extract_atom("id")[:nlocal])
+    box = lmp.extract_box()
+    return (lmp.numpy.extract_atom("x")[:nlocal][order].copy(),
+            np.diag(np.array(box[1]) - np.array(box[0])))
+
+
 def mlff_lines(model, elements, graph="host"):
     return [f"pair_style mlff {model} graph {graph}", f"pair_coeff * * {' '.join(elements)}"]
 

@@ -135,12 +135,17 @@ def predicted_per_atom_error_over_kt(energy_errors, atoms: int,
     be trusted (Reweighting), from the student's total-energy errors (eV) on frames of
     ``atoms`` atoms: the frames' spread over the square root of their atoms; None from fewer
     than 3 frames."""
+    errors = np.asarray(energy_errors, float)
+    return None if len(errors) < 3 else _per_atom_error_over_kt(errors, atoms, temperature)
+
+
+def _per_atom_error_over_kt(errors: np.ndarray, atoms: int, temperature: float) -> float:
+    """The spread of one atom's energy error over kT, the frames' spread of ``errors`` (eV)
+    taken as the sum of ``atoms`` independent ones (a local model's)."""
     from ase import units
 
-    errors = np.asarray(energy_errors, float)
-    if len(errors) < 3:
-        return None
-    return float(np.std(errors, ddof=1) / np.sqrt(atoms) / (units.kB * temperature))
+    spread = float(np.std(errors, ddof=1)) if len(errors) > 1 else 0.0
+    return spread / np.sqrt(atoms) / (units.kB * temperature)
 
 
 EXPONENTIAL, LINEAR = "exponential", "linear response"
@@ -191,10 +196,8 @@ class Reweighting:
         self.min_fraction, self.linear_limit = min_fraction, linear_limit
         exact = self.weights(method=EXPONENTIAL)
         self.exponential_fraction = float(1.0 / np.sum(exact ** 2) / len(exact))
-        # the spread of one atom's energy error, the frames' spread taken as the sum of the
-        # atoms' independent ones (a local model's)
-        spread = float(np.std(self.delta, ddof=1)) if len(self.delta) > 1 else 0.0
-        self.per_atom_error_over_kt = spread / np.sqrt(self.atoms) / self.kt
+        self.per_atom_error_over_kt = _per_atom_error_over_kt(self.delta, self.atoms,
+                                                              self.temperature)
         self.method = (LINEAR if self.exponential_fraction < min_fraction
                        and self.per_atom_error_over_kt <= linear_limit else EXPONENTIAL)
 

@@ -274,30 +274,88 @@ def profile(args, models, folder: Path) -> list[dict]:
     return results
 
 
+def steps(args, models, folder: Path) -> list[dict]:
+    """Wall time of every step of the `fast` float32 student from the first one (thermo
+    `cpu` each step), at 262k atoms (with and without TorchScript's optimiser) and at 1M:
+    mlff/kk ran 262k atoms as slowly per step as 1M after 3 warm-up steps (26 Nov 2026), and
+    the profile of `device cuda` at 262k averaged 141 ms per model call over 21 calls. Which
+    steps are slow says whether it is a one-time cost (a TorchScript re-specialisation as the
+    edge count changes, a neighbour-list rebuild) or a cost of every step."""
+    kokkos = args.style == "mlff/kk"
+    gpu = "" if kokkos else ("device cpu graph device" if args.dry_run else "device cuda")
+    sizes = ((4096, "1"), (4096, "0")) if args.dry_run else \
+        ((262144, "1"), (262144, "0"), (1048576, "1"))
+    results = []
+    for natoms, optimize in sizes:
+        if time.time() > args.deadline - 30:
+            print(f"steps fast32 {natoms}: skipped (deadline)", flush=True)
+            continue
+        n = lattice_cells(natoms)
+        os.environ["MLFF_JIT_OPTIMIZE"] = optimize
+        try:
+            out = lammps(args, nve_commands(n, models["fast32"], gpu, [
+                "thermo_style custom step cpu", "thermo 1", "run 40"]),
+                folder / f"fast32-{natoms}-opt{optimize}", kokkos=kokkos)
+        except (RuntimeError, subprocess.TimeoutExpired) as error:
+            print(f"steps fast32 {natoms}: failed: {str(error)[-400:]}", flush=True)
+            continue
+        finally:
+            os.environ.pop("MLFF_JIT_OPTIMIZE", None)
+        wall = [float(line.split()[1]) for line in out.splitlines()
+                if len(line.split()) == 2 and line.split()[0].isdigit()]
+        ms = np.diff(wall) * 1e3
+        builds = [line for line in out.splitlines() if line.startswith("Neighbor list builds")]
+        entry = {"atoms": 8 * n**3, "jit_optimize": optimize, "ms_per_step": ms.tolist(),
+                 "neighbour_builds": builds[-1] if builds else None}
+        results.append(entry)
+        print(f"steps fast32 {8 * n**3} atoms, MLFF_JIT_OPTIMIZE={optimize}: ms per step "
+              f"{' '.join(f'{t:.0f}' for t in ms)}; median of the last 20 "
+              f"{np.median(ms[-20:]):.1f} ms; {entry['neighbour_builds']}", flush=True)
+    return results
+
+
 COMPILED = ("fast64", "fast32")
 
 
 def packages(args, models, folder: Path) -> list[dict]:
     """`mlff-tools compile --device cuda` (cpu in a dry run) of the `fast` students into
     folder/NAME.pt2 beside a copy of NAME.pt, with the compile time in folder/NAME.json: a
-    stage that needs no LAMMPS, so run.sh runs it while LAMMPS builds."""
-    import shutil
+    stage that needs no LAMMPS, so run.sh runs it while LAMMPS builds.
 
-    from mlff_tools.model.compiled import compile_model
+    Each compile runs in its own process with faulthandler on: under torch 2.11+cu130 it
+    ended with a segmentation fault (26 Nov 2026), which must not take the other checks with
+    it, and whose Python stack says where it died. A crash is retried once with one inductor
+    compile thread (no subprocess pool), the first suspect."""
+    import shutil
 
     folder.mkdir(parents=True, exist_ok=True)
     results = []
     for name in COMPILED:
         shutil.copy(models[name], folder / f"{name}.pt")
-        started = time.perf_counter()
-        try:
-            compile_model(folder / f"{name}.pt", folder / f"{name}.pt2",
-                          device="cpu" if args.dry_run else "cuda")
-            entry = {"model": name, "compile_s": time.perf_counter() - started}
-            print(f"compiled {name}: {entry['compile_s']:.0f} s to compile", flush=True)
-        except Exception as error:  # noqa: BLE001 - report it, go on with the other checks
-            print(f"compiled {name}: compile failed: {str(error)[-400:]}", flush=True)
-            entry = {"model": name, "failed": str(error)[-400:]}
+        entry = {"model": name}
+        for attempt, extra in enumerate(({}, {"TORCHINDUCTOR_COMPILE_THREADS": "1"})):
+            started = time.perf_counter()
+            run = subprocess.run(
+                [sys.executable, "-X", "faulthandler", "-m", "mlff_tools.cli", "compile",
+                 str(folder / f"{name}.pt"), "-o", str(folder / f"{name}.pt2"),
+                 "--device", "cpu" if args.dry_run else "cuda", "--overwrite"],
+                capture_output=True, text=True, env={**os.environ, **extra},
+                cwd=Path(__file__).resolve().parents[2])
+            tail = (run.stdout + run.stderr)[-3000:]
+            (folder / f"{name}-compile-{attempt}.log").write_text(run.stdout + run.stderr)
+            if run.returncode == 0:
+                entry.update(compile_s=time.perf_counter() - started, settings=extra)
+                print(f"compiled {name}: {entry['compile_s']:.0f} s to compile"
+                      f"{' with ' + str(extra) if extra else ''}", flush=True)
+                break
+            entry.setdefault("failures", []).append(
+                {"settings": extra, "returncode": run.returncode, "output": tail})
+            print(f"compiled {name}: compile failed (exit {run.returncode}"
+                  f"{', ' + str(extra) if extra else ''}):\n{tail}", flush=True)
+            if run.returncode >= 0:
+                break         # an error, not a crash: the same settings will not change it
+        if "compile_s" not in entry:
+            entry["failed"] = entry["failures"][-1]["output"][-400:]
         (folder / f"{name}.json").write_text(json.dumps(entry))
         results.append(entry)
     return results
@@ -441,9 +499,9 @@ def main() -> None:
     sys.exit(1 if failed else 0)
 
 
-STAGES = {"parity": parity, "speed": speed, "profile": profile, "packages": packages,
-          "compiled": compiled, "training": training, "large": speed}
-LAMMPS_STAGES = {"parity", "speed", "profile", "compiled", "large"}
+STAGES = {"parity": parity, "speed": speed, "profile": profile, "steps": steps,
+          "packages": packages, "compiled": compiled, "training": training, "large": speed}
+LAMMPS_STAGES = {"parity", "speed", "profile", "steps", "compiled", "large"}
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ if [ "$MODE" = mlff ] && [ "${MLFF_GPU_BG_KOKKOS:-0}" = 1 ] && [ "$DRY" != 1 ]; 
     echo "$SECONDS s: finished, status ${PIPESTATUS[0]}" ) > "$OUT/bg_kokkos_cuda.log" 2>&1 &
 fi
 
-stages=parity,speed,profile,compiled,training,large
+stages=parity,speed,profile,steps,compiled,training,large
 if [ "$MODE" = kk ]; then
   # what needs no LAMMPS runs now, beside the build (which runs niced so these keep a core)
   # training first: `compile --device cuda` ended this process with a segmentation fault on
@@ -62,7 +62,7 @@ if [ "$MODE" = kk ]; then
     --out "$OUT" --work /tmp/mlff-gpu-bg --stages training,packages --tag _bg --deadline "$DEADLINE" \
     $([ "$DRY" = 1 ] && echo --dry-run) > "$OUT/background.log" 2>&1 &
   background=$!
-  stages=parity,speed,compiled,profile,large
+  stages=parity,speed,compiled,profile,steps,large
 fi
 
 backend=none

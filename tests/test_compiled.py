@@ -10,14 +10,13 @@ import torch
 from ase import Atoms
 
 from helpers.lammps import mlff_lines, run_lmp, sw_lines
-from helpers.models import random_student
+from helpers.models import random_student, saved_random_student
 from helpers.structures import gallium_nitride, silicon
 from mlff_tools.calculator import MLFFCalculator
 from mlff_tools.cli import main
 from mlff_tools.lammps import potentials_dir, write_data
 from mlff_tools.model import ModelFileError, ModelMetadata, load_model, save_model
 from mlff_tools.model.compiled import METADATA_ENTRY, compile_model
-from mlff_tools.model.student import PRESETS
 from mlff_tools.model.sw import export_sw
 
 TOL = {"float64": 1e-10, "float32": 1e-5}    # relative to the largest value compared
@@ -26,14 +25,9 @@ CUTOFF = 4.5
 
 def student_file(folder, species, dtype, l_max=2, seed=3, radial_banks=0):
     """A random-weight `fast` student written as train writes one (sizes in the metadata)."""
-    module = random_student(species=species, seed=seed, l_max=l_max, radial_banks=radial_banks)
-    if dtype == "float32":
-        module = module.float()
-    sizes = {**PRESETS["fast"], "l_max": l_max, "radial_banks": radial_banks}
-    return save_model(module, ModelMetadata(
-        species=species, cutoff=CUTOFF, dtype=dtype,
-        model={"arch": "density-expansion", "preset": "fast", **sizes}),
-        folder / f"student_{'_'.join(species)}_{dtype}_banks{radial_banks}.pt")
+    return saved_random_student(
+        species, folder / f"student_{'_'.join(species)}_{dtype}_banks{radial_banks}.pt",
+        seed=seed, dtype=dtype, l_max=l_max, radial_banks=radial_banks)
 
 
 @pytest.fixture(scope="module")

@@ -151,14 +151,9 @@ def test_student_two_species(tmp_path, dtype, tol):
     a float32 student agrees to float32 precision."""
     from ase.build import bulk
 
-    from mlff_tools.model import ModelMetadata, save_model
-    from helpers.models import CUTOFF, random_student
+    from helpers.models import saved_random_student
 
-    student = random_student(("Si", "C"))
-    if dtype == "float32":
-        student = student.to(torch.float32)
-    model = save_model(student, ModelMetadata(species=("Si", "C"), cutoff=CUTOFF, dtype=dtype),
-                       tmp_path / "student.pt")
+    model = saved_random_student(("Si", "C"), tmp_path / "student.pt", dtype=dtype)
     atoms = lammps_orientation(bulk("SiC", "zincblende", a=4.36).repeat((3, 3, 3)))
     atoms.rattle(0.1, seed=3)
     data = write_data(atoms, tmp_path / "sic.data", ["Si", "C"])

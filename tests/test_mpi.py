@@ -72,11 +72,9 @@ def test_ranks_agree_with_student(tmp_path, graph):
     """A two-species student (float64, random weights): 1 == 2 == 4 ranks, triclinic SiC."""
     from ase.build import bulk
 
-    from mlff_tools.model import ModelMetadata, save_model
-    from helpers.models import CUTOFF, random_student
+    from helpers.models import saved_random_student
 
-    model = save_model(random_student(("Si", "C")), ModelMetadata(
-        species=("Si", "C"), cutoff=CUTOFF, dtype="float64"), tmp_path / "student.pt")
+    model = saved_random_student(("Si", "C"), tmp_path / "student.pt")
     atoms = lammps_orientation(bulk("SiC", "zincblende", a=4.36).repeat((4, 4, 4)))
     atoms.rattle(0.1, seed=3)
     data = write_data(atoms, tmp_path / "sic.data", ["Si", "C"])

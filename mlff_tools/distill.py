@@ -372,31 +372,62 @@ def _validate_run(config, model, folder: Path, name: str, ensemble: str, tempera
                                    overwrite=True))    # distill owns its folder; reruns replace
 
 
+# the settings that the final stage's runs depend on (and the rounds do not): a job judged
+# with others is judged again, its runs that these change run again
+FINAL_SETTINGS = ("timestep", "melt", "nve_ps", "stability_ps", "rdf_method", "rdf_ps",
+                  "rdf_frames", "teacher_md_steps")
+
+
+def _changes(before: dict, now: dict) -> str:
+    """'rdf_ps 40 -> 120, rdf_frames 200 -> 400': the entries of two settings that differ."""
+    return ", ".join(f"{key} {before.get(key)} -> {now.get(key)}"
+                     for key in sorted(set(before) | set(now)) if before.get(key) != now.get(key))
+
+
 def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log) -> dict:
-    if state.get("final"):
-        return state["final"]
+    settings = {key: getattr(config, key) for key in FINAL_SETTINGS}
+    judged = state.get("final")
+    if judged:
+        if judged.get("settings", settings) == settings:    # (a state from before settings)
+            return judged
+        log(f"final: judged before with other settings ({_changes(judged['settings'], settings)})"
+            ": the runs they change run again, the others are kept")
+        state.pop("final")
     import shutil
 
     final_model = out / "model.pt"
     folder = out / "validation"
     supercell = tuple(state["supercell"])
     done = state.setdefault("final_steps", {})
+    inputs = state.setdefault("final_inputs", {})
     if not done:
         shutil.copyfile(model, final_model)
 
-    def once(name: str, compute):
-        """A finished step of this stage is kept in the state: an interrupted stage resumes
-        after its last finished run instead of redoing hours of MD and teacher labels."""
-        if name not in done:
-            done[name] = _as_saved(compute())
-            _save_state(out, state)
-        else:
+    def once(name: str, compute, **depends):
+        """A finished step of this stage is kept in the state with the settings it ran with
+        (``depends``): an interrupted stage resumes after its last finished run instead of
+        redoing hours of MD and teacher labels, and a step whose settings changed runs again
+        (a longer --rdf-ps is a longer run, not the old one kept)."""
+        key = _as_saved(depends)
+        if name in done and inputs.get(name, key) == key:   # (a state from before inputs)
             log(f"final: {name} done before, kept")
+            return done[name]
+        if name in done:
+            log(f"final: {name} again ({_changes(inputs[name], key)})")
+        done[name] = _as_saved(compute())
+        inputs[name] = key
+        _save_state(out, state)
         return done[name]
 
-    def validate_run(name, *args, **kwargs):
+    def validate_run(name, *args, after: str | None = None, **kwargs):
+        """A validation run, kept while its arguments, the settings `_validate_run` reads and
+        the step it starts from (``after``) are unchanged."""
         return once(name, lambda: _validate_run(config, final_model, folder, name, *args,
-                                                **kwargs))
+                                                **kwargs),
+                    args=args, kwargs=kwargs, timestep=config.timestep,
+                    rdf_method=config.rdf_method, rdf_frames=config.rdf_frames,
+                    teacher_md_steps=config.teacher_md_steps,
+                    start=inputs.get(after) if after else None)
 
     final: dict = {"model": str(final_model)}
     log("final: held-out errors and speed")
@@ -419,9 +450,10 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
         "of NVT")
     nve_cell = _repeats(config, (3, 3, 3))
     start = once("nve_start", lambda: nve_start(config, final_model, folder, middle, nve_cell,
-                                                 log))
+                                                 log),
+                 temperature=middle, cell=nve_cell, timestep=config.timestep)
     nve = validate_run("nve", "nve", middle, config.nve_ps, (1, 1, 1) if start else nve_cell,
-                       structure=start)
+                       structure=start, after="nve_start")
     final["nve"] = {**nve.get("nve", {}), "stability": nve["stability"], "verdict":
                     nve["verdict"]}
 
@@ -472,7 +504,8 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     single = not config.melt and hottest_target == coldest
     try:
         hot_start, hot_cell = ((once("melt", lambda: str(_melt(config, final_model, folder,
-                                                                rdf_cell))), (1, 1, 1))
+                                                                rdf_cell)),
+                                     cell=rdf_cell, timestep=config.timestep), (1, 1, 1))
                                if config.melt else (None, rdf_cell))
     except MeltCollapsed as err:
         failed = str(err)
@@ -486,7 +519,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
                 "the structure (no melt stage)") + f", against {against}")
             hot = validate_run("rdf_hot", "nvt-langevin", hottest_target, hot_ps, hot_cell,
                                structure=str(hot_start) if hot_start else None,
-                               teacher=config.teacher)
+                               teacher=config.teacher, after="melt" if hot_start else None)
         if hot and hot["stability"].get("collapsed"):
             failed = f"the student collapsed at {hottest_target:g} K: {hot['stability']['summary']}"
     final["rdf_hot"] = {**_rdf_run(hottest_target, hot), "failed": failed,
@@ -507,8 +540,8 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
         final["checks"].append(_check(f"NPT {coldest:g} K: run", npt["stability"]["summary"],
                                       "no collapse", False))
     final["verdict"] = _verdict(final["checks"])[0]
-    state["final"] = final
-    state.pop("final_steps", None)        # judged: the steps' reports are in validation/
+    final["settings"] = settings
+    state["final"] = final                # the steps stay: other settings reuse what they can
     _save_state(out, state)
     return final
 
@@ -782,6 +815,7 @@ def distill(config: DistillConfig) -> dict:
             state["rounds"].append({"round": round_index})
             state.pop("final", None)      # more rounds than a finished job had: judge anew
             state.pop("final_steps", None)
+            state.pop("final_inputs", None)
             _save_state(out, state)
         model = stage_train(config, out, state, round_index, log)
         entry = state["rounds"][round_index]

@@ -119,7 +119,46 @@ def test_an_interrupted_final_stage_resumes_after_its_last_finished_run(tmp_path
         assert f"final: {step} done before, kept" in log, step
     assert report["final"]["nve"]["verdict"] and report["final"]["rdf_cold"]["rdf"], report
     state = json.loads((out / "state.json").read_text())
-    assert "final_steps" not in state and state["final"]["verdict"] == report["final"]["verdict"]
+    assert state["final"]["verdict"] == report["final"]["verdict"], state["final"]
+    assert set(state["final_inputs"]) == set(state["final_steps"]), state["final_inputs"]
+
+
+def test_a_judged_job_asked_for_longer_rdf_runs_reruns_only_those(resumed, tmp_path):
+    """A finished job asked again with another --rdf-ps is judged again: its RDF runs run
+    again at the new length (not the old ones kept, nor the old verdict returned), and the
+    held-out errors, NVE, stability runs and the melt are kept."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(resumed[0], out)
+    calls = []
+    original = distill_module._validate_run
+
+    def watched(config, model, folder, name, *args, **kwargs):
+        calls.append(name)
+        return original(config, model, folder, name, *args, **kwargs)
+
+    patch = pytest.MonkeyPatch()
+    patch.setattr(distill_module, "_validate_run", watched)
+    try:
+        longer = miniature(out, rdf_ps=2.0)
+        report = distill(longer)
+        again = list(calls)
+        calls.clear()
+        distill(longer)
+    finally:
+        patch.undo()
+    assert sorted(again) == ["rdf_cold", "rdf_hot"] and not calls, (again, calls)
+    log = (out / "distill.log").read_text()
+    assert "judged before with other settings (rdf_ps 1.0 -> 2.0)" in log, log
+    for step in ("held_out", "nve", "nvt_300K", "melt"):
+        assert f"final: {step} done before, kept" in log, step
+    timestep_ps = report["config"]["timestep"] / 1000
+    for name, ps in (("rdf_cold", 1.0), ("rdf_hot", 2.0)):    # a crystal's cold run: half
+        text = (out / "validation" / f"{name}.lmp").read_text()
+        steps = int(text.split("\nrun")[-1].split()[0])
+        assert steps == round(ps / timestep_ps), (name, steps)
+    assert report["final"]["settings"]["rdf_ps"] == 2.0, report["final"]["settings"]
 
 
 def test_nve_starts_from_an_equilibrated_state(resumed):

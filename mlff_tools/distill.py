@@ -388,7 +388,10 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     settings = {key: getattr(config, key) for key in FINAL_SETTINGS}
     judged = state.get("final")
     if judged:
-        if judged.get("settings", settings) == settings:    # (a state from before settings)
+        # a job judged before settings were recorded is taken as judged with those asked now
+        # (its steps' records were dropped then: other settings later redo the whole stage)
+        judged.setdefault("settings", settings)
+        if judged["settings"] == settings:
             return judged
         log(f"final: judged before with other settings ({_changes(judged['settings'], settings)})"
             ": the runs they change run again, the others are kept")
@@ -409,7 +412,9 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
         redoing hours of MD and teacher labels, and a step whose settings changed runs again
         (a longer --rdf-ps is a longer run, not the old one kept)."""
         key = _as_saved(depends)
-        if name in done and inputs.get(name, key) == key:   # (a state from before inputs)
+        if name in done and name not in inputs:   # a state from before inputs were recorded:
+            inputs[name] = key                     # taken as run with the settings asked now
+        if name in done and inputs[name] == key:
             log(f"final: {name} done before, kept")
             return done[name]
         if name in done:

@@ -123,14 +123,20 @@ def test_an_interrupted_final_stage_resumes_after_its_last_finished_run(tmp_path
     assert set(state["final_inputs"]) == set(state["final_steps"]), state["final_inputs"]
 
 
-def test_a_judged_job_asked_for_longer_rdf_runs_reruns_only_those(resumed, tmp_path):
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "before-records"])
+def test_a_judged_job_asked_for_longer_rdf_runs_reruns_only_those(resumed, tmp_path, recorded):
     """A finished job asked again with another --rdf-ps is judged again: its RDF runs run
     again at the new length (not the old ones kept, nor the old verdict returned), and the
-    held-out errors, NVE, stability runs and the melt are kept."""
+    held-out errors, NVE, stability runs and the melt are kept. A final stage interrupted
+    before the settings were recorded is taken as run with the settings it is resumed with."""
     import shutil
 
     out = tmp_path / "out"
     shutil.copytree(resumed[0], out)
+    if not recorded:
+        state = json.loads((out / "state.json").read_text())
+        del state["final_inputs"], state["final"]
+        (out / "state.json").write_text(json.dumps(state))
     calls = []
     original = distill_module._validate_run
 
@@ -141,6 +147,9 @@ def test_a_judged_job_asked_for_longer_rdf_runs_reruns_only_those(resumed, tmp_p
     patch = pytest.MonkeyPatch()
     patch.setattr(distill_module, "_validate_run", watched)
     try:
+        if not recorded:
+            distill(miniature(out))       # the settings it was made with: no run again
+            assert not calls, calls
         longer = miniature(out, rdf_ps=2.0)
         report = distill(longer)
         again = list(calls)

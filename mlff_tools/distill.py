@@ -118,8 +118,24 @@ def _load_state(out: Path, config: DistillConfig) -> dict:
     if differ:
         raise DistillError(f"'{out}' holds a distillation with other settings ({', '.join(differ)}"
                            "); use another -o, or delete the folder to start over")
+    _adopt_unrecorded_final(state, {k: saved.get(k) for k in FINAL_SETTINGS},
+                            {k: now.get(k) for k in FINAL_SETTINGS})
     state["config"] = now
     return state
+
+
+def _adopt_unrecorded_final(state: dict, before: dict, now: dict) -> None:
+    """A state written before the final stage recorded the settings of its runs: the judged
+    stage is taken as judged with the settings of the call that wrote it (``before``), and an
+    unfinished stage's runs as run with them, kept where the settings asked now are the same
+    (their records are written when they are next kept) and run again where they differ (all
+    but those that no setting changes)."""
+    final = state.get("final")
+    if final and "settings" not in final:
+        final["settings"] = before
+    if state.get("final_steps") and "final_inputs" not in state and before != now:
+        state["final_steps"] = {name: result for name, result in state["final_steps"].items()
+                                if name in SETTINGS_FREE_STEPS}
 
 
 def _as_saved(value):
@@ -376,6 +392,7 @@ def _validate_run(config, model, folder: Path, name: str, ensemble: str, tempera
 # with others is judged again, its runs that these change run again
 FINAL_SETTINGS = ("timestep", "melt", "nve_ps", "stability_ps", "rdf_method", "rdf_ps",
                   "rdf_frames", "teacher_md_steps")
+SETTINGS_FREE_STEPS = ("held_out", "compile", "speed")    # the final steps none of them changes
 
 
 def _changes(before: dict, now: dict) -> str:
@@ -388,9 +405,6 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     settings = {key: getattr(config, key) for key in FINAL_SETTINGS}
     judged = state.get("final")
     if judged:
-        # a job judged before settings were recorded is taken as judged with those asked now
-        # (its steps' records were dropped then: other settings later redo the whole stage)
-        judged.setdefault("settings", settings)
         if judged["settings"] == settings:
             return judged
         log(f"final: judged before with other settings ({_changes(judged['settings'], settings)})"
@@ -412,8 +426,8 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
         redoing hours of MD and teacher labels, and a step whose settings changed runs again
         (a longer --rdf-ps is a longer run, not the old one kept)."""
         key = _as_saved(depends)
-        if name in done and name not in inputs:   # a state from before inputs were recorded:
-            inputs[name] = key                     # taken as run with the settings asked now
+        if name in done and name not in inputs:   # run before inputs were recorded, with
+            inputs[name] = key                     # these settings (_adopt_unrecorded_final)
         if name in done and inputs[name] == key:
             log(f"final: {name} done before, kept")
             return done[name]

@@ -123,20 +123,24 @@ def test_an_interrupted_final_stage_resumes_after_its_last_finished_run(tmp_path
     assert set(state["final_inputs"]) == set(state["final_steps"]), state["final_inputs"]
 
 
-@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "before-records"])
-def test_a_judged_job_asked_for_longer_rdf_runs_reruns_only_those(resumed, tmp_path, recorded):
+@pytest.mark.parametrize("records", ["kept", "interrupted before", "judged before"])
+def test_a_judged_job_asked_for_longer_rdf_runs_reruns_only_those(resumed, tmp_path, records):
     """A finished job asked again with another --rdf-ps is judged again: its RDF runs run
     again at the new length (not the old ones kept, nor the old verdict returned), and the
-    held-out errors, NVE, stability runs and the melt are kept. A final stage interrupted
-    before the settings were recorded is taken as run with the settings it is resumed with."""
+    held-out errors, NVE, stability runs and the melt are kept. States written before the
+    runs' settings were recorded: a final stage interrupted then is taken as run with the
+    settings it resumes with; a job judged then, whose runs' records were dropped, runs its
+    whole final stage again."""
     import shutil
 
     out = tmp_path / "out"
     shutil.copytree(resumed[0], out)
-    if not recorded:
-        state = json.loads((out / "state.json").read_text())
+    state = json.loads((out / "state.json").read_text())
+    if records == "interrupted before":
         del state["final_inputs"], state["final"]
-        (out / "state.json").write_text(json.dumps(state))
+    elif records == "judged before":
+        del state["final_inputs"], state["final_steps"], state["final"]["settings"]
+    (out / "state.json").write_text(json.dumps(state))
     calls = []
     original = distill_module._validate_run
 
@@ -147,7 +151,7 @@ def test_a_judged_job_asked_for_longer_rdf_runs_reruns_only_those(resumed, tmp_p
     patch = pytest.MonkeyPatch()
     patch.setattr(distill_module, "_validate_run", watched)
     try:
-        if not recorded:
+        if records == "interrupted before":
             distill(miniature(out))       # the settings it was made with: no run again
             assert not calls, calls
         longer = miniature(out, rdf_ps=2.0)
@@ -157,11 +161,15 @@ def test_a_judged_job_asked_for_longer_rdf_runs_reruns_only_those(resumed, tmp_p
         distill(longer)
     finally:
         patch.undo()
-    assert sorted(again) == ["rdf_cold", "rdf_hot"] and not calls, (again, calls)
+    assert not calls, calls
     log = (out / "distill.log").read_text()
     assert "judged before with other settings (rdf_ps 1.0 -> 2.0)" in log, log
-    for step in ("held_out", "nve", "nvt_300K", "melt"):
-        assert f"final: {step} done before, kept" in log, step
+    if records == "judged before":
+        assert {"nve", "nvt_300K", "rdf_cold", "rdf_hot"} <= set(again), again
+    else:
+        assert sorted(again) == ["rdf_cold", "rdf_hot"], again
+        for step in ("held_out", "nve", "nvt_300K", "melt"):
+            assert f"final: {step} done before, kept" in log, step
     timestep_ps = report["config"]["timestep"] / 1000
     for name, ps in (("rdf_cold", 1.0), ("rdf_hot", 2.0)):    # a crystal's cold run: half
         text = (out / "validation" / f"{name}.lmp").read_text()

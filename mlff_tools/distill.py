@@ -118,8 +118,7 @@ def _load_state(out: Path, config: DistillConfig) -> dict:
     if differ:
         raise DistillError(f"'{out}' holds a distillation with other settings ({', '.join(differ)}"
                            "); use another -o, or delete the folder to start over")
-    _adopt_unrecorded_final(state, {k: saved.get(k) for k in FINAL_SETTINGS},
-                            {k: now.get(k) for k in FINAL_SETTINGS})
+    _adopt_unrecorded_final(state, _final_settings(saved), _final_settings(now))
     state["config"] = now
     return state
 
@@ -395,6 +394,12 @@ FINAL_SETTINGS = ("timestep", "melt", "nve_ps", "stability_ps", "rdf_method", "r
 SETTINGS_FREE_STEPS = ("held_out", "compile", "speed")    # the final steps none of them changes
 
 
+def _final_settings(config: dict) -> dict:
+    """The FINAL_SETTINGS of a config as the state file holds it (`_config_dict`), so that
+    the settings of a run now and of one resumed compare alike."""
+    return {key: config.get(key) for key in FINAL_SETTINGS}
+
+
 def _changes(before: dict, now: dict) -> str:
     """'rdf_ps 40 -> 120, rdf_frames 200 -> 400': the entries of two settings that differ."""
     return ", ".join(f"{key} {before.get(key)} -> {now.get(key)}"
@@ -402,7 +407,7 @@ def _changes(before: dict, now: dict) -> str:
 
 
 def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log) -> dict:
-    settings = {key: getattr(config, key) for key in FINAL_SETTINGS}
+    settings = _final_settings(state["config"])
     judged = state.get("final")
     if judged:
         if judged["settings"] == settings:
@@ -426,12 +431,12 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
         redoing hours of MD and teacher labels, and a step whose settings changed runs again
         (a longer --rdf-ps is a longer run, not the old one kept)."""
         key = _as_saved(depends)
-        if name in done and name not in inputs:   # run before inputs were recorded, with
-            inputs[name] = key                     # these settings (_adopt_unrecorded_final)
-        if name in done and inputs[name] == key:
-            log(f"final: {name} done before, kept")
-            return done[name]
         if name in done:
+            # run before inputs were recorded: with these settings (_adopt_unrecorded_final)
+            inputs.setdefault(name, key)
+            if inputs[name] == key:
+                log(f"final: {name} done before, kept")
+                return done[name]
             log(f"final: {name} again ({_changes(inputs[name], key)})")
         done[name] = _as_saved(compute())
         inputs[name] = key

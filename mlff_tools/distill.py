@@ -241,14 +241,16 @@ def _student_input(config, model: Path, path: Path, *, ensemble: str, temperatur
     return script
 
 
-def _student_nvt(config, model: Path, path: Path, temperature: float, steps: int, supercell,
-                 seed: int = 7):
-    """A Langevin NVT run of the student (input at ``path``, its frames in path's .validate
-    folder): the run and its atoms' symbols."""
+def _student_md(config, model: Path, path: Path, temperature: float, steps: int, supercell,
+                seed: int = 7, pressure: float | None = None):
+    """A run of the student (input at ``path``, its frames in path's .validate folder):
+    Langevin NVT, or NPT at ``pressure`` (bar); the run and its atoms' symbols."""
     from .runner import plan_run, run_input
 
-    script = _student_input(config, model, path, ensemble="nvt-langevin",
-                            temperature=temperature, steps=steps, supercell=supercell, seed=seed)
+    script = _student_input(config, model, path,
+                            ensemble="nvt-langevin" if pressure is None else "npt",
+                            temperature=temperature, steps=steps, supercell=supercell, seed=seed,
+                            pressure=pressure)
     plan = plan_run(script)
     run = run_input(plan, script.parent, script.parent / f"{script.stem}.validate",
                     progress=config.progress)
@@ -274,9 +276,23 @@ def candidate_frames(frame_steps: np.ndarray, stable: dict, wanted: int) -> np.n
     return np.unique(np.linspace(max(1, usable // 5), usable - 1, wanted).astype(int))
 
 
+def exploration_runs(config: DistillConfig) -> list[tuple[str, float, float | None]]:
+    """The student runs of an exploration round, as (name, temperature, pressure or None for
+    NVT): NVT at every temperature; a molecular liquid whose density the final stage judges
+    also NPT at the coldest and DENSITY_PRESSURE_BAR, where the student's energy error on
+    the volumes it visits decides whether that density can be judged."""
+    runs = [(f"{t:g}", t, None) for t in config.temperatures]
+    if config.rdf_method == "reweight" and _is_molecular_liquid(config):
+        coldest = min(config.temperatures)
+        runs.append((f"{coldest:g} NPT", coldest, DENSITY_PRESSURE_BAR))
+    return runs
+
+
 def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: int,
                   model: Path, log) -> dict:
-    """Student NVT in LAMMPS at every temperature; teacher relabels the student's frames."""
+    """Student NVT in LAMMPS at every temperature, and for a molecular liquid also NPT at the
+    coldest (the final stage's density run: the volumes the student will meet there); the
+    teacher relabels the student's frames."""
     import ase.io
 
     from .label import label_atoms
@@ -295,10 +311,11 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     rdf_atoms = _rdf_atoms(config)
     folder = out / "explore" / f"round{round_index}"
     candidates, per_temperature = [], {}
-    for temperature in config.temperatures:
-        run, symbols = _student_nvt(config, model, folder / f"nvt_{temperature:g}K.lmp",
-                                    temperature, config.al_steps, state["supercell"],
-                                    seed=round_index + 1)
+    for key, temperature, pressure in exploration_runs(config):
+        name = f"npt_{temperature:g}K" if pressure is not None else f"nvt_{temperature:g}K"
+        run, symbols = _student_md(config, model, folder / f"{name}.lmp", temperature,
+                                   config.al_steps, state["supercell"], seed=round_index + 1,
+                                   pressure=pressure)
         stable = stability(run, Thresholds(), symbols)
         picks = candidate_frames(run.frame_steps, stable, config.al_candidates)
         from ase import Atoms
@@ -322,7 +339,7 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
             candidates.append((error, frame))
         scatter = (float(np.std([f["energy_error_mev_per_atom"] for f in per_frame], ddof=1))
                    if len(per_frame) >= 3 else None)
-        per_temperature[f"{temperature:g}"] = {
+        per_temperature[key] = {
             "collapsed": stable["collapsed"], "summary": stable.get("summary", "stable"),
             "force_mae_mev_per_A": float(np.mean(errors)) if errors else None,
             "energy_scatter_mev_per_atom": scatter,
@@ -333,10 +350,10 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
             said += (f", energy scatter {scatter:.2f} meV/atom (a reweighted RDF of "
                      f"{rdf_atoms} atoms can expect an effective sample of {expected:.0%}"
                      + (f"; per-atom error {local:.2f} kT" if local is not None else "") + ")")
-        log(f"round {round_index}: {temperature:g} K {stable.get('summary', 'stable')}, "
+        log(f"round {round_index}: {key} K {stable.get('summary', 'stable')}, "
             f"student-frame force MAE {said}")
     candidates.sort(key=lambda item: -item[0])
-    keep = [atoms for _, atoms in candidates[: config.al_keep * len(config.temperatures)]]
+    keep = [atoms for _, atoms in candidates[: config.al_keep * len(per_temperature)]]
     # every fifth frame, from the worst down, validates the next rounds
     held = [atoms for i, atoms in enumerate(keep) if i % 5 == 4]
     keep = [atoms for i, atoms in enumerate(keep) if i % 5 != 4]
@@ -584,8 +601,8 @@ def nve_start(config: DistillConfig, model: Path, folder: Path, temperature: flo
     from .validate import Thresholds, stability
 
     steps = max(10, int(round(NVE_EQUILIBRATION_PS * 1000 / config.timestep)))
-    run, symbols = _student_nvt(config, model, folder / "nve_start.lmp", temperature, steps,
-                                supercell)
+    run, symbols = _student_md(config, model, folder / "nve_start.lmp", temperature, steps,
+                               supercell)
     stable = stability(run, Thresholds(), symbols)
     if stable["collapsed"] or not len(run.positions):
         log(f"final: the NVT run before NVE {stable.get('summary', 'wrote no frames')}: NVE "
@@ -668,8 +685,8 @@ def _melt(config, model: Path, folder: Path, supercell) -> Path:
     from ase import Atoms
 
     temperature = MELT_FACTOR * max(config.temperatures)
-    run, symbols = _student_nvt(config, model, folder / "melt.lmp", temperature, 3000, supercell,
-                                seed=11)
+    run, symbols = _student_md(config, model, folder / "melt.lmp", temperature, 3000, supercell,
+                               seed=11)
     if run.collapse:
         raise MeltCollapsed(f"the student collapsed while melting at {temperature:g} K "
                             f"({run.collapse['reason']}); more active-learning rounds "
@@ -715,6 +732,11 @@ def resolve(config: DistillConfig, out: Path) -> tuple[DistillConfig, list[str]]
             notes.append(f"  exploration: {chosen['al_steps']} steps per temperature and "
                          f"round, as long as the stability runs ({config.stability_ps:g} ps): "
                          "a molecule's bond changes are rare events")
+    if system.kind == "molecular" and config.rdf_method == "reweight":
+        coldest = min(chosen.get("temperatures", config.temperatures))
+        notes.append(f"  exploration ensembles: NVT at each temperature, and NPT at "
+                     f"{coldest:g} K and {DENSITY_PRESSURE_BAR:g} bar (the density run's: the "
+                     "student learns the volumes it will visit there)")
     if system.kind == "molecular" and config.supercell is None:
         from .structures import repeats_for_height
 

@@ -316,7 +316,7 @@ def write_distill_html(path: Path, report: dict) -> None:
         rows.append("<tr>" + "".join(f"<td>{html_lib.escape(_shown(v))}</td>" for v in cells)
                     + "</tr>")
     links = "".join(f"<li><a href='validation/{name}.html'>{name}</a></li>" for name in
-                    ["nve", "rdf_cold", "rdf_hot",
+                    ["nve", "rdf_cold", "npt_density", "rdf_hot",
                      *[f"nvt_{t}K" for t in report["final"]["stability"]]]
                     if (path.parent / "validation" / f"{name}.html").exists())
     headline = "".join(f"<tr><td>{html_lib.escape(k)}</td><td>{html_lib.escape(_shown(v))}"

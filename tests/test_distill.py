@@ -441,7 +441,8 @@ def test_exploration_records_the_energy_scatter(resumed):
 def test_distill_a_molecular_liquid_checks_its_density(tmp_path, capsys):
     """Argon (Lennard-Jones in LAMMPS as the teacher): unbonded atoms are a molecular system
     (one-atom molecules), so distill adds an NPT run at 1 bar whose mean density is judged
-    against the teacher's from the same frames reweighted."""
+    against the teacher's from the same frames reweighted, and active learning explores in
+    that ensemble too: the teacher labels frames of other volumes than the structure's."""
     import ase.io
     from ase.build import bulk
 
@@ -452,9 +453,21 @@ def test_distill_a_molecular_liquid_checks_its_density(tmp_path, capsys):
     report = distill(miniature(out, teacher="lammps:pair_style lj/cut 8.5; "
                                              "pair_coeff * * 0.0104 3.4; elements Ar",
                                structure=str(tmp_path / "ar.extxyz"), temperatures=(85.0,),
-                               rounds=0, rdf_ps=0.5, rdf_frames=20))
+                               rounds=1, rdf_ps=0.5, rdf_frames=20, al_steps=400,
+                               al_keep=3, al_force_mae_target=0.0))
     log = (out / "distill.log").read_text()
     assert "molecules in a periodic box" in log, log
+    assert "NPT at 85 K and 1 bar (the density run's" in log, log
+    explored = report["rounds"][0]["exploration"]
+    assert set(explored) == {"85", "85 NPT"}, explored
+    assert "round 0: 85 NPT K" in log, log
+    assert "fix             integrate all npt" in (
+        out / "explore" / "round0" / "npt_85K.lmp").read_text()
+    # every candidate kept (3 of each run): the NVT frames share one volume, the NPT ones not
+    kept = [atoms for name in ("active_round0.extxyz", "active_round0.val.extxyz")
+            for atoms in ase.io.read(out / "data" / name, ":")]
+    volumes = {round(atoms.get_volume(), 6) for atoms in kept}
+    assert len(kept) == 6 and len(volumes) >= 3, volumes
     assert "final: density in NPT at 85 K and 1 bar" in log, log
     density = report["final"]["density"]
     assert 1.0 < density["student_g_cm3"] < 2.5, density        # solid argon: 1.6-1.7

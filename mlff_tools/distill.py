@@ -350,7 +350,8 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
             said += (f", energy scatter {scatter:.2f} meV/atom (a reweighted RDF of "
                      f"{rdf_atoms} atoms can expect an effective sample of {expected:.0%}"
                      + (f"; per-atom error {local:.2f} kT" if local is not None else "") + ")")
-        log(f"round {round_index}: {key} K {stable.get('summary', 'stable')}, "
+        label = f"{temperature:g} K" + (" NPT" if pressure is not None else "")
+        log(f"round {round_index}: {label} {stable.get('summary', 'stable')}, "
             f"student-frame force MAE {said}")
     candidates.sort(key=lambda item: -item[0])
     keep = [atoms for _, atoms in candidates[: config.al_keep * len(per_temperature)]]

@@ -460,7 +460,7 @@ def test_distill_a_molecular_liquid_checks_its_density(tmp_path, capsys):
     assert "NPT at 85 K and 1 bar (the density run's" in log, log
     explored = report["rounds"][0]["exploration"]
     assert set(explored) == {"85", "85 NPT"}, explored
-    assert "round 0: 85 NPT K" in log, log
+    assert "round 0: 85 K NPT" in log, log
     assert "fix             integrate all npt" in (
         out / "explore" / "round0" / "npt_85K.lmp").read_text()
     # every candidate kept (3 of each run): the NVT frames share one volume, the NPT ones not

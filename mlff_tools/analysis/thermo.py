@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 WARMUP_FRACTION = 0.1      # NVE: the start dropped before the drift is fitted
+MIN_BLOCKS = 8             # blocking: the fewest blocks a variance of block means is taken on
 
 
 def statistical_inefficiency(values: np.ndarray) -> float:
@@ -33,14 +34,40 @@ def statistical_inefficiency(values: np.ndarray) -> float:
     return g
 
 
+def blocked_inefficiency(residual: np.ndarray, min_blocks: int = MIN_BLOCKS) -> float:
+    """g of a fit's residuals by blocking (Flyvbjerg and Petersen, J. Chem. Phys. 91, 461
+    (1989)): block sizes doubling while at least ``min_blocks`` blocks remain, g(b) =
+    b var(block means) / var, the largest taken. Each block variance counts the two
+    degrees of freedom the line took ((k - 1) / (k - 3) for k blocks).
+
+    Unlike the autocorrelation summed to its first non-positive lag, this sees a weak slow
+    component under fast noise: the NVE total energy of velocity Verlet fluctuates fast (the
+    integrator's error, ~0.1 ps) over a slow part that follows the structure (ps), and the
+    summed autocorrelation, stopped by the fast part's noise, missed the slow part and gave
+    drift errors 2-3x too small on water (10 ps halves of one run 4.6 errors apart)."""
+    residual = np.asarray(residual, float)
+    n, variance = len(residual), float(np.var(residual, ddof=1))
+    if variance <= 0:
+        return 1.0
+    g, size = 1.0, 2
+    while n // size >= min_blocks:
+        blocks = n // size
+        means = residual[: blocks * size].reshape(blocks, size).mean(axis=1)
+        g = max(g, size * float(np.var(means, ddof=1)) / variance
+                * (blocks - 1) / max(blocks - 3, 1))
+        size *= 2
+    return g
+
+
 def slope_with_error(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Least-squares slope and its standard error, widened for correlated residuals."""
+    """Least-squares slope and its standard error, widened for correlated residuals (their
+    statistical inefficiency by blocking, `blocked_inefficiency`)."""
     if len(x) < 4:
         return float("nan"), float("nan")
     slope, intercept = np.polyfit(x, y, 1)
     residual = y - (slope * x + intercept)
     naive = np.sqrt(np.sum(residual ** 2) / (len(x) - 2) / np.sum((x - x.mean()) ** 2))
-    return float(slope), float(naive * np.sqrt(statistical_inefficiency(residual)))
+    return float(slope), float(naive * np.sqrt(blocked_inefficiency(residual)))
 
 
 @dataclass(frozen=True)

@@ -426,6 +426,13 @@ def _changes(before: dict, now: dict) -> str:
 
 def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log) -> dict:
     settings = _final_settings(state["config"])
+    student = Path(model).name            # the round's model this stage judges
+    if state.setdefault("final_student", student) != student:
+        log(f"final: judged before on {state['final_student']}, active learning now ends with "
+            f"{student}: judged anew")
+        for key in ("final", "final_steps", "final_inputs"):
+            state.pop(key, None)
+        state["final_student"] = student
     judged = state.get("final")
     if judged:
         if judged["settings"] == settings:
@@ -880,9 +887,15 @@ def distill(config: DistillConfig) -> dict:
         if why and not resumed:
             log(f"round {round_index}: {why}")
         if good:
+            if resumed and entry.get("stopped") == "validation passed":
+                log(f"round {round_index}: active learning stopped here: the student met its "
+                    f"targets (force MAE {config.al_force_mae_target:g} meV/Å on its own "
+                    "frames); more --rounds add none, a smaller --al-force-mae-target goes on")
             entry["stopped"] = "validation passed"
             _save_state(out, state)
             break
+        if entry.get("stopped") == "validation passed":
+            entry.pop("stopped")          # a stricter target than the one it met goes on
     final = stage_final(config, out, state, model, log)
     state["minutes"] = (time.perf_counter() - started) / 60
     report = {"teacher": state["teacher"], "config": state["config"], "rounds": state["rounds"],

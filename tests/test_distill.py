@@ -210,6 +210,30 @@ def test_more_rounds_continue_a_finished_job(resumed, tmp_path):
     assert report["rounds"][1].get("stopped") is None and report["rounds"][1]["explored"]
 
 
+def test_a_job_whose_student_met_its_targets_says_why_more_rounds_add_none(resumed, tmp_path,
+                                                                          monkeypatch):
+    """A finished job whose round 0 student now meets the targets (as with a looser
+    --al-force-mae-target) stops active learning there and judges that student anew (not
+    the report of the round it ended with before); asked again with more rounds, it says why
+    none is added and what goes on."""
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(resumed[0], out)
+    monkeypatch.setattr(distill_module, "round_passes", lambda entry, config: (True, None))
+    # what this test asks is which student is judged: the compile (tested on its own) is skipped
+    monkeypatch.setattr(distill_module, "_compile", lambda model, log: None)
+    report = distill(miniature(out))
+    log = (out / "distill.log").read_text()
+    assert "final: judged before on round1.pt, active learning now ends with round0.pt" in log
+    assert report["rounds"][0]["stopped"] == "validation passed", report["rounds"][0]
+    assert json.loads((out / "state.json").read_text())["final_student"] == "round0.pt"
+    again = distill(miniature(out, rounds=2))
+    log = (out / "distill.log").read_text()
+    assert "round 0: active learning stopped here" in log and "round 2: training" not in log
+    assert again["final"] == report["final"]
+
+
 def test_distill_writes_a_compiled_model_and_times_it(resumed):
     """distill compiles its student for this machine (model.pt2), checked equal to model.pt,
     and its speed-up is the compiled model's; the TorchScript speed is reported beside it."""

@@ -282,7 +282,7 @@ def exploration_runs(config: DistillConfig) -> list[tuple[str, float, float | No
     also NPT at the coldest and DENSITY_PRESSURE_BAR, where the student's energy error on
     the volumes it visits decides whether that density can be judged."""
     runs = [(f"{t:g}", t, None) for t in config.temperatures]
-    if config.rdf_method == "reweight" and _is_molecular_liquid(config):
+    if _judges_density(config):
         coldest = min(config.temperatures)
         runs.append((f"{coldest:g} NPT", coldest, DENSITY_PRESSURE_BAR))
     return runs
@@ -312,10 +312,10 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     folder = out / "explore" / f"round{round_index}"
     candidates, per_temperature = [], {}
     for key, temperature, pressure in exploration_runs(config):
-        name = f"npt_{temperature:g}K" if pressure is not None else f"nvt_{temperature:g}K"
-        run, symbols = _student_md(config, model, folder / f"{name}.lmp", temperature,
-                                   config.al_steps, state["supercell"], seed=round_index + 1,
-                                   pressure=pressure)
+        ensemble = "nvt" if pressure is None else "npt"
+        run, symbols = _student_md(config, model, folder / f"{ensemble}_{temperature:g}K.lmp",
+                                   temperature, config.al_steps, state["supercell"],
+                                   seed=round_index + 1, pressure=pressure)
         stable = stability(run, Thresholds(), symbols)
         picks = candidate_frames(run.frame_steps, stable, config.al_candidates)
         from ase import Atoms
@@ -350,7 +350,7 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
             said += (f", energy scatter {scatter:.2f} meV/atom (a reweighted RDF of "
                      f"{rdf_atoms} atoms can expect an effective sample of {expected:.0%}"
                      + (f"; per-atom error {local:.2f} kT" if local is not None else "") + ")")
-        label = f"{temperature:g} K" + (" NPT" if pressure is not None else "")
+        label = f"{temperature:g} K" + (" NPT" if ensemble == "npt" else "")
         log(f"round {round_index}: {label} {stable.get('summary', 'stable')}, "
             f"student-frame force MAE {said}")
     candidates.sort(key=lambda item: -item[0])
@@ -424,14 +424,19 @@ def _changes(before: dict, now: dict) -> str:
                      for key in sorted(set(before) | set(now)) if before.get(key) != now.get(key))
 
 
+def _forget_final(state: dict) -> None:
+    """Drop the final stage's judgement and its runs: another student is to be judged."""
+    for key in ("final", "final_steps", "final_inputs"):
+        state.pop(key, None)
+
+
 def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log) -> dict:
     settings = _final_settings(state["config"])
     student = Path(model).name            # the round's model this stage judges
     if state.setdefault("final_student", student) != student:
         log(f"final: judged before on {state['final_student']}, active learning now ends with "
             f"{student}: judged anew")
-        for key in ("final", "final_steps", "final_inputs"):
-            state.pop(key, None)
+        _forget_final(state)
         state["final_student"] = student
     judged = state.get("final")
     if judged:
@@ -533,7 +538,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     final["rdf_cold"] = _rdf_run(coldest, cold)
     log(f"final: the run at {coldest:g} K is {_phase_text(final['rdf_cold'])}")
     npt = {}
-    if config.rdf_method == "reweight" and _is_molecular_liquid(config):
+    if _judges_density(config):
         # a liquid's density at 1 bar, the teacher's from the same frames reweighted (exact
         # in NPT: the pV term is common to both)
         log(f"final: density in NPT at {coldest:g} K and {DENSITY_PRESSURE_BAR:g} bar against "
@@ -740,7 +745,7 @@ def resolve(config: DistillConfig, out: Path) -> tuple[DistillConfig, list[str]]
             notes.append(f"  exploration: {chosen['al_steps']} steps per temperature and "
                          f"round, as long as the stability runs ({config.stability_ps:g} ps): "
                          "a molecule's bond changes are rare events")
-    if system.kind == "molecular" and config.rdf_method == "reweight":
+    if _judges_density(config):
         coldest = min(chosen.get("temperatures", config.temperatures))
         notes.append(f"  exploration ensembles: NVT at each temperature, and NPT at "
                      f"{coldest:g} K and {DENSITY_PRESSURE_BAR:g} bar (the density run's: the "
@@ -827,6 +832,12 @@ def _is_molecular_liquid(config: DistillConfig) -> bool:
     return _system_kind(config) == "molecular"
 
 
+def _judges_density(config: DistillConfig) -> bool:
+    """Whether the final stage judges a density in NPT (a molecular liquid, reweighted
+    against the teacher), and so whether active learning explores in NPT too."""
+    return config.rdf_method == "reweight" and _is_molecular_liquid(config)
+
+
 def _is_molecule(config: DistillConfig) -> bool:
     from .structures import load_structure
 
@@ -867,9 +878,7 @@ def distill(config: DistillConfig) -> dict:
     for round_index in range(config.rounds + 1):
         if round_index >= len(state["rounds"]):
             state["rounds"].append({"round": round_index})
-            state.pop("final", None)      # more rounds than a finished job had: judge anew
-            state.pop("final_steps", None)
-            state.pop("final_inputs", None)
+            _forget_final(state)          # more rounds than a finished job had: judge anew
             _save_state(out, state)
         model = stage_train(config, out, state, round_index, log)
         entry = state["rounds"][round_index]

@@ -285,11 +285,14 @@ def steps(args, models, folder: Path) -> list[dict]:
     mlff/kk ran 262k atoms as slowly per step as 1M after 3 warm-up steps (26 Nov 2026), and
     the profile of `device cuda` at 262k averaged 141 ms per model call over 21 calls. Which
     steps are slow says whether it is a one-time cost (a TorchScript re-specialisation as the
-    edge count changes, a neighbour-list rebuild) or a cost of every step."""
+    edge count changes, a neighbour-list rebuild) or a cost of every step. MLFF_PROFILE=1 is
+    on: the style's own split of a step (mlff/kk: edges, model, tally; fenced per phase) is
+    logged at the end of each run. 4096 atoms: the floor of about 25 ms per step that the
+    small systems showed."""
     kokkos = args.style == "mlff/kk"
     gpu = "" if kokkos else gpu_keywords(args)
     sizes = ((4096, "1"), (4096, "0")) if args.dry_run else \
-        ((262144, "1"), (262144, "0"), (1048576, "1"))
+        ((262144, "1"), (1048576, "1"), (4096, "1"), (262144, "0"))
     results = []
     for natoms, optimize in sizes:
         if time.time() > args.deadline - 30:
@@ -297,6 +300,7 @@ def steps(args, models, folder: Path) -> list[dict]:
             continue
         n = lattice_cells(natoms)
         os.environ["MLFF_JIT_OPTIMIZE"] = optimize
+        os.environ["MLFF_PROFILE"] = "1"
         try:
             out = lammps(args, nve_commands(n, models["fast32"], gpu, [
                 "thermo_style custom step cpu", "thermo 1", "run 40"]),
@@ -306,20 +310,23 @@ def steps(args, models, folder: Path) -> list[dict]:
             continue
         finally:
             os.environ.pop("MLFF_JIT_OPTIMIZE", None)
+            os.environ.pop("MLFF_PROFILE", None)
         wall = [float(line.split()[1]) for line in out.splitlines()
                 if len(line.split()) == 2 and line.split()[0].isdigit()]
         ms = np.diff(wall) * 1e3
         builds = [line for line in out.splitlines() if line.startswith("Neighbor list builds")]
+        split = [line for line in out.splitlines() if "profile (" in line]
         entry = {"atoms": 8 * n**3, "jit_optimize": optimize, "ms_per_step": ms.tolist(),
-                 "neighbour_builds": builds[-1] if builds else None}
+                 "neighbour_builds": builds[-1] if builds else None, "profile": split}
         results.append(entry)
         print(f"steps fast32 {8 * n**3} atoms, MLFF_JIT_OPTIMIZE={optimize}: ms per step "
               f"{' '.join(f'{t:.0f}' for t in ms)}; median of the last 20 "
-              f"{np.median(ms[-20:]):.1f} ms; {entry['neighbour_builds']}", flush=True)
+              f"{np.median(ms[-20:]):.1f} ms; {entry['neighbour_builds']}; {split}", flush=True)
     return results
 
 
 COMPILED = ("fast64", "fast32")
+COMPILE_WAIT_S = 150     # the most the `compiled` stage waits for the background compiles
 
 
 def packages(args, models, folder: Path) -> list[dict]:
@@ -372,16 +379,24 @@ def compiled(args, models, folder: Path) -> list[dict]:
     (float64 1e-10, float32 1e-5), and the compiled float32 student's speed beside the
     TorchScript one at 262k atoms; plain style, also in a Kokkos LAMMPS."""
     extra = gpu_keywords(args)
+    kokkos = args.style == "mlff/kk"
     built = args.packages or folder / "packages"
     if args.packages is None:
         packages(args, models, built)
     folder.mkdir(parents=True, exist_ok=True)
     structures = write_structures(folder)
     results = []
+    waiting_since = time.time()
     for name in COMPILED:
-        while not (built / f"{name}.json").exists() and time.time() < args.deadline - 60:
-            time.sleep(2)     # the background compile is still at work
-        if time.time() > args.deadline - 60 or not (built / f"{name}.json").exists():
+        # the background compile may still be at work: wait for it, but not past a few
+        # minutes, so that a compile that hangs leaves time for the stages after this one
+        give_up = min(args.deadline - 60, waiting_since + COMPILE_WAIT_S)
+        while not (built / f"{name}.json").exists() and time.time() < give_up:
+            time.sleep(2)
+        if not (built / f"{name}.json").exists():
+            print(f"compiled {name}: no package after waiting {COMPILE_WAIT_S} s; skipped",
+                  flush=True)
+            results.append({"model": name, "failed": "the compile did not finish in time"})
             break
         made = json.loads((built / f"{name}.json").read_text())
         if "failed" in made:
@@ -391,23 +406,42 @@ def compiled(args, models, folder: Path) -> list[dict]:
         models = {**models, name: built / f"{name}.pt"}
         data, natoms = structures["triclinic"]
         ref = single_point(args, models[name], data, folder / f"{name}-pt", extra)
-        got = single_point(args, package, data, folder / f"{name}-pt2", extra)
         dtype = "float32" if name.endswith("32") else "float64"
-        errors = {"energy": abs(got[0] - ref[0]) / natoms / max(abs(ref[0]) / natoms, 1.0),
-                  "pressure": float(np.abs(got[1] - ref[1]).max() / np.abs(ref[1]).max()),
-                  "forces": float(np.abs(got[2] - ref[2]).max() / np.abs(ref[2]).max())}
-        ok = all(v < TOL[dtype] for v in errors.values())
-        entry = {"model": name, "compile_s": seconds, "ok": ok, **errors}
-        print(f"compiled {name}: {seconds:.0f} s to compile; parity {'PASS' if ok else 'FAIL'} "
-              + " ".join(f"{k} {v:.1e}" for k, v in errors.items()), flush=True)
+        entry = {"model": name, "compile_s": seconds, "ok": True}
+        # the package in the plain style, and under mlff/kk (its inputs Kokkos views)
+        for style, keywords in (("", extra), *((("kk_", ""),) if kokkos else ())):
+            got = single_point(args, package, data, folder / f"{name}-{style}pt2", keywords,
+                               kokkos=bool(style))
+            errors = {"energy": abs(got[0] - ref[0]) / natoms / max(abs(ref[0]) / natoms, 1.0),
+                      "pressure": float(np.abs(got[1] - ref[1]).max() / np.abs(ref[1]).max()),
+                      "forces": float(np.abs(got[2] - ref[2]).max() / np.abs(ref[2]).max())}
+            ok = all(v < TOL[dtype] for v in errors.values())
+            entry["ok"] = entry["ok"] and ok
+            entry.update({f"{style}{k}": v for k, v in errors.items()})
+            print(f"compiled {name}: {seconds:.0f} s to compile; "
+                  f"{'mlff/kk' if style else 'mlff ' + extra} .pt2 == .pt "
+                  f"{'PASS' if ok else 'FAIL'} "
+                  + " ".join(f"{k} {v:.1e}" for k, v in errors.items()), flush=True)
         if name == "fast32":
-            natoms = 4096 if args.dry_run else 262144
-            n = lattice_cells(natoms)
-            for label, path in (("pt", models[name]), ("pt2", package)):
-                rate, count, _ = timed_nve(args, n, path, extra, folder / f"speed-{label}")
-                entry[f"atom_steps_per_s_{label}"] = rate
-            print(f"compiled fast32 at {count} atoms: .pt {entry['atom_steps_per_s_pt']:.3e}, "
-                  f".pt2 {entry['atom_steps_per_s_pt2']:.3e} atom-steps/s", flush=True)
+            # the plain style; under mlff/kk also the target's sizes (1e7 atom-steps/s at
+            # >= 256k atoms: TorchScript's per-operator cost is what a package removes)
+            runs = [("", 4096 if args.dry_run else 262144)]
+            if kokkos:
+                runs += [("kk-", n) for n in ((512, 4096) if args.dry_run
+                                              else (4096, 262144, 1048576))]
+            for where, natoms in runs:
+                if time.time() > args.deadline - 30:
+                    break
+                n = lattice_cells(natoms)
+                for label, path in (("pt", models[name]), ("pt2", package)):
+                    rate, count, _ = timed_nve(args, n, path, "" if where else extra,
+                                               folder / f"speed-{where}{label}-{natoms}",
+                                               kokkos=bool(where))
+                    entry[f"atom_steps_per_s_{where}{label}_{count}"] = rate
+                print(f"compiled fast32, {'mlff/kk' if where else 'mlff ' + extra}, {count} "
+                      f"atoms: .pt {entry[f'atom_steps_per_s_{where}pt_{count}']:.3e}, .pt2 "
+                      f"{entry[f'atom_steps_per_s_{where}pt2_{count}']:.3e} atom-steps/s",
+                      flush=True)
         results.append(entry)
     return results
 

@@ -6,9 +6,10 @@
 #   benchmarks/gpu/run.sh mlff   # plain LAMMPS + plugin built against that machine's CUDA torch:
 #                                # `pair_style mlff device cuda` parity and speed (est. 6-8 min)
 #   benchmarks/gpu/run.sh kk     # Kokkos CUDA LAMMPS (only the styles the checks use) +
-#                                # plugin: mlff/kk parity and speed, the plain style's speed
-#                                # beside it, and while LAMMPS builds, `train --device cuda`
-#                                # and `compile --device cuda` (checked in LAMMPS after)
+#                                # plugin: mlff/kk parity, speed and per-step split, the plain
+#                                # style's speed beside it; while LAMMPS builds, `compile
+#                                # --device cuda` (checked in LAMMPS after, also under
+#                                # mlff/kk); `train --device cuda` last
 #
 # Writes $OUT/run_MODE.log and $OUT/gpu_checks*.json (OUT defaults to /tmp/mlff-gpu-out).
 # DRY_RUN=1 runs the same steps on this CPU-only machine (`device cpu graph device` standing
@@ -55,14 +56,17 @@ fi
 
 stages=parity,speed,profile,steps,compiled,training,large
 if [ "$MODE" = kk ]; then
-  # what needs no LAMMPS runs now, beside the build (which runs niced so these keep a core)
-  # training first: `compile --device cuda` ended this process with a segmentation fault on
-  # the H100 (torch 2.11); faulthandler prints where
-  PYTHONUNBUFFERED=1 "$VENV/bin/python" -X faulthandler benchmarks/gpu/checks.py --sw .gpu/Si.sw \
-    --out "$OUT" --work /tmp/mlff-gpu-bg --stages training,packages --tag _bg --deadline "$DEADLINE" \
+  # `compile --device cuda` needs no LAMMPS: it runs now, beside the build (niced, so it
+  # keeps a core), and is done before the timed runs start (on 26 Nov it overlapped them:
+  # its compile workers and GPU autotuning may be what slowed mlff/kk at 262k atoms).
+  # Each compile runs in its own process with faulthandler (it segfaulted on the H100).
+  PYTHONUNBUFFERED=1 "$VENV/bin/python" benchmarks/gpu/checks.py --sw .gpu/Si.sw \
+    --out "$OUT" --work /tmp/mlff-gpu-bg --stages packages --tag _bg --deadline "$DEADLINE" \
     $([ "$DRY" = 1 ] && echo --dry-run) > "$OUT/background.log" 2>&1 &
   background=$!
-  stages=parity,speed,compiled,profile,steps,large
+  # parity, then the compiled packages (waits for them), then the per-step split that says
+  # what the 262k anomaly was, then speed; training (measured on the H100 before) last
+  stages=parity,compiled,steps,speed,profile,large,training
 fi
 
 backend=none
@@ -110,7 +114,7 @@ PYTHONUNBUFFERED=1 "$VENV/bin/python" benchmarks/gpu/checks.py "${args[@]}" || s
 if [ -f "$OUT/background.log" ]; then
   while kill -0 "${background:-0}" 2>/dev/null && [ "$(date +%s)" -lt "$DEADLINE" ]; do sleep 2; done
   kill "${background:-0}" 2>/dev/null || true
-  echo "background (packages, training):"; cat "$OUT/background.log"
+  echo "background (packages):"; cat "$OUT/background.log"
 fi
 date
 exit $status

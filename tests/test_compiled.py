@@ -2,6 +2,8 @@
 TorchScript file, and a named error for every package that cannot run here."""
 
 import json
+import shutil
+import sys
 import zipfile
 
 import numpy as np
@@ -16,6 +18,7 @@ from mlff_tools.calculator import MLFFCalculator
 from mlff_tools.cli import main
 from mlff_tools.lammps import potentials_dir, write_data
 from mlff_tools.model import ModelFileError, ModelMetadata, load_model, save_model
+from mlff_tools.model import compiled as compiled_module
 from mlff_tools.model.compiled import METADATA_ENTRY, compile_model
 from mlff_tools.model.sw import export_sw
 
@@ -168,6 +171,26 @@ def test_damaged_package_and_unsupported_model(compiled, tmp_path):
     with pytest.raises(ModelFileError, match="is a someone-elses model.*run this one as the "
                                              "TorchScript file"):
         compile_model(other, tmp_path / "other.pt2")
+
+
+def test_a_crash_of_torchs_loader_is_a_named_error_and_writes_nothing(compiled, tmp_path,
+                                                                     monkeypatch):
+    """torch 2.11+cu130's AOTInductor loader crashed (segmentation fault) on the CUDA
+    packages it had just compiled, on an H100 and an H200: `compile` checks the package in a
+    child process, and a crash there becomes an error that names it and the way out, with
+    no package written (here the child crashes on purpose, the compile reuses a package)."""
+    source, package = compiled["float64"]
+    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package",
+                        lambda program, package_path, **kwargs: shutil.copy(package,
+                                                                            package_path))
+    monkeypatch.setattr(compiled_module, "_parity_command", lambda *args: [
+        sys.executable, "-c", "import faulthandler; faulthandler._sigsegv()"])
+    folder = tmp_path / "out"
+    with pytest.raises(ModelFileError, match=r"crashed \(SIGSEGV\) loading the package it "
+                                             r"compiled for cpu.*Not written; run the "
+                                             r"TorchScript model"):
+        compile_model(source, folder / "model.pt2")
+    assert not folder.exists() or not any(folder.iterdir()), list(folder.iterdir())
 
 
 @pytest.fixture(scope="module")

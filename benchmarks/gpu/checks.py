@@ -34,7 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 TOL = {"float64": 1e-10, "float32": 1e-5}    # relative to the largest value (energy per atom)
 SPEED_SECONDS = 2                            # timed part of each speed run
-WARM_UP = 10     # steps before it: mlff/kk at 262k atoms ran slower than at 1M after 3 steps
+# steps before it: TorchScript's profiling executor re-specialises the model's fused kernels
+# around its 16th-19th call (two calls of 0.7-1.0 s each on an H200, 27 Nov 2026, at 4k, 262k
+# and 1M atoms alike), which a 2 s window after 10 steps counted as the speed
+WARM_UP = 30
 PARALLEL = 6                                 # parity cases at once
 
 
@@ -353,7 +356,9 @@ def packages(args, models, folder: Path) -> list[dict]:
                  "--device", "cpu" if args.dry_run else "cuda", "--overwrite"],
                 capture_output=True, text=True, env={**os.environ, **extra},
                 cwd=Path(__file__).resolve().parents[2])
-            tail = (run.stdout + run.stderr)[-3000:]
+            # faulthandler's list of extension modules says nothing about where it died
+            tail = "\n".join(line for line in (run.stdout + run.stderr).splitlines()
+                             if not line.startswith("Extension modules:"))[-3000:]
             (folder / f"{name}-compile-{attempt}.log").write_text(run.stdout + run.stderr)
             if run.returncode == 0:
                 entry.update(compile_s=time.perf_counter() - started, settings=extra)

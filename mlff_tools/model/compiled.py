@@ -23,6 +23,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
+import subprocess
+import sys
 import warnings
 import zipfile
 from pathlib import Path
@@ -172,7 +175,7 @@ def compile_model(model_path: str | os.PathLike, output: str | os.PathLike, *,
             root = archive.namelist()[0].split("/")[0]
         with zipfile.ZipFile(tmp + PACKAGE_SUFFIX, "a") as archive:
             archive.writestr(f"{root}/{METADATA_ENTRY}", text)
-        _check_parity(tmp + PACKAGE_SUFFIX, module, loaded.metadata, device)
+        _check_parity(tmp + PACKAGE_SUFFIX, model_path, loaded.metadata, device)
         os.replace(tmp + PACKAGE_SUFFIX, output)
     except BaseException as err:
         Path(tmp + PACKAGE_SUFFIX).unlink(missing_ok=True)
@@ -191,18 +194,65 @@ def _quiet_export():
         yield
 
 
-def _check_parity(package: str, module, metadata: ModelMetadata, device: str) -> None:
-    """The package must compute what the model computes, on a graph it was not traced on."""
-    compiled = torch._inductor.aoti_load_package(package)
+def _check_parity(package: str, model_path, metadata: ModelMetadata, device: str) -> None:
+    """The package must compute what the model computes, on a graph it was not traced on.
+
+    Checked in a child process: loading a package runs its compiled code, and torch's own
+    loader can crash there (torch 2.11+cu130 loading CUDA packages on an H100 and an H200
+    ended with a segmentation fault, in a fresh process too). A crash becomes a named error
+    and the package is not written, instead of taking the caller down with it."""
+    run = subprocess.run(_parity_command(package, str(model_path), device),
+                         capture_output=True, text=True, env=_child_environment())
+    if run.returncode < 0:
+        try:
+            why = signal.Signals(-run.returncode).name
+        except ValueError:
+            why = f"signal {-run.returncode}"
+        raise ModelFileError(
+            f"torch {torch.__version__} crashed ({why}) loading the package it compiled for "
+            f"{device}: a defect of its AOTInductor loader on this machine, not of the model. "
+            f"Not written; run the TorchScript model '{model_path}' here (it needs no "
+            "compiling), or compile with another torch version")
+    lines = run.stdout.strip().splitlines()
+    if run.returncode != 0 or not lines:
+        detail = (run.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ModelFileError(f"the compiled package could not be checked against the model "
+                             f"({detail}); not written")
+    errors = json.loads(lines[-1])
+    for name, error in errors.items():
+        if not error < PARITY[metadata.dtype]:
+            raise ModelFileError(f"the compiled model's {name} differs from the model's by "
+                                 f"{error:.2e} (relative); not written")
+
+
+def _parity_command(package: str, model_path: str, device: str) -> list[str]:
+    """The child process of _check_parity (a function, so that tests can replace it)."""
+    return [sys.executable, "-c", "from mlff_tools.model.compiled import _parity_child; "
+            "_parity_child()", package, model_path, device]
+
+
+def _child_environment() -> dict:
+    """This environment, with this copy of mlff_tools importable first."""
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH", "")
+    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
+
+
+def _parity_child() -> None:
+    """In the child: load the package and the model, print their relative errors as JSON."""
+    package, model_path, device = sys.argv[1:4]
+    torch.set_num_threads(1)
+    loaded = load_model(model_path, device="cpu")
+    module, metadata = eager_module(loaded).to(device), loaded.metadata
+    with _quiet_export():
+        compiled = torch._inductor.aoti_load_package(package)
     graph = example_graph(metadata, device, seed=1)
     with torch.enable_grad():
         expected = module(*graph)
     got = compiled(*graph)
-    for name, a, b in zip(("atom energy", "edge gradient"), got, expected):
-        error = float((a - b).abs().max() / b.abs().max().clamp_min(1.0))
-        if not error < PARITY[metadata.dtype]:
-            raise ModelFileError(f"the compiled model's {name} differs from the model's by "
-                                 f"{error:.2e} (relative); not written")
+    errors = {name: float((a - b).abs().max() / b.abs().max().clamp_min(1.0))
+              for name, a, b in zip(("atom energy", "edge gradient"), got, expected)}
+    print(json.dumps(errors))
 
 
 class PackageModule:

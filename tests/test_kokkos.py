@@ -205,6 +205,30 @@ def test_nve_follows_plain_style(models, tmp_path):
     assert follow < 1e-8, f"energies differ from mlff by up to {follow:.2e} eV/atom"
 
 
+def test_profile_splits_each_step(models, tmp_path):
+    """MLFF_PROFILE=1 makes mlff/kk log ms per call in edges, model and tally (one call per
+    step and one at setup) with the edge count, and changes no result."""
+    data = write_data(silicon((2, 2, 2), rattle=0.1), tmp_path / "si.data", ["Si"])
+    commands = setup(data, after=[f"pair_style mlff {models['si64']}", "pair_coeff * * Si",
+                                  "mass 1 28.0855", "fix nve all nve", "run 3"])
+    plain = run(commands, tmp_path, "plain")
+    profiled = run_lmp(commands, nprocs=1, cwd=tmp_path / "profiled", executable=LMP,
+                       args=kokkos_args(), env={"LAMMPS_PLUGIN_PATH": str(PLUGIN_DIR),
+                                                "OMP_NUM_THREADS": "1", "MLFF_PROFILE": "1"})
+    lines = [line for line in profiled.output.splitlines()
+             if line.startswith("mlff/kk profile")]
+    assert len(lines) == 1, f"expected one profile line:\n{profiled.output[-1500:]}"
+    calls = int(lines[0].split("(")[1].split()[0])
+    assert calls >= 4, f"{calls} calls profiled for 3 steps and their setup: {lines[0]}"
+    split = lines[0].split("ms per call: ")[1]
+    times = {phase: float(split.split(f"{phase} ")[1].split(",")[0])
+             for phase in ("edges", "model", "tally")}
+    assert all(t > 0 for t in times.values()), lines[0]
+    assert "profile" not in plain.output
+    assert profiled.energy == plain.energy
+    assert np.array_equal(profiled.forces, plain.forces)
+
+
 BOX = ["units metal", "lattice diamond 5.431", "region box block 0 2 0 2 0 2",
        "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855"]
 

@@ -451,6 +451,24 @@ def compiled(args, models, folder: Path) -> list[dict]:
     return results
 
 
+def kernels(args, models, folder: Path) -> dict:
+    """Where the student's time goes on the GPU: compile_probe.kernels (Python, no LAMMPS)."""
+    import compile_probe
+
+    return compile_probe.kernels(folder, "cpu" if args.dry_run else "cuda")
+
+
+def probe(args, models, folder: Path) -> dict:
+    """Why CUDA packages crash (compile_probe.probe): a trivial package and the `fast`
+    float32 student compiled, each loaded in a fresh process, gdb's backtrace of a crash. A
+    student package that loads is left where the `packages` stage leaves its packages, for
+    the `compiled` stage."""
+    import compile_probe
+
+    return compile_probe.probe(folder, "cpu" if args.dry_run else "cuda",
+                               packages=args.work / "packages")
+
+
 def training(args, models, folder: Path) -> list[dict]:
     """Seconds per epoch of `mlff-tools train` (fast preset, 96 frames of 64 Si atoms labelled
     by the SW model, batch 4) on the CPU and on the GPU."""
@@ -544,7 +562,8 @@ def main() -> None:
 
 
 STAGES = {"parity": parity, "speed": speed, "profile": profile, "steps": steps,
-          "packages": packages, "compiled": compiled, "training": training, "large": speed}
+          "packages": packages, "compiled": compiled, "training": training, "large": speed,
+          "kernels": kernels, "probe": probe}
 LAMMPS_STAGES = {"parity", "speed", "profile", "steps", "compiled", "large"}
 
 

@@ -1,15 +1,22 @@
-"""Probe of `mlff-tools compile --device cuda` on the GPU machine, in Python only (no LAMMPS).
+"""Probes of the student on the GPU machine in Python only (no LAMMPS): where its time goes,
+and why its compiled CUDA packages crash.
 
-On 26 and 27 Nov 2026 (torch 2.11.0+cu130, H100 and H200) the compile ended with a
-segmentation fault in `torch._inductor.aoti_load_package`, called by the compiling process
-to check the new package against the model. This probe separates the two: it compiles the
-random-weight `fast` float32 student with that in-process check left out, then, in a fresh
-process with faulthandler, loads the package, compares it with the TorchScript model
-(float32, 1e-5 relative) and times both on graphs of diamond Si at 1500 K-like disorder
-(4096 atoms, copied side by side to 262k and 1M atoms): package, TorchScript with its
-graph executor's optimisation (profiling and fusion) and without it.
+Kernels: the random-weight `fast` float32 student (TorchScript, as LAMMPS runs it) on graphs
+of rattled diamond Si (4096 atoms, copied side by side to 262k and 1M atoms): ms per call
+with and without TorchScript's optimisation, and torch.profiler's table of the kernels that
+take the time (the model is about 90% of an `mlff/kk` step, H200, 27 Nov 2026).
+
+Packages: on 26 and 27 Nov 2026 (torch 2.11.0+cu130, H100 and H200) `mlff-tools compile
+--device cuda` compiled, and loading the package then ended with a segmentation fault in
+`torch._inductor.aoti_load_package`, in a fresh process too. This compiles (1) a trivial
+model (one linear layer: is any CUDA package loadable here?) and (2) the student without
+`compile`'s own check, loads each in a fresh process with faulthandler, compares the student
+with TorchScript (1e-5 relative) and times it; where a load crashes and gdb is installed,
+gdb prints the native backtrace of that load.
 
     python benchmarks/gpu/compile_probe.py [--device cpu]     # writes $OUT/probe.json
+
+benchmarks/gpu/checks.py runs the same as its stages `kernels` and `probe`.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +32,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+TOL32 = 1e-5
 
 
 def student(folder: Path) -> Path:
@@ -32,6 +41,7 @@ def student(folder: Path) -> Path:
     from mlff_tools.model import EdgeGradient, ModelMetadata, save_model
     from mlff_tools.model.student import PRESETS, StudentEnergy
 
+    folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(7)
     energy = StudentEnergy(("Si",), 5.0, dtype=torch.float32, **PRESETS["fast"])
     with torch.no_grad():
@@ -43,15 +53,6 @@ def student(folder: Path) -> Path:
                                     model={"arch": "density-expansion", "preset": "fast",
                                            **PRESETS["fast"]}),
                       folder / "fast32.pt")
-
-
-def compile_without_check(pt: Path, pt2: Path, device: str) -> float:
-    from mlff_tools.model import compiled
-
-    compiled._check_parity = lambda *args, **kwargs: None    # the step that crashed
-    start = time.perf_counter()
-    compiled.compile_model(pt, pt2, device=device)
-    return time.perf_counter() - start
 
 
 def graph(copies: int, device: str):
@@ -80,6 +81,7 @@ def graph(copies: int, device: str):
 
 
 def timed(call, inputs, device: str, repeats: int) -> float:
+    """Seconds per call."""
     import torch
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
@@ -91,76 +93,182 @@ def timed(call, inputs, device: str, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def load_and_time(pt: Path, pt2: Path, device: str) -> dict:
+def kernels(folder: Path, device: str) -> dict:
+    """ms per call of the TorchScript student with and without optimisation at 4k, 262k and
+    1M atoms, and the profiler's top kernels at 262k (4k on a CPU)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    pt = student(folder)
+    result = {"timings": []}
+    optimised = torch.jit.load(str(pt), map_location=device)
+    with torch.jit.optimized_execution(False):
+        plain = torch.jit.load(str(pt), map_location=device)
+    for copies in ((1, 64, 256) if device == "cuda" else (1,)):
+        inputs = graph(copies, device)
+        entry = {"atoms": inputs[0].shape[0], "edges": inputs[1].shape[1]}
+        for _ in range(25):     # past TorchScript's re-specialising calls (16th-19th)
+            optimised(*inputs)
+        entry["torchscript_ms"] = 1e3 * timed(optimised, inputs, device, 10)
+        with torch.jit.optimized_execution(False):
+            timed(plain, inputs, device, 3)
+            entry["torchscript_noopt_ms"] = 1e3 * timed(plain, inputs, device, 10)
+            if copies == (64 if device == "cuda" else 1):
+                activities = [ProfilerActivity.CPU] + (
+                    [ProfilerActivity.CUDA] if device == "cuda" else [])
+                with profile(activities=activities) as prof:
+                    for _ in range(5):
+                        plain(*inputs)
+                    if device == "cuda":
+                        torch.cuda.synchronize()
+                key = "self_cuda_time_total" if device == "cuda" else "self_cpu_time_total"
+                table = prof.key_averages().table(sort_by=key, row_limit=20, max_name_column_width=60)
+                entry["top_kernels"] = table
+                print(f"kernels of 5 calls at {entry['atoms']} atoms "
+                      f"(TorchScript without optimisation):\n{table}", flush=True)
+        result["timings"].append(entry)
+        print(f"kernels: {entry['atoms']} atoms, {entry['edges']} edges: TorchScript "
+              f"{entry['torchscript_ms']:.2f} ms per call, without optimisation "
+              f"{entry['torchscript_noopt_ms']:.2f}", flush=True)
+        del inputs
+    return result
+
+
+def _trivial_package(folder: Path, device: str) -> Path:
+    """A linear layer with a dynamic batch as an AOTInductor package."""
+    import torch
+
+    model = torch.nn.Linear(8, 4).to(device)
+    example = (torch.randn(16, 8, device=device),)
+    batch = torch.export.Dim("batch", min=1, max=1 << 20)
+    program = torch.export.export(model, example, dynamic_shapes=({0: batch},))
+    return Path(torch._inductor.aoti_compile_and_package(
+        program, package_path=str(folder / "trivial.pt2")))
+
+
+def _load_in_child(pt: Path | None, pt2: Path, device: str) -> tuple[int, str]:
+    """Load (and with pt: check and time) a package in a fresh process."""
+    command = [sys.executable, "-X", "faulthandler", __file__, "--device", device,
+               "--load", str(pt2)] + (["--against", str(pt)] if pt else [])
+    run = subprocess.run(command, capture_output=True, text=True)
+    output = "\n".join(line for line in (run.stdout + run.stderr).splitlines()
+                       if not line.startswith("Extension modules:"))
+    return run.returncode, output
+
+
+def _native_backtrace(pt2: Path) -> str:
+    """gdb's backtrace of the crashing load, or why there is none."""
+    if shutil.which("gdb") is None:
+        return "no gdb on this machine"
+    run = subprocess.run(["gdb", "-batch", "-ex", "run", "-ex", "bt 40", "--args", sys.executable,
+                          "-c", f"import torch; torch._inductor.aoti_load_package({str(pt2)!r})"],
+                         capture_output=True, text=True, timeout=300)
+    lines = (run.stdout + run.stderr).splitlines()
+    start = next((i for i, line in enumerate(lines) if "SIGSEGV" in line or "signal" in line),
+                 max(0, len(lines) - 60))
+    return "\n".join(lines[start:start + 60])
+
+
+def probe(folder: Path, device: str, packages: Path | None = None) -> dict:
+    """Compile a trivial model and the student for ``device`` and load each in a fresh
+    process. With ``packages``, the student's package (if it loads) and its compile time go
+    there as checks.py's `packages` stage leaves them, for its `compiled` stage."""
+    from mlff_tools.model import compiled
+
+    folder.mkdir(parents=True, exist_ok=True)
+    result = {}
+    started = time.perf_counter()
+    try:
+        trivial = _trivial_package(folder, device)
+        code, output = _load_in_child(None, trivial, device)
+        result["trivial"] = {"compile_s": time.perf_counter() - started, "load_returncode": code,
+                             "output": output[-2000:]}
+    except Exception as error:  # noqa: BLE001 - a probe reports what failed and goes on
+        code, result["trivial"] = None, {"failed": f"{type(error).__name__}: {error}"[-2000:]}
+    print(f"probe: a trivial package (one linear layer) for {device}: "
+          f"{'loads' if code == 0 else 'load exit ' + str(code)}; {result['trivial']}"[:2500],
+          flush=True)
+
+    pt = student(folder)
+    check = compiled._check_parity
+    compiled._check_parity = lambda *args, **kwargs: None    # the step that crashed
+    started = time.perf_counter()
+    try:
+        compiled.compile_model(pt, folder / "fast32.pt2", device=device)
+    finally:
+        compiled._check_parity = check
+    seconds = time.perf_counter() - started
+    code, output = _load_in_child(pt, folder / "fast32.pt2", device)
+    entry = {"compile_s": seconds, "load_returncode": code, "output": output[-3000:]}
+    print(f"probe: the student compiled for {device} in {seconds:.0f} s; loaded in a fresh "
+          f"process: exit {code}\n{output[-3000:]}", flush=True)
+    if code < 0:
+        entry["native_backtrace"] = _native_backtrace(folder / "fast32.pt2")
+        print(f"probe: native backtrace of the load:\n{entry['native_backtrace']}", flush=True)
+    result["student"] = entry
+    if packages is not None:
+        packages.mkdir(parents=True, exist_ok=True)
+        (packages / "fast64.json").write_text(json.dumps(
+            {"model": "fast64", "failed": "not compiled (the probe compiles fast32 only)"}))
+        made = {"model": "fast32"}
+        if code == 0:
+            shutil.copy(pt, packages / "fast32.pt")
+            shutil.copy(folder / "fast32.pt2", packages / "fast32.pt2")
+            made["compile_s"] = seconds
+        else:
+            made["failed"] = f"the package's load ended with exit {code} (probe)"
+        (packages / "fast32.json").write_text(json.dumps(made))
+    return result
+
+
+def _child(pt2: Path, pt: Path | None, device: str) -> None:
+    """In the fresh process: load the package; with pt, compare and time it."""
     import torch
 
     from mlff_tools.model.compiled import PackageModule
 
     started = time.perf_counter()
-    package = PackageModule(torch._inductor.aoti_load_package(str(pt2)))
-    print(f"package loaded in a fresh process in {time.perf_counter() - started:.1f} s",
-          flush=True)
-    result = {"loaded": True}
+    package = torch._inductor.aoti_load_package(str(pt2))
+    print(f"package loaded in {time.perf_counter() - started:.1f} s", flush=True)
+    if pt is None:
+        return
+    package = PackageModule(package)
     with torch.jit.optimized_execution(False):
-        plain = torch.jit.load(str(pt), map_location=device)
+        reference = torch.jit.load(str(pt), map_location=device)
         small = graph(1, device)
-        ref = plain(*small)
-        got = package(*small)
-        errors = [float((g - r).abs().max() / r.abs().max()) for g, r in zip(got, ref)]
-    result["relative_error"] = {"atom_energy": errors[0], "edge_grad": errors[1]}
-    print(f"package == TorchScript (4096 atoms): atom energy {errors[0]:.1e}, edge gradient "
-          f"{errors[1]:.1e} (tolerance 1e-5)", flush=True)
-    optimised = torch.jit.load(str(pt), map_location=device)
-    sizes = (1, 64, 256) if device == "cuda" else (1,)
-    for copies in sizes:
-        inputs = graph(copies, device)
-        natoms, nedges = inputs[0].shape[0], inputs[1].shape[1]
-        entry = {"atoms": natoms, "edges": nedges}
-        for name, call in (("package", package), ("torchscript", optimised)):
-            for _ in range(25):            # past TorchScript's re-specialisations (~16-19 calls)
-                call(*inputs)
-            entry[f"{name}_ms"] = 1e3 * timed(call, inputs, device, 10)
-        with torch.jit.optimized_execution(False):
-            timed(plain, inputs, device, 3)
-            entry["torchscript_noopt_ms"] = 1e3 * timed(plain, inputs, device, 10)
-        result.setdefault("timings", []).append(entry)
-        print(f"{natoms} atoms, {nedges} edges, ms per call: package {entry['package_ms']:.2f}, "
-              f"TorchScript {entry['torchscript_ms']:.2f}, TorchScript without optimisation "
-              f"{entry['torchscript_noopt_ms']:.2f}; model-only atom-steps/s of the package "
-              f"{natoms / entry['package_ms'] * 1e3:.3e}", flush=True)
-        del inputs
-    return result
+        errors = [float((g - r).abs().max() / r.abs().max())
+                  for g, r in zip(package(*small), reference(*small))]
+        verdict = "PASS" if max(errors) < TOL32 else "FAIL"
+        print(f"package == TorchScript at 4096 atoms: {verdict}, atom energy {errors[0]:.1e}, "
+              f"edge gradient {errors[1]:.1e} (tolerance {TOL32})", flush=True)
+        for copies in ((1, 64, 256) if device == "cuda" else (1,)):
+            inputs = graph(copies, device)
+            timed(package, inputs, device, 3)
+            package_ms = 1e3 * timed(package, inputs, device, 10)
+            timed(reference, inputs, device, 3)
+            plain_ms = 1e3 * timed(reference, inputs, device, 10)
+            print(f"{inputs[0].shape[0]} atoms: package {package_ms:.2f} ms per call, "
+                  f"TorchScript without optimisation {plain_ms:.2f}", flush=True)
+            del inputs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--load", nargs=2, type=Path, metavar=("PT", "PT2"),
-                        help="(internal) the fresh process: load, compare, time")
+    parser.add_argument("--load", type=Path, help="(internal) the fresh process: load PT2")
+    parser.add_argument("--against", type=Path, help="(internal) and compare with this .pt")
     args = parser.parse_args()
-    out = Path(os.environ.get("OUT", "/tmp/mlff-gpu-out"))
-    out.mkdir(parents=True, exist_ok=True)
     if args.load:
-        json.dump(load_and_time(*args.load, args.device), open(out / "probe_load.json", "w"),
-                  indent=1)
+        _child(args.load, args.against, args.device)
         return
     import torch
 
+    out = Path(os.environ.get("OUT", "/tmp/mlff-gpu-out"))
+    out.mkdir(parents=True, exist_ok=True)
     work = Path("/tmp/mlff-compile-probe")
-    work.mkdir(parents=True, exist_ok=True)
-    print(f"torch {torch.__version__}; {torch.cuda.get_device_name(0) if args.device == 'cuda' else 'cpu'}",
-          flush=True)
-    pt = student(work)
-    seconds = compile_without_check(pt, work / "fast32.pt2", args.device)
-    print(f"compiled fast32 for {args.device} in {seconds:.0f} s (without the in-process check)",
-          flush=True)
-    run = subprocess.run([sys.executable, "-X", "faulthandler", __file__, "--device", args.device,
-                          "--load", str(pt), str(work / "fast32.pt2")],
-                         capture_output=True, text=True)
-    print(run.stdout, run.stderr[-2500:] if run.returncode else "", flush=True)
-    report = {"compile_s": seconds, "load_returncode": run.returncode}
-    if run.returncode == 0:
-        report.update(json.loads((out / "probe_load.json").read_text()))
+    name = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
+    print(f"torch {torch.__version__}; {name}", flush=True)
+    report = {"kernels": kernels(work, args.device), "probe": probe(work, args.device)}
     (out / "probe.json").write_text(json.dumps(report, indent=1))
 
 

@@ -7,9 +7,10 @@
 #                                # `pair_style mlff device cuda` parity and speed (est. 6-8 min)
 #   benchmarks/gpu/run.sh kk     # Kokkos CUDA LAMMPS (only the styles the checks use) +
 #                                # plugin: mlff/kk parity, speed and per-step split, the plain
-#                                # style's speed beside it; while LAMMPS builds, `compile
-#                                # --device cuda` (checked in LAMMPS after, also under
-#                                # mlff/kk); `train --device cuda` last
+#                                # style's speed beside it; while LAMMPS builds, the
+#                                # student's kernel profile and the CUDA package probe
+#                                # (compile_probe.py; a package that loads is checked in
+#                                # LAMMPS after, also under mlff/kk); `train --device cuda` last
 #
 # Writes $OUT/run_MODE.log and $OUT/gpu_checks*.json (OUT defaults to /tmp/mlff-gpu-out).
 # DRY_RUN=1 runs the same steps on this CPU-only machine (`device cpu graph device` standing
@@ -56,12 +57,12 @@ fi
 
 stages=parity,speed,profile,steps,compiled,training,large
 if [ "$MODE" = kk ]; then
-  # `compile --device cuda` needs no LAMMPS: it runs now, beside the build (niced, so it
-  # keeps a core), and is done before the timed runs start (on 26 Nov it overlapped them:
-  # its compile workers and GPU autotuning may be what slowed mlff/kk at 262k atoms).
-  # Each compile runs in its own process with faulthandler (it segfaulted on the H100).
+  # what needs no LAMMPS runs now, beside the build, and is done before the timed runs
+  # start: where the student's time goes (kernels), then why CUDA packages crash on load
+  # under torch 2.11 (probe: a trivial package, the student, gdb's backtrace; a student
+  # package that loads goes on to the `compiled` stage)
   PYTHONUNBUFFERED=1 "$VENV/bin/python" benchmarks/gpu/checks.py --sw .gpu/Si.sw \
-    --out "$OUT" --work /tmp/mlff-gpu-bg --stages packages --tag _bg --deadline "$DEADLINE" \
+    --out "$OUT" --work /tmp/mlff-gpu-bg --stages kernels,probe --tag _bg --deadline "$DEADLINE" \
     $([ "$DRY" = 1 ] && echo --dry-run) > "$OUT/background.log" 2>&1 &
   background=$!
   # parity, then the compiled packages (waits for them), then the per-step split that says
@@ -114,7 +115,7 @@ PYTHONUNBUFFERED=1 "$VENV/bin/python" benchmarks/gpu/checks.py "${args[@]}" || s
 if [ -f "$OUT/background.log" ]; then
   while kill -0 "${background:-0}" 2>/dev/null && [ "$(date +%s)" -lt "$DEADLINE" ]; do sleep 2; done
   kill "${background:-0}" 2>/dev/null || true
-  echo "background (packages):"; cat "$OUT/background.log"
+  echo "background (kernels, probe):"; cat "$OUT/background.log"
 fi
 date
 exit $status

@@ -34,11 +34,13 @@ def statistical_inefficiency(values: np.ndarray) -> float:
     return g
 
 
-def blocked_inefficiency(residual: np.ndarray, min_blocks: int = MIN_BLOCKS) -> float:
+def blocked_inefficiency(residual: np.ndarray, min_blocks: int = MIN_BLOCKS,
+                         fitted: int = 2) -> float:
     """g of a fit's residuals by blocking (Flyvbjerg and Petersen, J. Chem. Phys. 91, 461
     (1989)): block sizes doubling while at least ``min_blocks`` blocks remain, g(b) =
-    b var(block means) / var, the largest taken. Each block variance counts the two
-    degrees of freedom the line took ((k - 1) / (k - 3) for k blocks).
+    b var(block means) / var, the largest taken. Each block variance counts the degrees of
+    freedom the fit took, ``fitted`` (2 for a line, 1 for a mean): (k - 1) / (k - 1 - fitted)
+    for k blocks.
 
     Unlike the autocorrelation summed to its first non-positive lag, this sees a weak slow
     component under fast noise: the NVE total energy of velocity Verlet fluctuates fast (the
@@ -54,7 +56,7 @@ def blocked_inefficiency(residual: np.ndarray, min_blocks: int = MIN_BLOCKS) -> 
         blocks = n // size
         means = residual[: blocks * size].reshape(blocks, size).mean(axis=1)
         g = max(g, size * float(np.var(means, ddof=1)) / variance
-                * (blocks - 1) / max(blocks - 3, 1))
+                * (blocks - 1) / max(blocks - 1 - fitted, 1))
         size *= 2
     return g
 
@@ -80,7 +82,10 @@ class Mean:
 
 def equilibrated_mean(values: np.ndarray, latest_start: float = 0.75) -> Mean:
     """Mean after equilibration: the start (up to ``latest_start`` of the run) that leaves
-    the most effective samples."""
+    the most effective samples (by the summed autocorrelation, which is smooth in the
+    start). Its error takes the larger g of that and of blocking the rest of the run: a
+    slow fluctuation under fast noise (a liquid's density in NPT, its temperature under a
+    thermostat) stops the summed autocorrelation early, as it did the NVE drift's."""
     values = np.asarray(values, float)
     if len(values) < 4:
         return Mean(float("nan"), float("nan"), 0, 0.0)
@@ -90,10 +95,11 @@ def equilibrated_mean(values: np.ndarray, latest_start: float = 0.75) -> Mean:
         effective = (len(values) - start) / g
         if effective > best[1]:
             best = (start, effective, g)
-    start, effective, g = best
+    start, _, g = best
     tail = values[start:]
+    g = max(g, blocked_inefficiency(tail - tail.mean(), fitted=1))
     return Mean(float(tail.mean()), float(tail.std(ddof=1) * np.sqrt(g / len(tail))), start,
-                float(effective))
+                float(len(tail) / g))
 
 
 def after_warmup(values: np.ndarray) -> slice:

@@ -260,17 +260,21 @@ def teacher_trajectory(plan: RunPlan, start, teacher, steps: int, dt_ps: float,
 
 
 def label_frames(run: RunResult, symbols: list[str], model: Path, teacher,
-                 indexes) -> dict:
+                 indexes, progress: bool = True) -> dict:
     """The teacher labels frames of the student's own trajectory; the student is evaluated
     on them (`evaluation.evaluate_frames`). Returns the energies [K] (eV) and forces
-    [K, N, 3] of both and the errors."""
+    [K, N, 3] of both and the errors. A bar shows the labelling: 200 frames of 192 water
+    atoms take SevenNet-0 20-30 minutes on 2 cores."""
     from ase import Atoms
+    from tqdm.auto import tqdm
 
     from .evaluation import evaluate_frames
     from .label import label_atoms
 
     frames = [label_atoms(Atoms(symbols, positions=run.positions[i], cell=run.cells[i],
-                                pbc=True), teacher) for i in indexes]
+                                pbc=True), teacher)
+              for i in tqdm(indexes, unit="frame", desc=f"teacher labels ({teacher.name})",
+                            disable=not progress, dynamic_ncols=True)]
     report = evaluate_frames(model, frames)
     return {"frames": np.asarray(indexes, dtype=int),
             "teacher_energy": report["_energies"]["label"],
@@ -456,7 +460,7 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
         else:
             first, count = len(run.positions) // 10, config.fidelity_frames
         indexes = np.unique(np.linspace(first, len(run.positions) - 1, count).astype(int))
-        labels = label_frames(run, symbols, plan.model, teacher, indexes)
+        labels = label_frames(run, symbols, plan.model, teacher, indexes, config.progress)
         # kept, so the reweighting can be redone without the teacher
         report["teacher_labels"] = {
             "steps": run.frame_steps[labels["frames"]].tolist(),

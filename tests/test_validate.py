@@ -165,6 +165,29 @@ def test_short_nve_run_cannot_be_judged(models, tmp_path, capsys):
     assert decided["nve_drift_mev_per_atom_ps"]["status"] == "pass", decided
 
 
+def test_a_value_near_its_threshold_asks_for_a_run_that_decides():
+    """A mean 1.78% ± 0.32% against a 2% threshold (the water student's density, 27 Nov
+    2026, 40 ps of NPT) cannot be judged. The run it names must be long enough that the
+    shrunken error puts value ± 2 errors below the threshold, hence longer than the run it
+    had; the estimate aimed at a quarter of the threshold said 20.8 ps."""
+    from mlff_tools.validate import ERROR_WIDTH, _judge, _needed_for_mean
+
+    value, error, threshold, analysed_ps, skipped_ps = 0.0178, 0.0032, 0.02, 32.0, 8.0
+    check = _judge("density_relative_error", value, error, threshold,
+                   _needed_for_mean(analysed_ps, skipped_ps))
+    assert check["status"] == "cannot judge", check
+    needed_ps = float(check["detail"].split("at least ")[1].split(" ps")[0])
+    assert needed_ps > analysed_ps + skipped_ps, check["detail"]
+    shrunk = error * np.sqrt(analysed_ps / (needed_ps - skipped_ps))
+    rounding = 1e-2     # the length is printed with 3 digits
+    assert value + ERROR_WIDTH * shrunk <= threshold * (1 + rounding), (needed_ps, shrunk)
+
+    far = _judge("density_relative_error", 0.0, 0.011, threshold,
+                 _needed_for_mean(analysed_ps, skipped_ps))    # far from it: a quarter
+    assert far["detail"].startswith(f"run too short: at least "
+                                    f"{skipped_ps + analysed_ps * (4 * 0.011 / 0.02) ** 2:.3g} ps")
+
+
 def test_unsettled_thermostat_is_not_a_failure(models, tmp_path):
     """The exact SW model in 0.5 ps of Nose-Hoover NVT from 300 K: the thermostat has not
     settled. The mean is taken after the detected equilibration, and the check passes or

@@ -173,6 +173,7 @@ def test_damaged_package_and_unsupported_model(compiled, tmp_path):
         compile_model(other, tmp_path / "other.pt2")
 
 
+@pytest.mark.filterwarnings("ignore:Duplicate name")   # the reused package has mlff.json
 def test_a_crash_of_torchs_loader_is_a_named_error_and_writes_nothing(compiled, tmp_path,
                                                                      monkeypatch):
     """torch 2.11+cu130's AOTInductor loader crashed (segmentation fault) on the CUDA

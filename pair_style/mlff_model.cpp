@@ -287,8 +287,13 @@ MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl
     impl->module.eval();
   }
   smoke_test(path);
+  impl->profile = profile_requested();
+}
+
+bool MLFF::Model::profile_requested()
+{
   const char *profile = std::getenv("MLFF_PROFILE");
-  impl->profile = profile != nullptr && std::string(profile) != "" && std::string(profile) != "0";
+  return profile != nullptr && std::string(profile) != "" && std::string(profile) != "0";
 }
 
 MLFF::Model::~Model() = default;

@@ -134,6 +134,8 @@ class Model {
   DeviceResult compute(const DeviceGraph &graph);
 
   static void set_num_threads(int nthreads);
+  // MLFF_PROFILE set (not empty, not 0) in the environment: the styles time their phases
+  static bool profile_requested();
   // MLFF_PROFILE=1 in the environment: time per phase of the device path, else ""
   std::string profile_report() const;
 

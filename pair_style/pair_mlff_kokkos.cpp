@@ -25,7 +25,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 
 using namespace LAMMPS_NS;
@@ -41,8 +40,7 @@ PairMLFFKokkos<DeviceType>::PairMLFFKokkos(LAMMPS *lmp) : PairMLFF(lmp)
   execution_space = ExecutionSpaceFromDevice<DeviceType>::space;
   datamask_read = X_MASK | F_MASK | TAG_MASK | TYPE_MASK | ENERGY_MASK | VIRIAL_MASK;
   datamask_modify = F_MASK | ENERGY_MASK | VIRIAL_MASK;
-  const char *env = std::getenv("MLFF_PROFILE");
-  profile = env != nullptr && std::string(env) != "" && std::string(env) != "0";
+  profile = MLFF::Model::profile_requested();
   for (double &t : phase_seconds) t = 0.0;
   profiled_calls = 0;
 }

@@ -43,29 +43,15 @@ PARALLEL = 6                                 # parity cases at once
 
 def export_models(folder: Path, sw_file: Path) -> dict[str, Path]:
     """SW reference (float64, float32) and random-weight students (fast/accurate, both dtypes)."""
-    import torch
-
-    from mlff_tools.model import EdgeGradient, ModelMetadata, save_model
-    from mlff_tools.model.student import PRESETS, StudentEnergy
+    from compile_probe import student
+    from mlff_tools.model.student import PRESETS
     from mlff_tools.model.sw import export_sw
 
     models = {f"sw{bits}": export_sw(sw_file, folder / f"sw{bits}.pt", dtype=f"float{bits}")
               for bits in (64, 32)}
     for preset in PRESETS:
         for bits in (64, 32):
-            dtype = getattr(torch, f"float{bits}")
-            torch.manual_seed(7)
-            energy = StudentEnergy(("Si",), 5.0, dtype=dtype, **PRESETS[preset])
-            with torch.no_grad():
-                for p in energy.parameters():
-                    p.normal_(0.0, 0.3)
-                energy.inv_avg_neighbours.fill_(1 / 30)
-            models[f"{preset}{bits}"] = save_model(
-                EdgeGradient(energy).eval(),
-                ModelMetadata(species=("Si",), cutoff=5.0, dtype=f"float{bits}",
-                              model={"arch": "density-expansion", "preset": preset,
-                                     **PRESETS[preset]}),
-                folder / f"{preset}{bits}.pt")
+            models[f"{preset}{bits}"] = student(folder, preset, bits)
     return models
 
 

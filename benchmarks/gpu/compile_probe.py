@@ -35,7 +35,9 @@ sys.path.insert(0, str(REPO))
 TOL32 = 1e-5
 
 
-def student(folder: Path) -> Path:
+def student(folder: Path, preset: str = "fast", bits: int = 32) -> Path:
+    """A random-weight Si student (cutoff 5 A) of ``preset`` in float``bits``, written to
+    folder/PRESETBITS.pt: the model every GPU check times (checks.export_models too)."""
     import torch
 
     from mlff_tools.model import EdgeGradient, ModelMetadata, save_model
@@ -43,16 +45,16 @@ def student(folder: Path) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(7)
-    energy = StudentEnergy(("Si",), 5.0, dtype=torch.float32, **PRESETS["fast"])
+    energy = StudentEnergy(("Si",), 5.0, dtype=getattr(torch, f"float{bits}"), **PRESETS[preset])
     with torch.no_grad():
         for p in energy.parameters():
             p.normal_(0.0, 0.3)
         energy.inv_avg_neighbours.fill_(1 / 30)
     return save_model(EdgeGradient(energy).eval(),
-                      ModelMetadata(species=("Si",), cutoff=5.0, dtype="float32",
-                                    model={"arch": "density-expansion", "preset": "fast",
-                                           **PRESETS["fast"]}),
-                      folder / "fast32.pt")
+                      ModelMetadata(species=("Si",), cutoff=5.0, dtype=f"float{bits}",
+                                    model={"arch": "density-expansion", "preset": preset,
+                                           **PRESETS[preset]}),
+                      folder / f"{preset}{bits}.pt")
 
 
 def graph(copies: int, device: str):

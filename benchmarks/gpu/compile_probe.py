@@ -8,9 +8,12 @@ take the time (the model is about 90% of an `mlff/kk` step, H200, 27 Nov 2026).
 
 Packages: on 26 and 27 Nov 2026 (torch 2.11.0+cu130, H100 and H200) `mlff-tools compile
 --device cuda` compiled, and loading the package then ended with a segmentation fault in
-`torch._inductor.aoti_load_package`, in a fresh process too. This compiles (1) a trivial
-model (one linear layer: is any CUDA package loadable here?) and (2) the student without
-`compile`'s own check, loads each in a fresh process with faulthandler, compares the student
+`torch._inductor.aoti_load_package`, in a fresh process too. This compiles (1) trivial
+models: a linear layer alone (is any CUDA package loadable here?) and with each kind of
+constant that the student's package has and a linear layer lacks (a 0-dim float, an int64
+index), and (2) the student without `compile`'s own check, as `compile` now exports it (its
+0-dim buffers held as one element since 28 Nov, the first suspect), and prints the student's
+constants. It loads each package in a fresh process with faulthandler, compares the student
 with TorchScript (1e-5 relative) and times it; where a load crashes and gdb is installed,
 gdb prints the native backtrace of that load.
 
@@ -136,16 +139,58 @@ def kernels(folder: Path, device: str) -> dict:
     return result
 
 
-def _trivial_package(folder: Path, device: str) -> Path:
-    """A linear layer with a dynamic batch as an AOTInductor package."""
+def _with_buffer(kind: str):
+    """A linear layer and one buffer of a kind the student's package holds as a constant."""
     import torch
 
-    model = torch.nn.Linear(8, 4).to(device)
+    class WithBuffer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(8, 4)
+            if kind == "0-dim float":
+                self.register_buffer("extra", torch.tensor(0.5))
+            elif kind == "int64 index":
+                self.register_buffer("extra", torch.tensor([3, 1, 2, 0]))
+
+        def forward(self, x):
+            y = self.linear(x)
+            if kind == "0-dim float":
+                return y * self.extra
+            if kind == "int64 index":
+                return y[:, self.extra]
+            return y
+
+    return WithBuffer()
+
+
+# the trivial packages: a linear layer alone, and with each kind of constant the student's
+# package has and a linear layer lacks (the student's constants are printed by the probe)
+TRIVIAL_KINDS = ("none", "0-dim float", "int64 index")
+
+
+def _trivial_package(folder: Path, device: str, kind: str = "none") -> Path:
+    """A linear layer (with a buffer of ``kind``) and a dynamic batch as an AOTInductor
+    package."""
+    import torch
+
+    model = _with_buffer(kind).to(device)
     example = (torch.randn(16, 8, device=device),)
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     program = torch.export.export(model, example, dynamic_shapes=({0: batch},))
+    name = "trivial-" + kind.replace(" ", "-") + ".pt2"
     return Path(torch._inductor.aoti_compile_and_package(
-        program, package_path=str(folder / "trivial.pt2")))
+        program, package_path=str(folder / name)))
+
+
+def _constants(pt: Path, device: str) -> list[str]:
+    """The student's exported program's parameters and constants: name, shape, dtype, device
+    (what its package's loader has to place on the GPU)."""
+    from mlff_tools.model import compiled
+    from mlff_tools.model.contract import load_model
+
+    program = compiled.export_program(load_model(pt, device="cpu"), device)
+    return [f"{name} {tuple(t.shape)} {t.dtype} {t.device}"
+            for name, t in [*program.state_dict.items(), *program.constants.items()]]
 
 
 def _load_in_child(pt: Path | None, pt2: Path, device: str) -> tuple[int, str]:
@@ -178,20 +223,29 @@ def probe(folder: Path, device: str, packages: Path | None = None) -> dict:
     from mlff_tools.model import compiled
 
     folder.mkdir(parents=True, exist_ok=True)
-    result = {}
-    started = time.perf_counter()
-    try:
-        trivial = _trivial_package(folder, device)
-        code, output = _load_in_child(None, trivial, device)
-        result["trivial"] = {"compile_s": time.perf_counter() - started, "load_returncode": code,
-                             "output": output[-2000:]}
-    except Exception as error:  # noqa: BLE001 - a probe reports what failed and goes on
-        code, result["trivial"] = None, {"failed": f"{type(error).__name__}: {error}"[-2000:]}
-    print(f"probe: a trivial package (one linear layer) for {device}: "
-          f"{'loads' if code == 0 else 'load exit ' + str(code)}; {result['trivial']}"[:2500],
-          flush=True)
+    result = {"trivial": {}}
+    for kind in TRIVIAL_KINDS:
+        started = time.perf_counter()
+        try:
+            trivial = _trivial_package(folder, device, kind)
+            code, output = _load_in_child(None, trivial, device)
+            entry = {"compile_s": time.perf_counter() - started, "load_returncode": code,
+                     "output": output[-2000:]}
+        except Exception as error:  # noqa: BLE001 - a probe reports what failed and goes on
+            code, entry = None, {"failed": f"{type(error).__name__}: {error}"[-2000:]}
+        result["trivial"][kind] = entry
+        print(f"probe: a trivial package (a linear layer; buffer: {kind}) for {device}: "
+              f"{'loads' if code == 0 else 'load exit ' + str(code)}; {entry}"[:2500],
+              flush=True)
 
     pt = student(folder)
+    try:
+        result["student_constants"] = _constants(pt, device)
+    except Exception as error:  # noqa: BLE001
+        result["student_constants"] = [f"{type(error).__name__}: {error}"[-500:]]
+    print("probe: the student's exported parameters and constants (0-dim ones are held as "
+          "one element since 28 Nov):\n  " + "\n  ".join(result["student_constants"]),
+          flush=True)
     check = compiled._check_parity
     compiled._check_parity = lambda *args, **kwargs: None    # the step that crashed
     started = time.perf_counter()

@@ -136,16 +136,13 @@ def example_graph(metadata: ModelMetadata, device: str, seed: int = 0):
             torch.tensor(vectors[keep], dtype=dtype, device=device))
 
 
-def compile_model(model_path: str | os.PathLike, output: str | os.PathLike, *,
-                  device: str = "cpu") -> Path:
-    """Compile the TorchScript model file ``model_path`` into ``output`` (.pt2) for this
-    machine's ``device``; checks the package against the model before writing it."""
+def export_program(loaded: LoadedModel, device: str):
+    """The model's forward and edge gradient as a torch.export program with a dynamic number
+    of atoms and edges, its constants on ``device``."""
     from torch.export import Dim, export
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    output = Path(output)
-    loaded = load_model(model_path, device="cpu")
-    module = eager_module(loaded).to(device)
+    module = _without_scalar_buffers(eager_module(loaded)).to(device)
     example = example_graph(loaded.metadata, device)
 
     def forward(species, edge_index, edge_vec):
@@ -156,8 +153,30 @@ def compile_model(model_path: str | os.PathLike, output: str | os.PathLike, *,
         traced = make_fx(forward, tracing_mode="symbolic",
                          _allow_non_fake_inputs=True)(*example)
         atoms, edges = Dim("n_atoms", min=1, max=1 << 30), Dim("n_edges", min=0, max=1 << 34)
-        program = export(traced, example, dynamic_shapes=({0: atoms}, {1: edges}, {0: edges}),
-                         strict=False)
+        return export(traced, example, dynamic_shapes=({0: atoms}, {1: edges}, {0: edges}),
+                      strict=False)
+
+
+def _without_scalar_buffers(module: torch.nn.Module) -> torch.nn.Module:
+    """The module with each 0-dim buffer (the student's energy scale and 1 / average
+    neighbours) held as one element, which broadcasts alike: the same numbers. 0-dim
+    constants are a suspect in the crash of torch 2.11's loader on the student's CUDA
+    package (an AOTInductor crash on a CUDA model with a 0-dim buffer is reported as
+    pytorch#172739); benchmarks/gpu/compile_probe.py tells which kind of constant crashes."""
+    for sub in module.modules():
+        for name, buffer in list(sub.named_buffers(recurse=False)):
+            if buffer.dim() == 0:
+                setattr(sub, name, buffer.reshape(1))
+    return module
+
+
+def compile_model(model_path: str | os.PathLike, output: str | os.PathLike, *,
+                  device: str = "cpu") -> Path:
+    """Compile the TorchScript model file ``model_path`` into ``output`` (.pt2) for this
+    machine's ``device``; checks the package against the model before writing it."""
+    output = Path(output)
+    loaded = load_model(model_path, device="cpu")
+    program = export_program(loaded, device)
     meta = loaded.metadata.to_dict()
     meta.update(version=2, target=target_here(device))
     meta["model"] = {**meta["model"], "compiled_from": str(Path(model_path).name)}

@@ -311,9 +311,11 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     rdf_atoms = _rdf_atoms(config)
     folder = out / "explore" / f"round{round_index}"
     candidates, per_temperature = [], {}
-    for key, temperature, pressure in exploration_runs(config):
+    runs = exploration_runs(config)
+    md_model = _exploration_model(config, model, state, len(runs), log)
+    for key, temperature, pressure in runs:
         ensemble = "nvt" if pressure is None else "npt"
-        run, symbols = _student_md(config, model, folder / f"{ensemble}_{temperature:g}K.lmp",
+        run, symbols = _student_md(config, md_model, folder / f"{ensemble}_{temperature:g}K.lmp",
                                    temperature, config.al_steps, state["supercell"],
                                    seed=round_index + 1, pressure=pressure)
         stable = stability(run, Thresholds(), symbols)
@@ -373,6 +375,25 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
                  added_val_file=str(added_val) if held else None, added_val_frames=len(held))
     _save_state(out, state)
     return entry
+
+
+# explorations of at least this many atom-steps run a compiled student: compiling takes
+# 0.5-1 minute here and halves the MD (TorchScript runs the students at 1.4e4 (water, 192
+# atoms) to 3e4 atom-steps/s on one core), so below it the compile would cost more than it saves
+COMPILE_EXPLORATION_ATOM_STEPS = 5e6
+
+
+def _exploration_model(config: DistillConfig, model: Path, state: dict, runs: int, log) -> Path:
+    """The model the round's LAMMPS runs use: compiled (beside ``model``) where the runs are
+    long enough to gain from it, else ``model`` itself."""
+    from .structures import load_structure
+
+    atoms = len(load_structure(config.structure)) * int(np.prod(state["supercell"]))
+    planned = atoms * config.al_steps * runs
+    if planned < COMPILE_EXPLORATION_ATOM_STEPS:
+        return model
+    compiled = _compile(model, log, f"exploration ({planned:.1e} atom-steps)")
+    return Path(compiled) if compiled else model
 
 
 # ---------------------------------------------------------------------- final judgement
@@ -476,7 +497,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     def validate_run(name, *args, after: str | None = None, **kwargs):
         """A validation run, kept while its arguments, the settings `_validate_run` reads and
         the step it starts from (``after``) are unchanged."""
-        return once(name, lambda: _validate_run(config, final_model, folder, name, *args,
+        return once(name, lambda: _validate_run(config, runs_with, folder, name, *args,
                                                 **kwargs),
                     args=args, kwargs=kwargs, timestep=config.timestep,
                     rdf_method=config.rdf_method, rdf_frames=config.rdf_frames,
@@ -488,6 +509,10 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     final["held_out"] = once("held_out",
                              lambda: held_out_errors(final_model, state["sampled"]["test"]))
     final["compiled_model"] = once("compile", lambda: _compile(final_model, log))
+    # the MD of this stage runs the compiled model where there is one: the same student (compile
+    # checks it against model.pt) at about twice the speed
+    compiled_here = final["compiled_model"] and Path(final["compiled_model"]).exists()
+    runs_with = Path(final["compiled_model"]) if compiled_here else final_model
     speeds = once("speed", lambda: {
         "teacher": teacher_speed(config.teacher, config.structure),
         "torchscript": student_speed(final_model, config.structure),
@@ -503,7 +528,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     log(f"final: NVE {config.nve_ps:g} ps at {middle:g} K, after {NVE_EQUILIBRATION_PS:g} ps "
         "of NVT")
     nve_cell = _repeats(config, (3, 3, 3))
-    start = once("nve_start", lambda: nve_start(config, final_model, folder, middle, nve_cell,
+    start = once("nve_start", lambda: nve_start(config, runs_with, folder, middle, nve_cell,
                                                  log),
                  temperature=middle, cell=nve_cell, timestep=config.timestep)
     nve = validate_run("nve", "nve", middle, config.nve_ps, (1, 1, 1) if start else nve_cell,
@@ -557,7 +582,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     hot, failed = {}, None
     single = not config.melt and hottest_target == coldest
     try:
-        hot_start, hot_cell = ((once("melt", lambda: str(_melt(config, final_model, folder,
+        hot_start, hot_cell = ((once("melt", lambda: str(_melt(config, runs_with, folder,
                                                                 rdf_cell)),
                                      cell=rdf_cell, timestep=config.timestep), (1, 1, 1))
                                if config.melt else (None, rdf_cell))
@@ -627,16 +652,17 @@ def nve_start(config: DistillConfig, model: Path, folder: Path, temperature: flo
     return str(path)
 
 
-def _compile(model: Path, log) -> str | None:
-    """model.pt2 beside model.pt, compiled for this machine (`mlff-tools compile`); None, said
-    in the log, when it cannot be (the .pt runs as it is)."""
-    from .model.compiled import compile_model
+def _compile(model: Path, log, stage: str = "final") -> str | None:
+    """The model compiled for this machine beside it (model.pt2, `mlff-tools compile`); None,
+    said in the log, when it cannot be (the .pt runs as it is)."""
+    from .model.compiled import PACKAGE_SUFFIX, compile_model
 
-    log("final: compiling the student for this machine (model.pt2)")
+    package = model.with_suffix(PACKAGE_SUFFIX)
+    log(f"{stage}: compiling the student for this machine ({package.name})")
     try:
-        return str(compile_model(model, model.with_suffix(".pt2")))
+        return str(compile_model(model, package))
     except MLFFError as err:
-        log(f"final: not compiled ({err}); model.pt runs as it is")
+        log(f"{stage}: not compiled ({err}); {model.name} runs as it is")
         return None
 
 

@@ -41,19 +41,20 @@ class Interrupt(KeyboardInterrupt):
 def resumed(tmp_path_factory):
     """A miniature distill interrupted in every stage in turn, then finished by the same call."""
     out = tmp_path_factory.mktemp("distill") / "out"
-    patch = pytest.MonkeyPatch()
-    for stage in ("stage_train", "stage_explore", "stage_final"):
-        original = getattr(distill_module, stage)
+    with pytest.MonkeyPatch.context() as patch:
+        # its explorations are short: compile for them as for a long one (a water box's)
+        patch.setattr(distill_module, "COMPILE_EXPLORATION_ATOM_STEPS", 1)
+        for stage in ("stage_train", "stage_explore", "stage_final"):
+            original = getattr(distill_module, stage)
 
-        def interrupted(*args, **kwargs):
-            raise Interrupt()
+            def interrupted(*args, **kwargs):
+                raise Interrupt()
 
-        patch.setattr(distill_module, stage, interrupted)
-        with pytest.raises(Interrupt):
-            distill(miniature(out))
-        patch.setattr(distill_module, stage, original)
-    patch.undo()
-    return out, distill(miniature(out))
+            patch.setattr(distill_module, stage, interrupted)
+            with pytest.raises(Interrupt):
+                distill(miniature(out))
+            patch.setattr(distill_module, stage, original)
+        return out, distill(miniature(out))
 
 
 def test_resume_after_each_stage_redoes_nothing(resumed):
@@ -236,19 +237,41 @@ def test_a_job_whose_student_met_its_targets_says_why_more_rounds_add_none(resum
 
 def test_distill_writes_a_compiled_model_and_times_it(resumed):
     """distill compiles its student for this machine (model.pt2), checked equal to model.pt,
-    and its speed-up is the compiled model's; the TorchScript speed is reported beside it."""
+    its final stage's MD runs it, and its speed-up is the compiled model's; the TorchScript
+    speed is reported beside it."""
     from mlff_tools.model import load_model
 
     out, report = resumed
     final = report["final"]
     assert final["compiled_model"] == str(out / "model.pt2")
     assert load_model(out / "model.pt2").metadata.version == 2
+    inputs = sorted((out / "validation").glob("*.lmp"))
+    assert inputs, "the final stage wrote no LAMMPS inputs"
+    for script in inputs:
+        pair_style = next(line for line in script.read_text().splitlines()
+                          if line.startswith("pair_style"))
+        assert pair_style.split()[-1].endswith("model.pt2"), f"{script.name}: {pair_style}"
     compiled = final["student_speed"]["atom_steps_per_s"]
     torchscript = final["student_speed_torchscript"]["atom_steps_per_s"]
     assert compiled > 0 and torchscript > 0
     assert report["headline"]["student_atom_steps_per_s"] == compiled
     assert report["headline"]["speedup_over_teacher"] == pytest.approx(
         compiled / final["teacher_speed"]["atom_steps_per_s"])
+
+
+def test_long_explorations_run_a_compiled_student(resumed):
+    """An exploration of many atom-steps runs the round's student compiled (it halves the MD
+    of a water box's 10 ps explorations); the teacher's frames are judged against the .pt."""
+    from mlff_tools.model import load_model
+
+    out, _ = resumed
+    inputs = sorted((out / "explore" / "round0").glob("*.lmp"))
+    assert inputs, "round 0 wrote no exploration inputs"
+    for script in inputs:
+        pair_style = next(line for line in script.read_text().splitlines()
+                          if line.startswith("pair_style"))
+        assert pair_style.split()[-1].endswith("round0.pt2"), f"{script.name}: {pair_style}"
+    assert load_model(out / "models" / "round0.pt2").metadata.version == 2
 
 
 def test_report_holds_every_headline_figure(resumed):

@@ -139,6 +139,25 @@ def test_unsorted_edges_and_ghost_atoms(student_file):
     assert torch.allclose(e2[-3:], isolated[[0, 1, 1]], rtol=0, atol=EXACT)
 
 
+def test_a_model_file_sorts_only_edges_not_grouped_by_centre(student_file):
+    """Edges in ascending centre order (as LAMMPS and the calculator give them) go through a
+    model file without a sort; shuffled ones are sorted, to the same result."""
+    from torch.profiler import profile
+
+    module = load_model(student_file).module
+    species, edge_index, edge_vec = (torch.from_numpy(x) for x in
+                                     atoms_graph(sic(), ("Si", "C"), CUTOFF))
+    assert bool((edge_index[0, 1:] >= edge_index[0, :-1]).all()), "atoms_graph's own order"
+    order = torch.randperm(edge_index.shape[1], generator=torch.Generator().manual_seed(2))
+    sorts = {}
+    for name, graph in (("grouped", (species, edge_index, edge_vec)),
+                        ("shuffled", (species, edge_index[:, order], edge_vec[order]))):
+        with profile() as prof:
+            module(*graph)
+        sorts[name] = sum(event.count for event in prof.key_averages() if event.key == "aten::sort")
+    assert sorts == {"grouped": 0, "shuffled": 1}, sorts
+
+
 def test_l3_invariant_is_legendre_p3():
     """The stored l = 3 components contract to the full traceless tensor product, which for
     unit vectors is (2/5) P_3(cos theta) = cos^3 - 3 cos / 5."""

@@ -201,16 +201,10 @@ class StudentEnergy(torch.nn.Module):
             n_active = last.item() + 1
             torch._check(n_active >= 0)
             torch._check(n_active <= species.shape[0])
-        if torch.jit.is_scripting():
-            # LAMMPS (mlff, mlff/kk) and the calculator give the edges grouped by centre in
-            # ascending order: sort only edges that are not (a sort and its gathers, forward
-            # and backward, cost ~10% of the model)
-            if bool((centre[1:] < centre[:-1]).any()):
-                order = torch.sort(centre, stable=True)[1]
-                edge_index = edge_index[:, order]
-                edge_vec = edge_vec[order]
-                centre = edge_index[0]
-        else:
+        # LAMMPS (mlff, mlff/kk) and the calculator give the edges grouped by centre in
+        # ascending order: TorchScript sorts only edges that are not (a sort and its gathers,
+        # forward and backward, cost ~10% of the model); traced for export, every call sorts
+        if not torch.jit.is_scripting() or bool((centre[1:] < centre[:-1]).any()):
             order = torch.sort(centre, stable=True)[1]
             edge_index = edge_index[:, order]
             edge_vec = edge_vec[order]

@@ -33,6 +33,13 @@ def miniature(out, **overrides):
     return DistillConfig(**settings)
 
 
+def models_run(folder):
+    """{input name: the model file its `pair_style mlff` names} of the LAMMPS inputs in folder."""
+    from mlff_tools.runner import plan_run
+
+    return {script.name: plan_run(script).model.name for script in sorted(folder.glob("*.lmp"))}
+
+
 class Interrupt(KeyboardInterrupt):
     pass
 
@@ -245,12 +252,8 @@ def test_distill_writes_a_compiled_model_and_times_it(resumed):
     final = report["final"]
     assert final["compiled_model"] == str(out / "model.pt2")
     assert load_model(out / "model.pt2").metadata.version == 2
-    inputs = sorted((out / "validation").glob("*.lmp"))
-    assert inputs, "the final stage wrote no LAMMPS inputs"
-    for script in inputs:
-        pair_style = next(line for line in script.read_text().splitlines()
-                          if line.startswith("pair_style"))
-        assert pair_style.split()[-1].endswith("model.pt2"), f"{script.name}: {pair_style}"
+    models = models_run(out / "validation")
+    assert models and set(models.values()) == {"model.pt2"}, models
     compiled = final["student_speed"]["atom_steps_per_s"]
     torchscript = final["student_speed_torchscript"]["atom_steps_per_s"]
     assert compiled > 0 and torchscript > 0
@@ -265,12 +268,8 @@ def test_long_explorations_run_a_compiled_student(resumed):
     from mlff_tools.model import load_model
 
     out, _ = resumed
-    inputs = sorted((out / "explore" / "round0").glob("*.lmp"))
-    assert inputs, "round 0 wrote no exploration inputs"
-    for script in inputs:
-        pair_style = next(line for line in script.read_text().splitlines()
-                          if line.startswith("pair_style"))
-        assert pair_style.split()[-1].endswith("round0.pt2"), f"{script.name}: {pair_style}"
+    models = models_run(out / "explore" / "round0")
+    assert models and set(models.values()) == {"round0.pt2"}, models
     assert load_model(out / "models" / "round0.pt2").metadata.version == 2
 
 

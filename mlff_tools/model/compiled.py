@@ -21,6 +21,7 @@ sizes), rebuilt from the file's metadata and weights: there is no second copy of
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import signal
@@ -42,6 +43,10 @@ METADATA_ENTRY = "extra/mlff.json"     # inside the package's archive folder
 # has at least the set it was compiled for
 CPU_ISA_ORDER = ("DEFAULT", "AVX2", "AVX512")
 PARITY = {"float64": 1e-10, "float32": 1e-5}     # compiled vs TorchScript, relative
+# a float32 package may differ from the float64 truth by this many times the float32 model's
+# own error, where that exceeds PARITY: both round differently (fused kernels, another
+# reduction order) and neither is the exact answer (see _check_parity)
+ROUNDOFF_SLACK = 4.0
 
 
 def cpu_isa() -> str:
@@ -238,10 +243,15 @@ def _check_parity(package: str, model_path, metadata: ModelMetadata, device: str
         raise ModelFileError(f"the compiled package could not be checked against the model "
                              f"({detail}); not written")
     errors = json.loads(lines[-1])
-    for name, error in errors.items():
-        if not error < PARITY[metadata.dtype]:
-            raise ModelFileError(f"the compiled model's {name} differs from the model's by "
-                                 f"{error:.2e} (relative); not written")
+    for name, (error, own) in errors.items():
+        bound = PARITY[metadata.dtype]
+        if metadata.dtype == "float32":
+            bound = max(bound, ROUNDOFF_SLACK * own)
+        if not error < bound:
+            own_text = (f"; the float32 model itself is within {own:.2e} of it"
+                        if metadata.dtype == "float32" else "")
+            raise ModelFileError(f"the compiled model's {name} differs from the model's "
+                                 f"(float64) by {error:.2e} (relative{own_text}); not written")
 
 
 def _parity_command(package: str, model_path: str, device: str) -> list[str]:
@@ -258,7 +268,15 @@ def _child_environment() -> dict:
 
 
 def _parity_child() -> None:
-    """In the child: load the package and the model, print their relative errors as JSON."""
+    """In the child: load the package and the model, print as JSON, per output, the
+    package's relative error against the model computed in float64, and the model's own
+    error in its dtype against the same (0 for a float64 model).
+
+    A float32 package is not compared with the float32 model alone: each rounds on its own
+    way, and on a trained student driven far from its data by the random check graph (atoms
+    a fraction of an Å apart, descriptors thousands of standard deviations out) both can be
+    1e-5 off the float64 answer, the package often the closer (measured: 3.8e-6 against the
+    float32 model's 1.4e-5, which put the two 1.0e-5 apart)."""
     package, model_path, device = sys.argv[1:4]
     torch.set_num_threads(1)
     loaded = load_model(model_path, device="cpu")
@@ -267,11 +285,17 @@ def _parity_child() -> None:
         compiled = torch._inductor.aoti_load_package(package)
     graph = example_graph(metadata, device, seed=1)
     with torch.enable_grad():
-        expected = module(*graph)
+        own = module(*graph)
+        exact = copy.deepcopy(module).double()(graph[0], graph[1], graph[2].double())
     got = compiled(*graph)
-    errors = {name: float((a - b).abs().max() / b.abs().max().clamp_min(1.0))
-              for name, a, b in zip(("atom energy", "edge gradient"), got, expected)}
-    print(json.dumps(errors))
+
+    def relative(a, b):
+        a, b = a.double(), b.double()
+        return float((a - b).abs().max() / b.abs().max().clamp_min(1.0))
+
+    print(json.dumps({name: [relative(a, b), relative(m, b)]
+                      for name, a, m, b in zip(("atom energy", "edge gradient"), got, own,
+                                               exact)}))
 
 
 class PackageModule:

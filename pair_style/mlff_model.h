@@ -134,6 +134,9 @@ class Model {
   DeviceResult compute(const DeviceGraph &graph);
 
   static void set_num_threads(int nthreads);
+  // once per process: glibc malloc set to keep freed memory for the next step; returns a
+  // line for the log, or "" (done before, MLFF_MALLOC=system, the user's own settings)
+  static std::string keep_freed_memory();
   // MLFF_PROFILE set (not empty, not 0) in the environment: the styles time their phases
   static bool profile_requested();
   // MLFF_PROFILE=1 in the environment: time per phase of the device path, else ""

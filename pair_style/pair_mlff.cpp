@@ -329,6 +329,8 @@ void PairMLFF::settings(int narg, char **arg)
     error->all(FLERR, "pair_style mlff: {}", e.what());
   }
   cutoff = model->metadata().cutoff;
+  const std::string malloc_note = MLFF::Model::keep_freed_memory();
+  if (comm->me == 0 && !malloc_note.empty()) utils::logmesg(lmp, malloc_note + "\n");
   // on a GPU the graph is built there (no edge list crosses the bus); on a CPU both work
   const bool on_gpu = model->device_name().rfind("cuda", 0) == 0;
   graph_on_device = graph_where == "device" || (graph_where == "default" && on_gpu);

@@ -276,18 +276,22 @@ class StudentEnergy(torch.nn.Module):
         # own first operand, whose gradient then comes back in that layout and is read with
         # plain strides (from the transposed grid the compiled backward spent a quarter of
         # its time on index divisions). Both are the same numbers (test_compiled)
+        grid_y = torch.zeros(n_active * slots, sum(widths), dtype=dtype, device=edge_vec.device)
+        grid_y = grid_y.index_copy_(0, cell, torch.cat(angular, dim=1)).reshape(
+            n_active, slots, sum(widths))
         if torch.jit.is_scripting():
+            # [atom, slot, channel] as the second operand of the transposed product, so that
+            # its gradient comes back in that layout too (no copy to gather edge rows from)
             grid_r = torch.zeros(n_active * slots, self.l_max * k, dtype=dtype,
                                  device=edge_vec.device).index_copy_(0, cell, radial_l)
-            grid_r = grid_r.reshape(n_active, slots, self.l_max * k).transpose(1, 2)
+            a_all = torch.bmm(grid_y.transpose(1, 2),
+                              grid_r.reshape(n_active, slots, self.l_max * k)).transpose(1, 2)
         else:
             grid_r = torch.zeros(n_active, self.l_max * k, slots, dtype=dtype,
                                  device=edge_vec.device)
             grid_r[centre, :, slot] = radial_l
-        grid_y = torch.zeros(n_active * slots, sum(widths), dtype=dtype, device=edge_vec.device)
-        grid_y = grid_y.index_copy_(0, cell, torch.cat(angular, dim=1))
-        a_all = torch.bmm(grid_r, grid_y.reshape(n_active, slots, sum(widths))) \
-            * self.inv_avg_neighbours
+            a_all = torch.bmm(grid_r, grid_y)
+        a_all = a_all * self.inv_avg_neighbours
         start = 0
         rows, cols = self.triu_rows, self.triu_cols
         for l in range(1, self.l_max + 1):

@@ -59,30 +59,26 @@ def test_version_mismatch_says_rebuild(models, tmp_path):
         lmp.close()
 
 
-def _minor_faults_per_step(model, tmp_path, env) -> tuple[float, str]:
-    """Minor page faults per MD step of pair_style mlff (512 Si atoms), from two runs of
-    different lengths; and the first run's output."""
-    import os
+def _md(model, steps, cwd, env) -> tuple[int, str]:
+    """Minor page faults of `steps` NVE steps of pair_style mlff on 512 Si atoms (run_lmp's
+    own zero-step run after them), and the output."""
     import resource
 
-    from mlff_tools.lammps import lmp_executable
+    from helpers.lammps import run_lmp
 
-    faults, outputs = [], []
-    for steps in (5, 45):
-        script = tmp_path / f"in.{steps}.lmp"
-        script.write_text("\n".join([
-            "units metal", "lattice diamond 5.431", "region box block 0 4 0 4 0 4",
-            "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855",
-            "velocity all create 1500 4928459 loop geom", f"pair_style mlff {model}",
-            "pair_coeff * * Si", "fix nve all nve", "thermo 100", f"run {steps}"]) + "\n")
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
-        run = subprocess.run([str(lmp_executable()), "-nocite", "-log", "none", "-in",
-                              str(script)], capture_output=True, text=True, cwd=tmp_path,
-                             env={**os.environ, "OMP_NUM_THREADS": "1", **env}, timeout=300)
-        assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-        faults.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before)
-        outputs.append(run.stdout)
-    return (faults[1] - faults[0]) / 40, outputs[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+    result = run_lmp(["units metal", "lattice diamond 5.431", "region box block 0 4 0 4 0 4",
+                      "create_box 1 box", "create_atoms 1 box", "mass 1 28.0855",
+                      "velocity all create 1500 4928459 loop geom", f"pair_style mlff {model}",
+                      "pair_coeff * * Si", "fix nve all nve", "thermo 100", f"run {steps}"],
+                     nprocs=1, cwd=cwd / f"{steps}", env={"OMP_NUM_THREADS": "1", **env})
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt - before, result.output
+
+
+def _minor_faults_per_step(model, cwd, env) -> tuple[float, str]:
+    """Minor page faults per MD step, from runs of 5 and 45 steps; and the first's output."""
+    (short, output), (long, _) = (_md(model, steps, cwd, env) for steps in (5, 45))
+    return (long - short) / 40, output
 
 
 # page faults per step of the kept heap (measured: 0-6 at 512 atoms, where glibc's own
@@ -100,14 +96,15 @@ def test_the_plugin_keeps_freed_memory_for_the_next_step(tmp_path):
     from helpers.models import saved_random_student
 
     model = saved_random_student(("Si",), tmp_path / "student.pt")
-    kept, output = _minor_faults_per_step(model, tmp_path, {})
-    system, system_output = _minor_faults_per_step(model, tmp_path, {"MLFF_MALLOC": "system"})
+    kept, output = _minor_faults_per_step(model, tmp_path / "kept", {})
+    system, system_output = _minor_faults_per_step(model, tmp_path / "system",
+                                                   {"MLFF_MALLOC": "system"})
     note = "mlff: malloc keeps freed memory for the next step"
     assert note in output, output[-2000:]
     assert note not in system_output, system_output[-2000:]
     assert kept < KEPT_HEAP_FAULTS_PER_STEP, (
         f"{kept:.0f} page faults per step with the heap kept ({system:.0f} with glibc's own "
         "settings)")
-    _, tuned_output = _minor_faults_per_step(
-        model, tmp_path, {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=268435456"})
+    _, tuned_output = _md(model, 5, tmp_path / "tuned",
+                          {"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=268435456"})
     assert note not in tuned_output, "the user's own malloc tunables were overridden"

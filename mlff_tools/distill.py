@@ -508,7 +508,8 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     log("final: held-out errors and speed")
     final["held_out"] = once("held_out",
                              lambda: held_out_errors(final_model, state["sampled"]["test"]))
-    final["compiled_model"] = once("compile", lambda: _compile(final_model, log))
+    final["compiled_model"] = once("compile", lambda: (_compiled_before(model, final_model, log)
+                                                      or _compile(final_model, log)))
     # the MD of this stage runs the compiled model where there is one: the same student (compile
     # checks it against model.pt) at about twice the speed
     compiled_here = final["compiled_model"] and Path(final["compiled_model"]).exists()
@@ -664,6 +665,37 @@ def _compile(model: Path, log, stage: str = "final") -> str | None:
     except MLFFError as err:
         log(f"{stage}: not compiled ({err}); {model.name} runs as it is")
         return None
+
+
+def _compiled_before(round_model: Path, final_model: Path, log) -> str | None:
+    """model.pt2 as a copy of the package the last round's exploration compiled from the
+    same student (round_model, which model.pt copies), where that package is newer than the
+    student and runs here; else None (compile it)."""
+    import shutil
+
+    from .model.compiled import PACKAGE_SUFFIX, load_package
+
+    package = Path(round_model).with_suffix(PACKAGE_SUFFIX)
+    if not package.exists() or package.stat().st_mtime < Path(round_model).stat().st_mtime:
+        return None
+    try:
+        load_package(package)                    # compiled for this machine and readable
+    except MLFFError:
+        return None
+    from .model.contract import temporary_beside
+
+    target = final_model.with_suffix(PACKAGE_SUFFIX)
+    partial = temporary_beside(target)
+    try:
+        shutil.copyfile(package, partial)
+        os.replace(partial, target)
+    except OSError as err:
+        Path(partial).unlink(missing_ok=True)
+        log(f"final: cannot copy {package.name} to {target.name} ({err}): compiling it anew")
+        return None
+    log(f"final: {target.name} is {package.name}, the same student compiled for this machine "
+        "for the last exploration")
+    return str(target)
 
 
 def _rdf_run(temperature: float, report: dict) -> dict:

@@ -110,28 +110,34 @@ void PairMLFF::build_graph()
   graph->species.resize(nall);
   for (int i = 0; i < nall; ++i) graph->species[i] = std::max(type_to_species[type[i]], 0);
 
+  // positions through one pointer and the centre's in locals: the edge vectors' stores
+  // could alias x for all the compiler knows, which would reload them for every candidate
+  const double *xs = nall > 0 ? &x[0][0] : nullptr;
+  const int *map = type_to_species.data();
   const int inum = list->inum;
   const int *ilist = list->ilist;
   const int *numneigh = list->numneigh;
   int **firstneigh = list->firstneigh;
+  auto &centre = graph->centre;
+  auto &neighbour = graph->neighbour;
+  auto &edge_vec = graph->edge_vec;
   for (int ii = 0; ii < inum; ++ii) {
     const int i = ilist[ii];
-    if (type_to_species[type[i]] < 0) continue;
+    if (map[type[i]] < 0) continue;
     const int *jlist = firstneigh[i];
-    for (int jj = 0; jj < numneigh[i]; ++jj) {
+    const int jnum = numneigh[i];
+    const double xi = xs[3 * i], yi = xs[3 * i + 1], zi = xs[3 * i + 2];
+    for (int jj = 0; jj < jnum; ++jj) {
       const int j = jlist[jj] & NEIGHMASK;
-      if (type_to_species[type[j]] < 0) continue;
-      const double dx = x[j][0] - x[i][0];
-      const double dy = x[j][1] - x[i][1];
-      const double dz = x[j][2] - x[i][2];
+      const double dx = xs[3 * j] - xi;
+      const double dy = xs[3 * j + 1] - yi;
+      const double dz = xs[3 * j + 2] - zi;
       const double rsq = dx * dx + dy * dy + dz * dz;
-      if (rsq >= cutsq_model) continue;
+      if (rsq >= cutsq_model || map[type[j]] < 0) continue;    // NaN passes: reported later
       if (rsq < OVERLAP_SQ) stop_overlap(i, j, std::sqrt(rsq));
-      graph->centre.push_back(i);
-      graph->neighbour.push_back(j);
-      graph->edge_vec.push_back(dx);
-      graph->edge_vec.push_back(dy);
-      graph->edge_vec.push_back(dz);
+      centre.push_back(i);
+      neighbour.push_back(j);
+      edge_vec.insert(edge_vec.end(), {dx, dy, dz});
     }
   }
 }

@@ -79,6 +79,32 @@ def test_compiled_equals_torchscript(compiled, dtype):
             assert error < TOL[dtype], f"{name} {key}: {error:.2e}"
 
 
+def test_edges_in_any_order(compiled):
+    """The package does not sort (StudentEnergy.sorts_edges): each centre's edges in one run,
+    the runs in any order, give the .pt's numbers; scattered edges through load_model's
+    module are sorted first (the same numbers, the gradient in the caller's order), and
+    given to the compiled code itself they stop it with a named error, not a wrong energy."""
+    from mlff_tools.model.graph import atoms_graph
+
+    source, package = compiled["float64"]
+    s, e, v = atoms_graph(silicon((2, 2, 2), seed=5), ("Si",), CUTOFF)
+    graph = (torch.from_numpy(s), torch.from_numpy(e), torch.from_numpy(v))
+    with torch.enable_grad():
+        energy, grad = (t.detach() for t in load_model(source).module(*graph))
+    runs = torch.argsort(-graph[1][0], stable=True)           # centres' runs descending
+    scattered = torch.randperm(e.shape[1], generator=torch.Generator().manual_seed(0))
+    module = load_model(package).module
+    for name, order, call in (("runs reversed", runs, module.compiled),
+                              ("scattered", scattered, module)):
+        got_energy, got_grad = call(graph[0], graph[1][:, order], graph[2][order])
+        for what, got, expected in (("energy", got_energy, energy),
+                                    ("gradient", got_grad, grad[order])):
+            error = float((got - expected).abs().max() / expected.abs().max())
+            assert error < TOL["float64"], f"{name} {what}: {error:.2e}"
+    with pytest.raises(RuntimeError, match="each centre's edges next to each other"):
+        module.compiled(graph[0], graph[1][:, scattered], graph[2][scattered])
+
+
 def test_banked_student_compiles(tmp_path):
     """A student with shared radial banks (the species treatment for many elements) compiles,
     and its package equals the .pt on a mixed structure (float64)."""

@@ -229,11 +229,15 @@ def test_a_job_whose_student_met_its_targets_says_why_more_rounds_add_none(resum
     out = tmp_path / "out"
     shutil.copytree(resumed[0], out)
     monkeypatch.setattr(distill_module, "round_passes", lambda entry, config: (True, None))
-    # what this test asks is which student is judged: the compile (tested on its own) is skipped
+    # no compiling: round 0's exploration compiled that student (round0.pt2), and the final
+    # stage copies that package instead of compiling the same student again
     monkeypatch.setattr(distill_module, "_compile", lambda model, log: None)
     report = distill(miniature(out))
     log = (out / "distill.log").read_text()
     assert "final: judged before on round1.pt, active learning now ends with round0.pt" in log
+    assert "final: model.pt2 is round0.pt2, the same student compiled" in log, log
+    assert report["final"]["compiled_model"] == str(out / "model.pt2")
+    assert (out / "model.pt2").read_bytes() == (out / "models" / "round0.pt2").read_bytes()
     assert report["rounds"][0]["stopped"] == "validation passed", report["rounds"][0]
     assert json.loads((out / "state.json").read_text())["final_student"] == "round0.pt"
     again = distill(miniature(out, rounds=2))

@@ -160,6 +160,9 @@ class StudentEnergy(torch.nn.Module):
         self.register_buffer("inv_avg_neighbours", torch.ones((), dtype=dtype))
         self.register_buffer("feature_mean", torch.zeros(n_descriptors, dtype=dtype))
         self.register_buffer("feature_inv_std", torch.ones(n_descriptors, dtype=dtype))
+        # edges in any order are sorted by centre; False where the model is traced for a
+        # compiled package, which cannot branch on the data (mlff_tools.model.compiled)
+        self.sorts_edges = True
 
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -202,9 +205,10 @@ class StudentEnergy(torch.nn.Module):
             torch._check(n_active >= 0)
             torch._check(n_active <= species.shape[0])
         # LAMMPS (mlff, mlff/kk) and the calculator give the edges grouped by centre in
-        # ascending order: TorchScript sorts only edges that are not (a sort and its gathers,
-        # forward and backward, cost ~10% of the model); traced for export, every call sorts
-        if not torch.jit.is_scripting() or bool((centre[1:] < centre[:-1]).any()):
+        # ascending order: only edges that are not get sorted (a sort and its gathers, forward
+        # and backward, cost 10-20% of the model). Traced for a package, which cannot branch on
+        # the data, nothing is sorted: its callers group the edges, and it checks (below)
+        if self.sorts_edges and bool((centre[1:] < centre[:-1]).any()):
             order = torch.sort(centre, stable=True)[1]
             edge_index = edge_index[:, order]
             edge_vec = edge_vec[order]
@@ -259,8 +263,20 @@ class StudentEnergy(torch.nn.Module):
             # the grids' strides are the slots themselves
             torch.ops.aten.sym_constrain_range_for_size.default(slots, min=1)
             torch._check(slots <= max(centre.shape[0], 1))
-        first_edge = torch.cumsum(counts, dim=0) - counts
-        slot = torch.arange(centre.shape[0], device=centre.device) - first_edge[centre]
+        position = torch.arange(centre.shape[0], device=centre.device)
+        if self.sorts_edges:
+            first_edge = torch.cumsum(counts, dim=0) - counts
+        else:
+            # each centre's edges in one run, the runs in any order: a run starts at its
+            # first edge. Edges of a centre apart would put two in one slot or one past the
+            # grid, so the package stops instead of computing a wrong energy
+            first_edge = torch.full_like(counts, centre.shape[0]).scatter_reduce(
+                0, centre, position, "amin")
+        slot = position - first_edge[centre]
+        if not self.sorts_edges:
+            torch._assert_async((slot < counts[centre]).all(),
+                                "a compiled mlff model needs each centre's edges next to "
+                                "each other (as LAMMPS and mlff's graphs give them)")
         cell = centre * slots + slot
         a0 = a0 * self.inv_avg_neighbours
         # index_select, not [:, index]: its gradient is an index_add, where advanced indexing

@@ -80,7 +80,7 @@ def test_compiled_equals_torchscript(compiled, dtype):
 
 
 def test_edges_in_any_order(compiled):
-    """The package does not sort (StudentEnergy.sorts_edges): each centre's edges in one run,
+    """The package does not sort (StudentEnergy.export_form): each centre's edges in one run,
     the runs in any order, give the .pt's numbers; scattered edges through load_model's
     module are sorted first (the same numbers, the gradient in the caller's order), and
     given to the compiled code itself they stop it with a named error, not a wrong energy."""

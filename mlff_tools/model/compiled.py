@@ -153,9 +153,9 @@ def export_program(loaded: LoadedModel, device: str):
     from torch.fx.experimental.proxy_tensor import make_fx
 
     module = _without_scalar_buffers(eager_module(loaded)).to(device)
-    for sub in module.modules():         # the package's callers group edges by centre
-        if hasattr(sub, "sorts_edges"):
-            sub.sorts_edges = False
+    for sub in module.modules():         # traced as the package runs it (no sorting)
+        if hasattr(sub, "export_form"):
+            sub.export_form = True
     example = example_graph(loaded.metadata, device)
 
     def forward(species, edge_index, edge_vec):
@@ -316,7 +316,7 @@ class PackageModule:
         centre = edge_index[0]
         if bool((centre[1:] < centre[:-1]).any()):
             # the package needs each centre's edges together (it does not sort: see
-            # StudentEnergy.sorts_edges); the gradient goes back in the caller's order
+            # StudentEnergy.export_form); the gradient goes back in the caller's order
             order = torch.sort(centre, stable=True)[1]
             atom_energy, grad = self(species, edge_index[:, order], edge_vec[order])
             return atom_energy, torch.empty_like(grad).index_copy_(0, order, grad)

@@ -264,23 +264,20 @@ class StudentEnergy(torch.nn.Module):
             torch.ops.aten.sym_constrain_range_for_size.default(slots, min=1)
             torch._check(slots <= max(centre.shape[0], 1))
         position = torch.arange(centre.shape[0], device=centre.device)
-        if not self.export_form:
-            first_edge = torch.cumsum(counts, dim=0) - counts
-        else:
+        if self.export_form:
             # each centre's edges in one run, the runs in any order: a run starts at its
             # first edge. Edges of a centre apart would put two in one slot or one past the
             # grid, so the package stops instead of computing a wrong energy
             first_edge = torch.full_like(counts, centre.shape[0]).scatter_reduce(
                 0, centre, position, "amin")
-        slot = position - first_edge[centre]
-        if self.export_form:
+            slot = position - first_edge[centre]
             torch._assert_async((slot < counts[centre]).all(),
                                 "a compiled mlff model needs each centre's edges next to "
                                 "each other (as LAMMPS and mlff's graphs give them)")
+        else:
+            slot = position - (torch.cumsum(counts, dim=0) - counts)[centre]
         cell = centre * slots + slot
         a0 = a0 * self.inv_avg_neighbours
-        # index_select, not [:, index]: its gradient is an index_add, where advanced indexing
-        # takes back an accumulating index_put (zero-filled, and sorted on CUDA)
         out = [a0, self.pair_products(a0.unsqueeze(2))]
         # l >= 1 in one grid pair: one bmm gives every l's densities (and cross blocks unused)
         widths = [y.shape[1] for y in angular]

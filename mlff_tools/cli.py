@@ -42,9 +42,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     started = time.perf_counter()
-    compile_model(args.model, output, device=args.device)
-    print(f"wrote {output} (compiled for {args.device} in {time.perf_counter() - started:.0f} s; "
-          "checked equal to the model)")
+    compile_model(args.model, output, device=args.device, threads=args.threads)
+    print(f"wrote {output} (compiled for {args.device}, {args.threads} thread(s) per process, "
+          f"in {time.perf_counter() - started:.0f} s; checked equal to the model)")
     return 0
 
 
@@ -648,6 +648,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="package to write (default: the model's name with .pt2)")
     comp.add_argument("--device", default="cpu",
                       help="where it will run: cpu (this CPU's instruction set) or cuda")
+    comp.add_argument("--threads", type=int, default=1,
+                      help="CPU threads per process it will run with (LAMMPS: one per MPI "
+                           "rank, or `pair_style mlff ... threads N`); code compiled for N "
+                           "threads runs 20%% slower on one")
     comp.add_argument("--overwrite", action="store_true", help="replace an existing package")
     comp.set_defaults(func=cmd_compile)
 

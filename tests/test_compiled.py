@@ -297,6 +297,28 @@ def compiled_sw(tmp_path_factory):
     return compile_model(source, folder / "gan64.pt2")
 
 
+def kernel_source(package):
+    """The C++ of a package's CPU kernels."""
+    with zipfile.ZipFile(package) as archive:
+        return "".join(archive.read(name).decode() for name in archive.namelist()
+                       if name.endswith(".kernel.cpp"))
+
+
+def test_packages_are_compiled_for_the_threads_they_run_with(compiled, compiled_sw, tmp_path):
+    """A package's CPU code is written for one thread per process unless asked (LAMMPS runs a
+    thread per MPI rank; code for 2 threads ran 20% slower on one), whatever the compiling
+    process's own thread count; --threads 2 writes OpenMP regions, and the target says so."""
+    for package in (compiled["float64"][1], compiled_sw):
+        assert load_model(package).metadata.target["threads"] == 1
+        source = kernel_source(package)
+        assert source and "omp parallel" not in source, package
+    two = compile_model(str(compiled_sw).replace(".pt2", ".pt"), tmp_path / "two.pt2", threads=2)
+    assert load_model(two).metadata.target["threads"] == 2
+    assert "omp parallel" in kernel_source(two)
+    with pytest.raises(ModelFileError, match="threads must be at least 1"):
+        compile_model(compiled["float64"][0], tmp_path / "none.pt2", threads=0)
+
+
 @pytest.mark.parametrize("nprocs", [1, 2])
 def test_compiled_sw_equals_native_sw(compiled_sw, tmp_path, nprocs):
     """The compiled reference model in LAMMPS equals native pair_style sw in float64

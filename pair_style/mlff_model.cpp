@@ -111,6 +111,8 @@ MLFF::ModelMetadata parse_metadata(const std::string &path, const std::string &t
     meta.target_cpu_isa = field("cpu_isa");
     meta.target_torch = field("torch");
     if (meta.target_device == "cuda") meta.target_gpu_arch = field("gpu_arch");
+    if (target.contains("threads") && target.at("threads").is_number_integer())
+      meta.target_threads = target.at("threads").get<int>();
   }
 
   const json &species = require("species");

@@ -33,6 +33,7 @@ struct ModelMetadata {
   int version = 0;
   // version 2 (a compiled package): what it was compiled for
   std::string target_device, target_cpu_isa, target_torch, target_gpu_arch;
+  int target_threads = 0;    // CPU threads per process its code was written for; 0: unsaid
 };
 
 // Where the model runs: "cpu", "cuda" or "auto" (cuda when available).

@@ -351,6 +351,13 @@ void PairMLFF::settings(int narg, char **arg)
                    model->device_name(), nthreads,
                    kokkos_style ? "by Kokkos kernels" : (graph_on_device ? "on the device"
                                                                           : "on the host"));
+    // Inductor writes a package's CPU code for a thread count: other counts run slower
+    if (!on_gpu && meta.target_threads > 0 && meta.target_threads != nthreads)
+      error->warning(FLERR,
+                     "pair_style {}: '{}' was compiled for {} thread(s) per process and runs "
+                     "with {}: `mlff-tools compile --threads {}` writes code for this run "
+                     "(one thread on code for two ran ~20% slower)",
+                     style_name(), model_path, meta.target_threads, nthreads, nthreads);
   }
 
   // a new model may have other species: coefficients must be given again

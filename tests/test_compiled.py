@@ -317,6 +317,16 @@ def test_packages_are_compiled_for_the_threads_they_run_with(compiled, compiled_
     assert "omp parallel" in kernel_source(two)
     with pytest.raises(ModelFileError, match="threads must be at least 1"):
         compile_model(compiled["float64"][0], tmp_path / "none.pt2", threads=0)
+    # LAMMPS warns when a package runs with another thread count than its code's
+    data = write_data(gallium_nitride((2, 2, 1)), tmp_path / "gan.data", ["Ga", "N"])
+    base = ["units metal", f"read_data {data}"]
+    for package, threads, warned in ((two, 1, True), (two, 2, False), (compiled_sw, 1, False)):
+        output = run_lmp([*base, f"pair_style mlff {package} threads {threads}",
+                          "pair_coeff * * Ga N"], nprocs=1, check=False,
+                         cwd=tmp_path / f"{package.stem}_{threads}")
+        assert "Loop time" in output, output[-2000:]
+        said = f"was compiled for 2 thread(s) per process and runs with {threads}"
+        assert (said in output) == warned, output[-2000:]
 
 
 @pytest.mark.parametrize("nprocs", [1, 2])

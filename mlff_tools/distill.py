@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ import numpy as np
 
 from .bench import student_speed, teacher_speed
 from .errors import MLFFError
+from .files import replacing
 from .report import distill_headline, write_distill_html
 from .teachers import DEFAULT_TEACHER
 
@@ -151,9 +151,8 @@ def _as_saved(value):
 
 
 def _save_state(out: Path, state: dict) -> None:
-    tmp = _state_path(out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, _state_path(out))
+    with replacing(_state_path(out)) as tmp:
+        Path(tmp).write_text(json.dumps(state, indent=1))
 
 
 def _config_dict(config: DistillConfig) -> dict:
@@ -673,24 +672,20 @@ def _compiled_before(round_model: Path, final_model: Path, log) -> str | None:
     student and runs here; else None (compile it)."""
     import shutil
 
-    from .model.compiled import PACKAGE_SUFFIX, load_package
+    from .model.compiled import PACKAGE_SUFFIX, package_metadata
 
     package = Path(round_model).with_suffix(PACKAGE_SUFFIX)
     if not package.exists() or package.stat().st_mtime < Path(round_model).stat().st_mtime:
         return None
     try:
-        load_package(package)                    # compiled for this machine and readable
+        package_metadata(package)                # readable, and compiled for this machine
     except MLFFError:
         return None
-    from .model.contract import temporary_beside
-
     target = final_model.with_suffix(PACKAGE_SUFFIX)
-    partial = temporary_beside(target)
     try:
-        shutil.copyfile(package, partial)
-        os.replace(partial, target)
+        with replacing(target) as partial:
+            shutil.copyfile(package, partial)
     except OSError as err:
-        Path(partial).unlink(missing_ok=True)
         log(f"final: cannot copy {package.name} to {target.name} ({err}): compiling it anew")
         return None
     log(f"final: {target.name} is {package.name}, the same student compiled for this machine "

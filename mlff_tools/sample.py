@@ -25,13 +25,13 @@ Example::
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .errors import MLFFError
+from .files import replacing
 from .label import label_atoms
 from .structures import load_structure
 from .teachers import DEFAULT_TEACHER, load_teacher
@@ -210,9 +210,8 @@ def split_paths(output: Path) -> dict[str, Path]:
 def _write(path: Path, frames) -> None:
     import ase.io
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    ase.io.write(tmp, frames, format="extxyz")
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        ase.io.write(tmp, frames, format="extxyz")
 
 
 def needed_frames(split) -> int:

@@ -26,7 +26,6 @@ import copy
 import dataclasses
 import json
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +39,8 @@ from .errors import MLFFError
 from .data import (Batch, DatasetError, LabelKeys, collate, dataset_species, frame_energy,
                    frame_graph, read_labelled)
 from .model import EdgeGradient, ModelMetadata, save_model
-from .model.contract import TORCH_DTYPES, temporary_beside
+from .files import replacing
+from .model.contract import TORCH_DTYPES
 from .model.student import PRESET_LR, PRESETS, StudentEnergy, default_radial_banks
 
 EV_PER_A3_TO_GPA = 160.21766208
@@ -270,12 +270,10 @@ def _warm_start(model: EdgeGradient, path: str, species) -> None:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = temporary_beside(path)
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
+        with replacing(path) as tmp:
+            torch.save(obj, tmp)
     except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
         raise TrainingError(f"cannot write checkpoint '{path}': {err}; free space and rerun "
                             "the same command with --resume") from err
 

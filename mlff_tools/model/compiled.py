@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .contract import TORCH_DTYPES, EdgeGradient, LoadedModel, load_model, temporary_beside
+from ..files import replacing
+from .contract import TORCH_DTYPES, EdgeGradient, LoadedModel, load_model
 from .metadata import ModelFileError, ModelMetadata
 
 PACKAGE_SUFFIX = ".pt2"
@@ -204,25 +205,21 @@ def compile_model(model_path: str | os.PathLike, output: str | os.PathLike, *,
     text = json.dumps(meta, indent=1, sort_keys=True)
     ModelMetadata.from_json(text)            # a valid version 2 file, or say why not
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_beside(output)
-    Path(tmp).unlink()
     try:
-        with _quiet_export():
-            torch._inductor.aoti_compile_and_package(
-                program, package_path=tmp + PACKAGE_SUFFIX,
-                inductor_configs={"aot_inductor.metadata": {"mlff.json": text},
-                                  "cpp.threads": threads, **INDUCTOR_CONFIGS})
-        with zipfile.ZipFile(tmp + PACKAGE_SUFFIX) as archive:
-            root = archive.namelist()[0].split("/")[0]
-        with zipfile.ZipFile(tmp + PACKAGE_SUFFIX, "a") as archive:
-            archive.writestr(f"{root}/{METADATA_ENTRY}", text)
-        _check_parity(tmp + PACKAGE_SUFFIX, model_path, loaded.metadata, device)
-        os.replace(tmp + PACKAGE_SUFFIX, output)
-    except BaseException as err:
-        Path(tmp + PACKAGE_SUFFIX).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise ModelFileError(f"cannot write compiled model '{output}': {err}") from err
-        raise
+        with replacing(output, suffix=PACKAGE_SUFFIX) as tmp:
+            Path(tmp).unlink()              # the packager writes a new file, not into one
+            with _quiet_export():
+                torch._inductor.aoti_compile_and_package(
+                    program, package_path=tmp,
+                    inductor_configs={"aot_inductor.metadata": {"mlff.json": text},
+                                      "cpp.threads": threads, **INDUCTOR_CONFIGS})
+            with zipfile.ZipFile(tmp) as archive:
+                root = archive.namelist()[0].split("/")[0]
+            with zipfile.ZipFile(tmp, "a") as archive:
+                archive.writestr(f"{root}/{METADATA_ENTRY}", text)
+            _check_parity(tmp, model_path, loaded.metadata, device)
+    except OSError as err:
+        raise ModelFileError(f"cannot write compiled model '{output}': {err}") from err
     return output
 
 
@@ -339,8 +336,9 @@ class PackageModule:
                              "training from the TorchScript .pt it was compiled from")
 
 
-def load_package(path: Path, *, device: str = "cpu") -> LoadedModel:
-    """Load a compiled model after checking it can run here."""
+def package_metadata(path: Path, *, device: str = "cpu") -> ModelMetadata:
+    """A compiled model's metadata, after checking that its target can run here; its code
+    is not loaded."""
     try:
         with zipfile.ZipFile(path) as archive:
             entry = next((n for n in archive.namelist() if n.endswith("/" + METADATA_ENTRY)),
@@ -354,6 +352,12 @@ def load_package(path: Path, *, device: str = "cpu") -> LoadedModel:
                              "written by `mlff-tools compile`")
     metadata = ModelMetadata.from_json(text, source=f"compiled model '{path}'")
     check_target(metadata.target, path, device)
+    return metadata
+
+
+def load_package(path: Path, *, device: str = "cpu") -> LoadedModel:
+    """Load a compiled model after checking it can run here."""
+    metadata = package_metadata(path, device=device)
     try:
         compiled = torch._inductor.aoti_load_package(str(path))
     except Exception as err:  # noqa: BLE001 - a truncated or damaged package

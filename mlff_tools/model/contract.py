@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Tuple
 
 import torch
 
+from ..files import replacing
 from .metadata import ModelFileError, ModelMetadata
 
 METADATA_FILE = "mlff.json"
@@ -95,18 +95,6 @@ class LoadedModel:
         return TORCH_DTYPES[self.metadata.dtype]
 
 
-def temporary_beside(path: Path) -> str:
-    """An empty temporary file in ``path``'s folder, with the permissions a plain ``open``
-    would give (0666 less the umask: shared cluster folders stay readable), for writing
-    ``path`` atomically by ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-    os.close(fd)
-    return tmp
-
-
 def _smoke_test(module: torch.nn.Module, metadata: ModelMetadata) -> None:
     """Run a pair and an isolated atom through ``module``; check the contract's shapes and dtypes."""
     dtype = TORCH_DTYPES[metadata.dtype]
@@ -148,16 +136,11 @@ def save_model(module: torch.nn.Module, metadata: ModelMetadata, path: str | os.
     module.eval()
     _smoke_test(module, metadata)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_beside(path)
     try:
-        with _quiet_jit():
+        with replacing(path) as tmp, _quiet_jit():
             torch.jit.save(module, tmp, _extra_files={METADATA_FILE: metadata.to_json()})
-        os.replace(tmp, path)
-    except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError):
-            raise ModelFileError(f"cannot write model file '{path}': {err}") from err
-        raise
+    except OSError as err:
+        raise ModelFileError(f"cannot write model file '{path}': {err}") from err
     return path
 
 

@@ -1,0 +1,51 @@
+"""Every file mlff writes appears whole or not at all (mlff_tools.files.replacing)."""
+
+import errno
+import os
+import stat
+
+import pytest
+
+from mlff_tools.files import replacing
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path):
+    """A writer that fails halfway (here a full disk) leaves the previous file as it was."""
+    path = tmp_path / "model.pt"
+    path.write_text("the old model")
+    with pytest.raises(OSError, match="No space left"):
+        with replacing(path) as tmp:
+            with open(tmp, "w") as handle:
+                handle.write("half of a new mo")
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    assert path.read_text() == "the old model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+
+
+def test_an_interrupted_write_keeps_the_old_file(tmp_path):
+    """Ctrl-C during a write is not an error to translate, but the file is still kept."""
+    path = tmp_path / "state.json"
+    path.write_text("{}")
+    with pytest.raises(KeyboardInterrupt):
+        with replacing(path) as tmp:
+            open(tmp, "w").write('{"round"')
+            raise KeyboardInterrupt
+    assert path.read_text() == "{}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_written_file_replaces_the_old_one_with_the_usual_permissions(tmp_path, umask):
+    path = tmp_path / "train.extxyz"
+    path.write_text("old")
+    previous = os.umask(umask)
+    try:
+        with replacing(path, suffix=".extxyz") as tmp:
+            assert tmp.endswith(".extxyz") and os.path.dirname(tmp) == str(tmp_path)
+            open(tmp, "w").write("new")
+    finally:
+        os.umask(previous)
+    assert path.read_text() == "new"
+    mode = stat.S_IMODE(path.stat().st_mode)
+    assert mode == 0o666 & ~umask, f"mode {mode:o} with umask {umask:03o}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.extxyz"]

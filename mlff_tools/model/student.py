@@ -218,7 +218,7 @@ class StudentEnergy(torch.nn.Module):
         # compiled: the basis edge-last, [n, E], so that Inductor's CPU code runs its kernel
         # and its gradient's along the edges in whole vectors; in rows of n_radial values per
         # edge it took a partial, masked vector per edge (compiled `fast`: 13-19% less time
-        # per call, 4096 atoms, benchmarks/compiled_speed.py)
+        # per call at 4096 atoms, old and new packages timed in turns)
         edge_last = self.export_form
         scale = envelope(r / self.cutoff) * math.sqrt(2.0 / self.cutoff) / r
         if edge_last:

@@ -199,9 +199,10 @@ def cmd_test(args: argparse.Namespace) -> int:
     if args.plot:
         print(f"parity  {plot_parity(report, Path(args.plot))}")
     if args.json:
+        from .files import write_text
         from .report import jsonable
 
-        Path(args.json).write_text(json.dumps(
+        write_text(args.json, json.dumps(
             jsonable({k: v for k, v in report.items() if not k.startswith("_")}), indent=1))
         print(f"json    {args.json}")
     return 0

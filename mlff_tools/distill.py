@@ -42,7 +42,7 @@ import numpy as np
 
 from .bench import student_speed, teacher_speed
 from .errors import MLFFError
-from .files import replacing
+from .files import replacing, write_text
 from .report import distill_headline, write_distill_html
 from .teachers import DEFAULT_TEACHER
 
@@ -963,7 +963,7 @@ def distill(config: DistillConfig) -> dict:
     report = {"teacher": state["teacher"], "config": state["config"], "rounds": state["rounds"],
               "teacher_calls": state["teacher_calls"], "final": final,
               "headline": distill_headline(config, state, final)}
-    (out / "report.json").write_text(json.dumps(report, indent=1, default=float))
+    write_text(out / "report.json", json.dumps(report, indent=1, default=float))
     write_distill_html(out / "report.html", report)
     _save_state(out, state)
     return report

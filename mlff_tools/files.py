@@ -39,3 +39,10 @@ def replacing(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[str]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """``Path(path).write_text(text)``, atomically: reports, inputs and JSON summaries are
+    complete or absent (the old one stays), never cut off by a full disk."""
+    with replacing(path) as tmp:
+        Path(tmp).write_text(text)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MLFFError
+from .files import write_text
 from .lammps import inputs_dir, lammps_orientation, write_data
 from .model import load_model
 from .structures import box_molecule, load_structure
@@ -117,7 +118,7 @@ def write_input(config: InputConfig, log=None) -> tuple[Path, Path]:
     }
     text = _Template((inputs_dir() / ENSEMBLES[config.ensemble]).read_text()).substitute(values)
     output = folder / output.name
-    output.write_text(text)
+    write_text(output, text)
     return output, data
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import write_text
+
 
 def _plot_thermo(run, report, path: Path) -> None:
     import matplotlib
@@ -111,7 +113,7 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px}}
 <h2>Every number</h2><pre>{html.escape(json.dumps(jsonable(report), indent=1))}</pre>
 </body></html>
 """
-    path.write_text(page)
+    write_text(path, page)
 
 
 CHECK_STYLES = ".pass{background:#e8f6e8}.fail{background:#fbe3e3}.cannot-judge{background:#fdf3d8}"
@@ -322,7 +324,7 @@ def write_distill_html(path: Path, report: dict) -> None:
     headline = "".join(f"<tr><td>{html_lib.escape(k)}</td><td>{html_lib.escape(_shown(v))}"
                        f"</td></tr>" for k, v in report["headline"].items())
     verdict = report["final"].get("verdict") or "n/a"
-    path.write_text(f"""<!doctype html><html><head><meta charset="utf-8">
+    write_text(path, f"""<!doctype html><html><head><meta charset="utf-8">
 <title>mlff distill</title><style>body{{font-family:sans-serif;max-width:1000px;margin:2em auto}}
 td,th{{border:1px solid #ccc;padding:4px 10px}}table{{border-collapse:collapse}}
 {CHECK_STYLES}</style></head>

@@ -39,7 +39,7 @@ from .errors import MLFFError
 from .data import (Batch, DatasetError, LabelKeys, collate, dataset_species, frame_energy,
                    frame_graph, read_labelled)
 from .model import EdgeGradient, ModelMetadata, save_model
-from .files import replacing
+from .files import replacing, write_text
 from .model.contract import TORCH_DTYPES
 from .model.student import PRESET_LR, PRESETS, StudentEnergy, default_radial_banks
 
@@ -399,7 +399,7 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
                             "since_best": since_best, "history": history, "best": best_state,
                             "best_epoch": best_epoch},
                            config.checkpoint_path)
-        config.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in history))
+        write_text(config.metrics_path, "".join(json.dumps(r) + "\n" for r in history))
         bar.set_postfix(E=f"{metrics['energy_mae_mev_per_atom']:.2f}meV/at",
                         F=f"{metrics['force_mae_mev_per_A']:.1f}meV/A",
                         lr=f"{record['lr']:.1e}")

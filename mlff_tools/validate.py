@@ -69,6 +69,7 @@ from .analysis.rdf import (EXPONENTIAL, LINEAR_RESPONSE_LIMIT, Reweighting, rdf_
                            reweighted_mean, reweighted_rdfs, rdfs)
 from .analysis.structure import measured_phase, min_distances
 from .analysis.thermo import energy_metrics, ensemble_metrics
+from .files import write_text
 from .report import jsonable
 from .runner import RunPlan, RunResult, ValidateError, plan_run, run_input
 
@@ -580,7 +581,7 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
     report["checks"] = checks
     report["verdict"], report["exit_code"] = _verdict(checks)
     if config.json:
-        Path(config.json).write_text(json.dumps(jsonable(report), indent=1))
+        write_text(config.json, json.dumps(jsonable(report), indent=1))
     if config.html:
         from .report import write_html
 

@@ -3,10 +3,11 @@
 import errno
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
-from mlff_tools.files import replacing
+from mlff_tools.files import replacing, write_text
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_nothing_behind(tmp_path):
@@ -49,3 +50,24 @@ def test_a_written_file_replaces_the_old_one_with_the_usual_permissions(tmp_path
     mode = stat.S_IMODE(path.stat().st_mode)
     assert mode == 0o666 & ~umask, f"mode {mode:o} with umask {umask:03o}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.extxyz"]
+
+
+def test_a_report_cut_off_by_a_full_disk_keeps_the_old_report(tmp_path, monkeypatch):
+    """write_text (reports, LAMMPS inputs, JSON summaries): the disk fills after half the
+    text is out; the previous report is what a reader finds, and no temporary file stays."""
+    path = tmp_path / "report.json"
+    path.write_text('{"verdict": "pass"}')
+    plain = Path.write_text
+
+    def half_then_full(self, text, *args, **kwargs):
+        plain(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", half_then_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_text(path, '{"verdict": "fail", "checks": []}')
+    monkeypatch.undo()
+    assert path.read_text() == '{"verdict": "pass"}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+    write_text(path, '{"verdict": "fail"}')
+    assert path.read_text() == '{"verdict": "fail"}'

@@ -290,7 +290,42 @@ def print_distill_headline(report: dict, out: Path) -> None:
              f"COLLAPSED at {', '.join(h['collapsed_at_K'])} K"))
     if h.get("verdict"):
         print(f"verdict      {h['verdict']} (every check: {out / 'report.html'})")
+    for label, line in verdict_reasons(report):
+        print(f"{label:<13}{line}")
     print(f"report       {out / 'report.html'}")
+
+
+def verdict_reasons(report: dict) -> list[tuple[str, str]]:
+    """The checks a distilled student failed, each with its value and threshold, and, when
+    active learning had stopped on its limits (rounds, minutes, teacher calls) before the
+    student met its target on its own frames, how the same command goes on from there."""
+    failed = [c for c in report["final"].get("checks", []) if c.get("status") == "fail"]
+    lines = [("failed", f"{c['name']} {_shown(c['value'])} (threshold "
+                        f"{_shown(c['threshold'])})") for c in failed]
+    rounds, config = report["rounds"], report["config"]
+    explored = [r for r in rounds if r.get("exploration")]
+    limit = rounds[-1].get("stopped") if rounds else None
+    if not failed or limit not in ("rounds", "budget") or not explored:
+        return lines
+    last = explored[-1]
+    runs = {t: v["force_mae_mev_per_A"] for t, v in last["exploration"].items()
+            if v.get("force_mae_mev_per_A") is not None}
+    worst = max(runs, key=runs.get, default=None)
+    if worst is None or runs[worst] <= config["al_force_mae_target"]:
+        return lines
+    where = worst.replace(" ", " K ") if " " in worst else f"{worst} K"
+    said = (f"while the student's force MAE on its own {where} frames was {runs[worst]:.1f} "
+            f"meV/Å (round {last['round']}; --al-force-mae-target "
+            f"{config['al_force_mae_target']:g})")
+    if limit == "rounds":
+        lines.append(("go on", f"active learning stopped at its limit of {config['rounds']} "
+                               f"round{'s' if config['rounds'] != 1 else ''} {said}: the same command with --rounds "
+                               f"{config['rounds'] + 2} resumes this job from there"))
+    else:
+        lines.append(("go on", f"active learning stopped at its budget {said}: the same command "
+                               "with a larger --max-minutes or --max-teacher-calls resumes "
+                               "this job from there"))
+    return lines
 
 
 def _shown(value) -> str:

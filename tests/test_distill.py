@@ -96,6 +96,40 @@ def test_the_headline_names_the_rdf_weights(resumed, capsys):
         assert said in text, text
 
 
+def test_a_failed_verdict_names_its_checks_and_how_to_go_on(resumed, capsys):
+    """A failed verdict prints each failed check with its value and threshold; when active
+    learning had stopped at its round limit with the student still off its target on its own
+    frames, the headline says where, by how much, and the --rounds that resume the job."""
+    import copy
+
+    from mlff_tools.report import print_distill_headline
+
+    out, finished = resumed
+    report = copy.deepcopy(finished)
+    assert report["rounds"][-1]["stopped"] == "rounds", report["rounds"][-1]
+    explored = [r for r in report["rounds"] if r.get("exploration")][-1]
+    for name, mae in zip(explored["exploration"], (20.0, 101.5)):
+        explored["exploration"][name]["force_mae_mev_per_A"] = mae
+    check = dict(report["final"]["checks"][0], value=101.2, threshold=100.0, status="fail")
+    report["final"]["checks"] = [check] + report["final"]["checks"][1:]
+    report["headline"]["verdict"] = "fail"
+    print_distill_headline(report, out)
+    text = capsys.readouterr().out
+    assert f"failed       {check['name']} 101.2 (threshold 100)" in text, text
+    hottest = list(explored["exploration"])[1]
+    assert (f"go on        active learning stopped at its limit of 1 round while the student's "
+            f"force MAE on its own {hottest} K frames was 101.5 meV/Å (round "
+            f"{explored['round']}; --al-force-mae-target 60): the same command with --rounds 3 "
+            "resumes this job from there") in text, text
+
+    # on target on its own frames: more rounds would not run, so none are offered
+    for name in explored["exploration"]:
+        explored["exploration"][name]["force_mae_mev_per_A"] = 30.0
+    print_distill_headline(report, out)
+    text = capsys.readouterr().out
+    assert "failed " in text and "go on" not in text, text
+
+
 def test_an_interrupted_final_stage_resumes_after_its_last_finished_run(tmp_path):
     """Interrupted in the cold RDF run, the final stage resumes there: the held-out errors,
     the NVE and stability runs are kept from the first call (each said in the log), the RDF

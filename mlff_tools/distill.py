@@ -663,6 +663,11 @@ def _compile(model: Path, log, stage: str = "final") -> str | None:
         return str(compile_model(model, package))
     except MLFFError as err:
         log(f"{stage}: not compiled ({err}); {model.name} runs as it is")
+        # a package older than the model is an earlier student's: left beside the new
+        # model.pt, `pair_style mlff model.pt2` would run the old student without a word
+        if package.exists() and package.stat().st_mtime < model.stat().st_mtime:
+            package.unlink()
+            log(f"{stage}: removed {package.name}, compiled from an earlier student")
         return None
 
 

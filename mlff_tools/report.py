@@ -295,6 +295,9 @@ def print_distill_headline(report: dict, out: Path) -> None:
     print(f"report       {out / 'report.html'}")
 
 
+LEVELLED_OFF = 0.9   # an error that fell by less than 10% in the last active-learning round
+
+
 def verdict_reasons(report: dict) -> list[tuple[str, str]]:
     """The checks a distilled student failed, each with its value and threshold, and, when
     active learning had stopped on its limits (rounds, minutes, teacher calls) before the
@@ -314,17 +317,27 @@ def verdict_reasons(report: dict) -> list[tuple[str, str]]:
     if worst is None or runs[worst] <= config["al_force_mae_target"]:
         return lines
     where = worst.replace(" ", " K ") if " " in worst else f"{worst} K"
+    trend = [r["exploration"][worst]["force_mae_mev_per_A"] for r in explored
+             if (r["exploration"].get(worst) or {}).get("force_mae_mev_per_A") is not None]
     said = (f"while the student's force MAE on its own {where} frames was {runs[worst]:.1f} "
-            f"meV/Å (round {last['round']}; --al-force-mae-target "
-            f"{config['al_force_mae_target']:g})")
-    if limit == "rounds":
-        lines.append(("go on", f"active learning stopped at its limit of {config['rounds']} "
-                               f"round{'s' if config['rounds'] != 1 else ''} {said}: the same command with --rounds "
-                               f"{config['rounds'] + 2} resumes this job from there"))
+            f"meV/Å (--al-force-mae-target {config['al_force_mae_target']:g})")
+    n = config["rounds"]
+    stopped = (f"active learning stopped at its limit of {n} round{'s' if n != 1 else ''}"
+               if limit == "rounds" else "active learning stopped at its budget")
+    if len(trend) >= 2 and trend[-1] > LEVELLED_OFF * trend[-2]:
+        # the last round bought less than a tenth: more of them will not reach the target
+        larger = ("; a larger student (--preset accurate, in a new -o folder) may fit better"
+                  if config.get("preset") == "fast" else "")
+        how = (f"{stopped} {said}, and that error has levelled off ("
+               + ", ".join(f"{v:.1f}" for v in trend) + f" meV/Å in rounds "
+               f"{explored[0]['round']}-{last['round']}): more rounds of this student add "
+               f"little{larger}")
+    elif limit == "rounds":
+        how = f"{stopped} {said}: the same command with --rounds {n + 2} resumes this job there"
     else:
-        lines.append(("go on", f"active learning stopped at its budget {said}: the same command "
-                               "with a larger --max-minutes or --max-teacher-calls resumes "
-                               "this job from there"))
+        how = (f"{stopped} {said}: the same command with a larger --max-minutes or "
+               "--max-teacher-calls resumes this job there")
+    lines.append(("go on", how))
     return lines
 
 

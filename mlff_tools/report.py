@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import write_text
+from .files import save_figure, write_text
 
 
 def _plot_thermo(run, report, path: Path) -> None:
@@ -35,8 +35,7 @@ def _plot_thermo(run, report, path: Path) -> None:
             ax.axvline(collapse["step"] * run.dt_ps, color="red", ls="--")
     fig.suptitle(f"{report['ensemble'].upper()}, {run.natoms} atoms")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def _plot_rdfs(curves, path: Path, sources: dict) -> None:
@@ -54,8 +53,7 @@ def _plot_rdfs(curves, path: Path, sources: dict) -> None:
         ax.set_ylabel("g(r)")
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def _plot_parity(parity, path: Path) -> None:
@@ -71,8 +69,7 @@ def _plot_parity(parity, path: Path) -> None:
     ax.set_ylabel("student force (eV/Å)")
     ax.set_title("forces on the student's own frames")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def write_html(path: Path, report: dict, run, curves, parity, report_dir: Path) -> None:

@@ -71,3 +71,40 @@ def test_a_report_cut_off_by_a_full_disk_keeps_the_old_report(tmp_path, monkeypa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
     write_text(path, '{"verdict": "fail"}')
     assert path.read_text() == '{"verdict": "fail"}'
+
+
+def test_a_plot_cut_off_by_a_full_disk_keeps_the_old_plot(tmp_path, monkeypatch):
+    """save_figure (the reports' PNGs): the disk fills halfway through the new image; the old
+    image stays, nothing else is left, and the figure is closed either way."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from mlff_tools.files import save_figure
+
+    path = tmp_path / "rdf.png"
+    path.write_bytes(b"the old plot")
+    plain = Figure.savefig
+
+    def half_then_full(self, target, *args, **kwargs):
+        plain(self, target, *args, **kwargs)
+        data = Path(target).read_bytes()
+        Path(target).write_bytes(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    monkeypatch.setattr(Figure, "savefig", half_then_full)
+    with pytest.raises(OSError, match="No space left"):
+        save_figure(fig, path, dpi=50)
+    monkeypatch.undo()
+    assert path.read_bytes() == b"the old plot"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rdf.png"]
+    assert fig.number not in plt.get_fignums(), "the failed figure was left open"
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    save_figure(fig, path, dpi=50)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", "the new plot is not a PNG"
+    assert fig.number not in plt.get_fignums()

@@ -93,7 +93,9 @@ class Thresholds:
                                                # linear-response weights, trusted to this
                                                # per-atom energy error (in kT)
     energy_mae_mev_per_atom: float = 5.0       # fidelity on the student's own frames
-    force_mae_mev_per_A: float = 100.0
+    force_mae_mev_per_A: float = 100.0         # forces: this, or where the teacher's forces
+    force_mae_relative: float = 0.2            # are larger (hot, liquid) this fraction of
+                                               # their mean |component|, whichever is larger
     density_relative: float = 0.02             # NPT: mean density against the teacher's
     bond_length_A: float = 0.01                # molecules: mean bond length of each type
     bond_angle_deg: float = 1.0                # molecules: mean bond angle of each type
@@ -291,7 +293,18 @@ def fidelity(labels: dict) -> dict:
             "energy_mae_mev_per_atom": errors["energy_mae_mev_per_atom"],
             "force_mae_mev_per_A": errors["force_mae_mev_per_A"],
             "force_rmse_mev_per_A": errors["force_rmse_mev_per_A"],
+            "teacher_force_mean_abs_mev_per_A":
+                1000 * float(np.mean(np.abs(labels["teacher_forces"]))),
             "_parity": (labels["teacher_forces"].ravel(), labels["student_forces"].ravel())}
+
+
+def force_threshold(thresholds: Thresholds, teacher_scale: float) -> float:
+    """The force MAE (meV/Å) a student may have on frames whose teacher forces have mean
+    |component| ``teacher_scale`` (meV/Å): the absolute threshold, or the relative one where
+    the forces are large. A 2000 K silicon melt has components of ~700 meV/Å, twice a 300 K
+    crystal's, and a local student of SevenNet-0 is off by ~90-100 meV/Å there whatever its
+    size (fast, accurate, 6 Å: docs/design.md), while its RDF is within 1%."""
+    return max(thresholds.force_mae_mev_per_A, thresholds.force_mae_relative * teacher_scale)
 
 
 PASS, FAIL, UNDECIDED = "pass", "fail", "cannot judge"
@@ -574,9 +587,14 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
         checks.append(_check("fidelity_energy_mae_mev_per_atom", fid["energy_mae_mev_per_atom"],
                              thresholds.energy_mae_mev_per_atom,
                              fid["energy_mae_mev_per_atom"] <= thresholds.energy_mae_mev_per_atom))
-        checks.append(_check("fidelity_force_mae_mev_per_A", fid["force_mae_mev_per_A"],
-                             thresholds.force_mae_mev_per_A,
-                             fid["force_mae_mev_per_A"] <= thresholds.force_mae_mev_per_A))
+        scale = fid["teacher_force_mean_abs_mev_per_A"]
+        limit = force_threshold(thresholds, scale)
+        checks.append(_check("fidelity_force_mae_mev_per_A", fid["force_mae_mev_per_A"], limit,
+                             fid["force_mae_mev_per_A"] <= limit,
+                             f"{100 * fid['force_mae_mev_per_A'] / scale:.0f}% of the teacher's "
+                             f"mean |force component| {scale:.0f} meV/Å; the threshold is "
+                             f"{thresholds.force_mae_mev_per_A:g} meV/Å or "
+                             f"{100 * thresholds.force_mae_relative:g}% of that, the larger"))
 
     report["checks"] = checks
     report["verdict"], report["exit_code"] = _verdict(checks)

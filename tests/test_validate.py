@@ -110,6 +110,12 @@ def test_report_holds_every_field(models, tmp_path):
                 "drift_over_ke_fluctuation", "fluctuation_ratio"):
         assert key in report["nve"], key
     assert report["fidelity"]["force_mae_mev_per_A"] < 1e-6   # the student is the teacher here
+    # SW silicon at 600 K: force components of some 600 meV/Å, so 20% of them is the limit
+    scale = report["fidelity"]["teacher_force_mean_abs_mev_per_A"]
+    assert 300 < scale < 1000, f"600 K SW forces of mean |component| {scale:.0f} meV/Å"
+    (check,) = [c for c in report["checks"] if c["name"] == "fidelity_force_mae_mev_per_A"]
+    assert check["threshold"] == pytest.approx(max(100.0, 0.2 * scale), rel=1e-12)
+    assert f"{scale:.0f} meV/Å" in check["detail"]
     assert report["rdf"]["Si-Si"]["error_percent"] < 20
     assert code == report["exit_code"] == 0
     page = out_html.read_text()
@@ -605,3 +611,17 @@ def test_npt_density_against_the_teacher(models, tmp_path):
         (density, mean_thermo)
     check = next(c for c in report["checks"] if c["name"] == "density_relative_error")
     assert check["status"] == "pass", check
+
+
+def test_the_force_threshold_grows_with_the_teachers_forces(tmp_path):
+    """A hot melt's forces are larger: the force MAE allowed is 20% of the teacher's mean
+    |component| where that exceeds the absolute 100 meV/Å (the demo's 2000 K silicon: ~700
+    meV/Å, so 140), and a thresholds file can set either part, or turn the relative one off."""
+    from mlff_tools.validate import Thresholds, force_threshold
+
+    default = Thresholds()
+    assert force_threshold(default, 350.0) == 100.0          # a 300 K crystal (SevenNet-0)
+    assert force_threshold(default, 700.0) == pytest.approx(140.0)
+    strict = tmp_path / "strict.toml"
+    strict.write_text("[thresholds]\nforce_mae_relative = 0\nforce_mae_mev_per_A = 50\n")
+    assert force_threshold(Thresholds.from_toml(strict), 700.0) == 50.0

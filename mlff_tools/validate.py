@@ -589,11 +589,11 @@ def _validate(config: ValidateConfig, report_dir: Path) -> dict:
                              fid["energy_mae_mev_per_atom"] <= thresholds.energy_mae_mev_per_atom))
         scale = fid["teacher_force_mean_abs_mev_per_A"]
         limit = force_threshold(thresholds, scale)
+        share = (f"{100 * fid['force_mae_mev_per_A'] / scale:.0f}% of " if scale > 0 else "")
         checks.append(_check("fidelity_force_mae_mev_per_A", fid["force_mae_mev_per_A"], limit,
                              fid["force_mae_mev_per_A"] <= limit,
-                             f"{100 * fid['force_mae_mev_per_A'] / scale:.0f}% of the teacher's "
-                             f"mean |force component| {scale:.0f} meV/Å; the threshold is "
-                             f"{thresholds.force_mae_mev_per_A:g} meV/Å or "
+                             f"{share}the teacher's mean |force component| {scale:.0f} meV/Å; "
+                             f"the threshold is {thresholds.force_mae_mev_per_A:g} meV/Å or "
                              f"{100 * thresholds.force_mae_relative:g}% of that, the larger"))
 
     report["checks"] = checks

@@ -39,13 +39,23 @@ mkdir -p "$WORK/info"
 printf '#pragma once\n#define MLFF_VERSION "check"\n#define MLFF_LAMMPS_VERSION "4 Jul 2026"
 #define MLFF_LAMMPS_GIT "4 Jul 2026"\n#define MLFF_REBUILD_HINT "make kokkos"\n' \
   > "$WORK/info/mlff_build_info.h"
-for source in pair_mlff_kokkos.cpp mlffplugin.cpp pair_mlff.cpp mlff_model.cpp; do
+# the sources compile side by side (each one nvcc process; the slowest two take minutes),
+# each into its own log, shown when it fails
+pids=()
+sources=(pair_mlff_kokkos.cpp mlff_model.cpp mlffplugin.cpp pair_mlff.cpp)
+for source in "${sources[@]}"; do
   extra=()
   [ "$source" = mlff_model.cpp ] && extra=($torch_include)
   echo "nvcc (sm_90): $source"
   "$KOKKOS/bin/nvcc_wrapper" "${flags[@]}" "${extra[@]}" -c "$ROOT/pair_style/$source" \
-    -o "$WORK/$source.o"
+    -o "$WORK/$source.o" > "$WORK/$source.log" 2>&1 &
+  pids+=($!)
 done
+failed=0
+for i in "${!sources[@]}"; do
+  wait "${pids[$i]}" || { echo "nvcc failed on ${sources[$i]}:"; cat "$WORK/${sources[$i]}.log"; failed=1; }
+done
+[ "$failed" = 0 ] || exit 1
 grep -a -F -q "rebuild it against the installed lammps: make kokkos" "$WORK/mlffplugin.cpp.o" \
   && grep -a -F -q "4 Jul 2026" "$WORK/mlffplugin.cpp.o" \
   || { echo "nvcc changed the version strings of mlffplugin.cpp"; exit 1; }

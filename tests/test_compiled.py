@@ -79,6 +79,38 @@ def test_compiled_equals_torchscript(compiled, dtype):
             assert error < TOL[dtype], f"{name} {key}: {error:.2e}"
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_compiled_student_in_lammps_equals_its_torchscript(compiled, tmp_path, dtype):
+    """In LAMMPS the package gives its .pt's energy, forces, pressure, per-atom energy and
+    per-atom virial: a triclinic cell on 1 and 2 ranks, and a cluster in a long box on 4
+    ranks of which two own no atom (float64 to 1e-10, float32 to 1e-5, relative to the
+    largest value)."""
+    source, package = compiled[dtype]
+    species = list(load_model(source).metadata.species)
+    bulk = silicon((3, 3, 3), triclinic=True, seed=6)
+    cluster = silicon((2, 2, 2), seed=7)
+    cluster.set_cell(cluster.cell.array * [4, 1, 1], scale_atoms=False)
+    for atoms in (bulk, cluster):
+        if "C" in species:
+            atoms.symbols[::4] = "C"
+    for name, atoms, nprocs, before in (("triclinic", bulk, 1, []), ("triclinic", bulk, 2, []),
+                                        ("two-empty-ranks", cluster, 4, ["processors 4 1 1"])):
+        data = write_data(atoms, tmp_path / f"{name}.data", species)
+        runs = [run_lmp(["units metal", *before, f"read_data {data}",
+                         *mlff_lines(path, species)], nprocs=nprocs,
+                        cwd=tmp_path / f"{name}_{nprocs}_{path.suffix[1:]}")
+                for path in (source, package)]
+        if nprocs == 4:
+            nlocal = [line for line in runs[1].output.splitlines()
+                      if line.startswith("Nlocal:")][0]
+            assert nlocal.split()[-2] == "0", f"expected a rank with no atoms: {nlocal}"
+        for key in ("energy", "forces", "pressure", "atom_energy", "atom_virial"):
+            a, b = (np.asarray(getattr(run, key)) for run in runs)
+            error = float(np.abs(b - a).max()) / max(float(np.abs(a).max()), 1.0)
+            assert error < TOL[dtype], (f"{name}, {nprocs} rank(s), {key}: the package differs "
+                                        f"from the .pt by {error:.2e} (relative)")
+
+
 def test_edges_in_any_order(compiled):
     """The package does not sort (StudentEnergy.export_form): each centre's edges in one run,
     the runs in any order, give the .pt's numbers; scattered edges through load_model's

@@ -11,7 +11,7 @@ import pytest
 import torch
 from ase import Atoms
 
-from helpers.lammps import mlff_lines, run_lmp, sw_lines
+from helpers.lammps import assert_a_rank_owns_no_atom, mlff_lines, run_lmp, sw_lines
 from helpers.models import random_student, saved_random_student
 from helpers.structures import gallium_nitride, silicon
 from mlff_tools.calculator import MLFFCalculator
@@ -24,6 +24,12 @@ from mlff_tools.model.sw import export_sw
 
 TOL = {"float64": 1e-10, "float32": 1e-5}    # relative to the largest value compared
 CUTOFF = 4.5
+
+
+def relative_error(got, expected) -> float:
+    """The largest difference, relative to the largest expected value (at least 1)."""
+    got, expected = np.asarray(got), np.asarray(expected)
+    return float(np.abs(got - expected).max()) / max(float(np.abs(expected).max()), 1.0)
 
 
 def student_file(folder, species, dtype, l_max=2, seed=3, radial_banks=0):
@@ -74,8 +80,7 @@ def test_compiled_equals_torchscript(compiled, dtype):
                             "energies": atoms.get_potential_energies(),
                             "forces": atoms.get_forces(), "stress": atoms.get_stress()})
         for key in results[0]:
-            scale = max(float(np.abs(results[0][key]).max()), 1.0)
-            error = float(np.abs(results[1][key] - results[0][key]).max()) / scale
+            error = relative_error(results[1][key], results[0][key])
             assert error < TOL[dtype], f"{name} {key}: {error:.2e}"
 
 
@@ -101,12 +106,9 @@ def test_compiled_student_in_lammps_equals_its_torchscript(compiled, tmp_path, d
                         cwd=tmp_path / f"{name}_{nprocs}_{path.suffix[1:]}")
                 for path in (source, package)]
         if nprocs == 4:
-            nlocal = [line for line in runs[1].output.splitlines()
-                      if line.startswith("Nlocal:")][0]
-            assert nlocal.split()[-2] == "0", f"expected a rank with no atoms: {nlocal}"
+            assert_a_rank_owns_no_atom(runs[1].output)
         for key in ("energy", "forces", "pressure", "atom_energy", "atom_virial"):
-            a, b = (np.asarray(getattr(run, key)) for run in runs)
-            error = float(np.abs(b - a).max()) / max(float(np.abs(a).max()), 1.0)
+            error = relative_error(getattr(runs[1], key), getattr(runs[0], key))
             assert error < TOL[dtype], (f"{name}, {nprocs} rank(s), {key}: the package differs "
                                         f"from the .pt by {error:.2e} (relative)")
 
@@ -400,6 +402,5 @@ def test_compiled_sw_equals_native_sw(compiled_sw, tmp_path, nprocs):
     for against, keys in (("native", ("forces", "pressure")),
                           ("torchscript", ("forces", "pressure", "atom_energy", "atom_virial"))):
         for key in keys:
-            a, b = np.asarray(getattr(runs[against], key)), np.asarray(getattr(got, key))
-            error = float(np.abs(a - b).max()) / max(float(np.abs(a).max()), 1.0)
+            error = relative_error(getattr(got, key), getattr(runs[against], key))
             assert error < TOL["float64"], f"{key} against {against}: {error:.2e}"

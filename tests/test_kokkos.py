@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.lammps import run_lmp
+from helpers.lammps import assert_a_rank_owns_no_atom, run_lmp
 from helpers.structures import silicon
 from mlff_tools.lammps import lammps_orientation, write_data
 
@@ -101,8 +101,7 @@ def test_kokkos_threads_and_empty_ranks(models, tmp_path):
     threads = run(setup(data) + pair, tmp_path, "threads", threads=2)
     assert_same(threads, plain, len(atoms), "mlff/kk with 2 threads vs mlff")
     empty = run(setup(data, before=["processors 4 1 1"]) + pair, tmp_path, "empty", nprocs=4)
-    nlocal = [line for line in empty.output.splitlines() if line.startswith("Nlocal:")][0]
-    assert nlocal.split()[-2] == "0", f"expected a rank with no atoms: {nlocal}"
+    assert_a_rank_owns_no_atom(empty.output)
     assert_same(empty, plain, len(atoms), "mlff/kk on 4 ranks (two empty) vs mlff")
 
 

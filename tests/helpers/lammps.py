@@ -88,6 +88,12 @@ def mlff_lines(model, elements, graph="host"):
     return [f"pair_style mlff {model} graph {graph}", f"pair_coeff * * {' '.join(elements)}"]
 
 
+def assert_a_rank_owns_no_atom(output: str) -> None:
+    """The run's `Nlocal:` line (ave, max, min atoms per rank) has a minimum of 0."""
+    nlocal = [line for line in output.splitlines() if line.startswith("Nlocal:")][0]
+    assert nlocal.split()[-2] == "0", f"expected a rank with no atoms: {nlocal}"
+
+
 def sw_lines(potential_file, elements):
     return ["pair_style sw", f"pair_coeff * * {potential_file} {' '.join(elements)}"]
 

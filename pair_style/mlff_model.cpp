@@ -448,7 +448,7 @@ static std::pair<torch::Tensor, torch::Tensor> run_forward(
 MLFF::Result MLFF::Model::compute(const Graph &graph)
 {
   const int64_t natoms = static_cast<int64_t>(graph.species.size());
-  const int64_t nedges = static_cast<int64_t>(graph.centre.size());
+  const int64_t nedges = graph.nedges;
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
 

@@ -44,17 +44,22 @@ struct DeviceRequest {
 };
 
 // A graph in host memory, as the contract's forward() takes it.
+// The edges are the first nedges entries of buffers that only grow (written through
+// pointers, with no capacity check per edge and no zero-filling of reused memory).
 struct Graph {
   std::vector<int64_t> species;      // [N]
   std::vector<int64_t> centre;       // [E], row 0 of edge_index
   std::vector<int64_t> neighbour;    // [E], row 1 of edge_index
   std::vector<double> edge_vec;      // [E*3], r_j - r_i in Angstrom
-  void clear()
+  int64_t nedges = 0;
+  // room for at least `edges` edges
+  void reserve_edges(std::size_t edges)
   {
-    species.clear();
-    centre.clear();
-    neighbour.clear();
-    edge_vec.clear();
+    if (centre.size() >= edges) return;
+    edges += edges / 8;    // headroom: the count drifts from step to step
+    centre.resize(edges);
+    neighbour.resize(edges);
+    edge_vec.resize(3 * edges);
   }
 };
 

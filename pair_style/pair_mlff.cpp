@@ -28,6 +28,7 @@
 
 #include <mpi.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -38,7 +39,9 @@ static constexpr double OVERLAP_SQ = MLFF::OVERLAP_DISTANCE * MLFF::OVERLAP_DIST
 /* ---------------------------------------------------------------------- */
 
 PairMLFF::PairMLFF(LAMMPS *lmp) :
-    Pair(lmp), graph(new MLFF::Graph), cutoff(0.0), graph_on_device(false), kokkos_style(false)
+    Pair(lmp), graph(new MLFF::Graph), cutoff(0.0), graph_on_device(false), kokkos_style(false),
+    profile(MLFF::Model::profile_requested()), phase_seconds{0.0, 0.0, 0.0}, profiled_calls(0),
+    last_nedges(0)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -53,8 +56,17 @@ PairMLFF::PairMLFF(LAMMPS *lmp) :
 PairMLFF::~PairMLFF()
 {
   if (model && comm->me == 0) {
-    const std::string profile = model->profile_report();
-    if (!profile.empty()) utils::logmesg(lmp, profile);
+    const std::string report = model->profile_report();
+    if (!report.empty()) utils::logmesg(lmp, report);
+    if (profiled_calls > 0) {
+      const double n = static_cast<double>(profiled_calls);
+      utils::logmesg(lmp,
+                     "mlff profile (graph host, {}, {} calls, {} edges in the last), ms per "
+                     "call: graph {:.3f}, model {:.3f}, scatter {:.3f}\n",
+                     model->device_name(), profiled_calls, last_nedges,
+                     1e3 * phase_seconds[0] / n, 1e3 * phase_seconds[1] / n,
+                     1e3 * phase_seconds[2] / n);
+    }
   }
   if (allocated) {
     memory->destroy(setflag);
@@ -75,7 +87,17 @@ void PairMLFF::compute(int eflag, int vflag)
     return;
   }
 
+  using clock = std::chrono::steady_clock;
+  const auto started = profile ? clock::now() : clock::time_point();
+  auto mark = [this, last = started](int phase) mutable {
+    if (!profile) return;
+    const auto now = clock::now();
+    phase_seconds[phase] += std::chrono::duration<double>(now - last).count();
+    last = now;
+  };
+
   build_graph();
+  mark(0);
 
   MLFF::Result result;
   try {
@@ -83,6 +105,7 @@ void PairMLFF::compute(int eflag, int vflag)
   } catch (MLFF::ModelError &e) {
     error->one(FLERR, "pair_style mlff: {}", e.what());
   }
+  mark(1);
   if (result.first_bad_atom >= 0) stop_non_finite_energy(result.first_bad_atom);
   if (result.first_bad_edge >= 0) {
     const double *r = graph->edge_vec.data() + 3 * result.first_bad_edge;
@@ -92,6 +115,9 @@ void PairMLFF::compute(int eflag, int vflag)
   }
 
   scatter(result.atom_energy, result.edge_grad);
+  mark(2);
+  profiled_calls += profile ? 1 : 0;
+  last_nedges = graph->nedges;
 }
 
 /* ----------------------------------------------------------------------
@@ -106,7 +132,6 @@ void PairMLFF::build_graph()
   const int nall = atom->nlocal + atom->nghost;
   const double cutsq_model = cutoff * cutoff;
 
-  graph->clear();
   graph->species.resize(nall);
   for (int i = 0; i < nall; ++i) graph->species[i] = std::max(type_to_species[type[i]], 0);
 
@@ -118,9 +143,13 @@ void PairMLFF::build_graph()
   const int *ilist = list->ilist;
   const int *numneigh = list->numneigh;
   int **firstneigh = list->firstneigh;
-  auto &centre = graph->centre;
-  auto &neighbour = graph->neighbour;
-  auto &edge_vec = graph->edge_vec;
+  std::size_t candidates = 0;
+  for (int ii = 0; ii < inum; ++ii) candidates += numneigh[ilist[ii]];
+  graph->reserve_edges(candidates);
+  int64_t *centre = graph->centre.data();
+  int64_t *neighbour = graph->neighbour.data();
+  double *edge_vec = graph->edge_vec.data();
+  int64_t n = 0;
   for (int ii = 0; ii < inum; ++ii) {
     const int i = ilist[ii];
     if (map[type[i]] < 0) continue;
@@ -135,11 +164,15 @@ void PairMLFF::build_graph()
       const double rsq = dx * dx + dy * dy + dz * dz;
       if (rsq >= cutsq_model || map[type[j]] < 0) continue;    // NaN passes: reported later
       if (rsq < OVERLAP_SQ) stop_overlap(i, j, std::sqrt(rsq));
-      centre.push_back(i);
-      neighbour.push_back(j);
-      edge_vec.insert(edge_vec.end(), {dx, dy, dz});
+      centre[n] = i;
+      neighbour[n] = j;
+      edge_vec[3 * n] = dx;
+      edge_vec[3 * n + 1] = dy;
+      edge_vec[3 * n + 2] = dz;
+      ++n;
     }
   }
+  graph->nedges = n;
 }
 
 /* ----------------------------------------------------------------------
@@ -160,8 +193,8 @@ void PairMLFF::scatter(const double *atom_energy, const double *edge_grad)
     }
   }
 
-  const std::size_t nedges = graph->centre.size();
-  for (std::size_t e = 0; e < nedges; ++e) {
+  const int64_t nedges = graph->nedges;
+  for (int64_t e = 0; e < nedges; ++e) {
     const int i = graph->centre[e];
     const int j = graph->neighbour[e];
     const double *g = edge_grad + 3 * e;

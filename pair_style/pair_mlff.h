@@ -42,6 +42,12 @@ class PairMLFF : public Pair {
   bool graph_on_device;                // build the graph on the model's device (`graph device`)
   bool kokkos_style;                   // this is mlff/kk
   std::vector<int> centres, offsets, neighbours;    // the neighbour list, flattened
+  // MLFF_PROFILE=1: seconds in each phase of a step, logged per call at the end (graph host:
+  // graph, model, scatter; mlff/kk: edges, model, tally, fenced); `graph device` keeps its own
+  bool profile;
+  double phase_seconds[3];
+  int64_t profiled_calls;
+  int64_t last_nedges;
 
   void allocate();
   void check_units();

@@ -55,12 +55,6 @@ template <class DeviceType> class PairMLFFKokkos : public PairMLFF {
   t_double_1d d_edge_vec;                  // [3*capacity]
   t_double_1d d_edge_rsq;                  // [capacity]
 
-  // MLFF_PROFILE=1: ms per step in edges (count, scan, fill), model, tally (fenced per phase)
-  bool profile;
-  double phase_seconds[3];
-  int64_t profiled_calls;
-  int64_t last_nedges = 0;
-
   DAT::ttransform_kkacc_1d k_eatom;
   DAT::ttransform_kkacc_1d_6 k_vatom;
 };

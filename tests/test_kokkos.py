@@ -217,6 +217,8 @@ def test_profile_splits_each_step(models, tmp_path):
     lines = [line for line in profiled.output.splitlines()
              if line.startswith("mlff/kk profile")]
     assert len(lines) == 1, f"expected one profile line:\n{profiled.output[-1500:]}"
+    # the phases that mlff/kk shares with mlff are reported once, as its own
+    assert "mlff profile" not in profiled.output, profiled.output[-1500:]
     calls = int(lines[0].split("(")[1].split()[0])
     assert calls >= 4, f"{calls} calls profiled for 3 steps and their setup: {lines[0]}"
     split = lines[0].split("ms per call: ")[1]

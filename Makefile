@@ -38,7 +38,7 @@ $(PLUGIN_STAMP): $(DEPS_STAMP) $(PLUGIN_SOURCES)
 install: $(PLUGIN_STAMP)
 
 # the tests run in TEST_WORKERS processes (pytest-xdist), each test file whole in one of them
-# (its module fixtures are built once); 2 workers took the suite from 37 to 26 minutes on 2 cores
+# (its module fixtures are built once); 2 workers took the suite from 37 to 25 minutes in CI (2 cores)
 TEST_WORKERS ?= 2
 PYTEST := OMP_NUM_THREADS=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 

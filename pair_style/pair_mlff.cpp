@@ -28,7 +28,6 @@
 
 #include <mpi.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstring>
 
@@ -40,8 +39,8 @@ static constexpr double OVERLAP_SQ = MLFF::OVERLAP_DISTANCE * MLFF::OVERLAP_DIST
 
 PairMLFF::PairMLFF(LAMMPS *lmp) :
     Pair(lmp), graph(new MLFF::Graph), cutoff(0.0), graph_on_device(false), kokkos_style(false),
-    profile(MLFF::Model::profile_requested()), phase_seconds{0.0, 0.0, 0.0}, profiled_calls(0),
-    last_nedges(0)
+    profile(MLFF::Model::profile_requested()), profile_phases{"graph", "model", "scatter"},
+    phase_seconds{0.0, 0.0, 0.0}, profiled_calls(0), last_nedges(0)
 {
   single_enable = 0;
   restartinfo = 0;
@@ -60,12 +59,14 @@ PairMLFF::~PairMLFF()
     if (!report.empty()) utils::logmesg(lmp, report);
     if (profiled_calls > 0) {
       const double n = static_cast<double>(profiled_calls);
+      const std::string where =
+          kokkos_style ? "" : "graph host, " + model->device_name() + ", ";
       utils::logmesg(lmp,
-                     "mlff profile (graph host, {}, {} calls, {} edges in the last), ms per "
-                     "call: graph {:.3f}, model {:.3f}, scatter {:.3f}\n",
-                     model->device_name(), profiled_calls, last_nedges,
-                     1e3 * phase_seconds[0] / n, 1e3 * phase_seconds[1] / n,
-                     1e3 * phase_seconds[2] / n);
+                     "{} profile ({}{} calls, {} edges in the last), ms per call: {} {:.3f}, "
+                     "{} {:.3f}, {} {:.3f}\n",
+                     style_name(), where, profiled_calls, last_nedges, profile_phases[0],
+                     1e3 * phase_seconds[0] / n, profile_phases[1], 1e3 * phase_seconds[1] / n,
+                     profile_phases[2], 1e3 * phase_seconds[2] / n);
     }
   }
   if (allocated) {
@@ -87,17 +88,9 @@ void PairMLFF::compute(int eflag, int vflag)
     return;
   }
 
-  using clock = std::chrono::steady_clock;
-  const auto started = profile ? clock::now() : clock::time_point();
-  auto mark = [this, last = started](int phase) mutable {
-    if (!profile) return;
-    const auto now = clock::now();
-    phase_seconds[phase] += std::chrono::duration<double>(now - last).count();
-    last = now;
-  };
-
+  profile_mark(-1);
   build_graph();
-  mark(0);
+  profile_mark(0);
 
   MLFF::Result result;
   try {
@@ -105,7 +98,7 @@ void PairMLFF::compute(int eflag, int vflag)
   } catch (MLFF::ModelError &e) {
     error->one(FLERR, "pair_style mlff: {}", e.what());
   }
-  mark(1);
+  profile_mark(1);
   if (result.first_bad_atom >= 0) stop_non_finite_energy(result.first_bad_atom);
   if (result.first_bad_edge >= 0) {
     const double *r = graph->edge_vec.data() + 3 * result.first_bad_edge;
@@ -115,9 +108,18 @@ void PairMLFF::compute(int eflag, int vflag)
   }
 
   scatter(result.atom_energy, result.edge_grad);
-  mark(2);
-  profiled_calls += profile ? 1 : 0;
+  profile_mark(2);
   last_nedges = graph->nedges;
+}
+
+void PairMLFF::profile_mark(int phase)
+{
+  if (!profile) return;
+  profile_fence();
+  const auto now = std::chrono::steady_clock::now();
+  if (phase >= 0) phase_seconds[phase] += std::chrono::duration<double>(now - phase_start).count();
+  if (phase == 2) ++profiled_calls;
+  phase_start = now;
 }
 
 /* ----------------------------------------------------------------------

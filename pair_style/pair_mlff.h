@@ -8,6 +8,8 @@
 
 #include "pair.h"
 
+#include <array>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,12 +44,15 @@ class PairMLFF : public Pair {
   bool graph_on_device;                // build the graph on the model's device (`graph device`)
   bool kokkos_style;                   // this is mlff/kk
   std::vector<int> centres, offsets, neighbours;    // the neighbour list, flattened
-  // MLFF_PROFILE=1: seconds in each phase of a step, logged per call at the end (graph host:
-  // graph, model, scatter; mlff/kk: edges, model, tally, fenced); `graph device` keeps its own
+  // MLFF_PROFILE=1: seconds in each of a step's three phases (graph host: graph, model,
+  // scatter; mlff/kk: edges, model, tally, fenced), logged per call when the style is
+  // deleted; `graph device` keeps its own (MLFF::Model::profile_report)
   bool profile;
+  std::array<const char *, 3> profile_phases;
   double phase_seconds[3];
   int64_t profiled_calls;
   int64_t last_nedges;
+  std::chrono::steady_clock::time_point phase_start;
 
   void allocate();
   void check_units();
@@ -55,6 +60,9 @@ class PairMLFF : public Pair {
   void build_graph();
   void scatter(const double *atom_energy, const double *edge_grad);
   void compute_on_device();
+  // MLFF_PROFILE=1: ends `phase` (-1: starts a step's first) after profile_fence()
+  void profile_mark(int phase);
+  virtual void profile_fence() {}
   void check_device_result(const MLFF::NeighbourOutput &out);
   const char *style_name() const { return kokkos_style ? "mlff/kk" : "mlff"; }
   // stop the run with the error of every path: i, j are local atom indices

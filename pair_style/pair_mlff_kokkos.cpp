@@ -23,7 +23,6 @@
 
 #include "mlff_model.h"
 
-#include <chrono>
 #include <cmath>
 #include <string>
 
@@ -40,6 +39,7 @@ PairMLFFKokkos<DeviceType>::PairMLFFKokkos(LAMMPS *lmp) : PairMLFF(lmp)
   execution_space = ExecutionSpaceFromDevice<DeviceType>::space;
   datamask_read = X_MASK | F_MASK | TAG_MASK | TYPE_MASK | ENERGY_MASK | VIRIAL_MASK;
   datamask_modify = F_MASK | ENERGY_MASK | VIRIAL_MASK;
+  profile_phases = {"edges", "model", "tally"};
 }
 
 /* ---------------------------------------------------------------------- */
@@ -47,15 +47,6 @@ PairMLFFKokkos<DeviceType>::PairMLFFKokkos(LAMMPS *lmp) : PairMLFF(lmp)
 template <class DeviceType> PairMLFFKokkos<DeviceType>::~PairMLFFKokkos()
 {
   if (copymode) return;
-  if (profile && profiled_calls > 0 && comm->me == 0) {
-    const double n = static_cast<double>(profiled_calls);
-    utils::logmesg(lmp,
-                   "mlff/kk profile ({} calls, {} edges in the last), ms per call: edges {:.3f}, "
-                   "model {:.3f}, tally {:.3f}\n",
-                   profiled_calls, last_nedges, 1e3 * phase_seconds[0] / n,
-                   1e3 * phase_seconds[1] / n, 1e3 * phase_seconds[2] / n);
-    profiled_calls = 0;    // reported: not again as the host path's
-  }
   memoryKK->destroy_kokkos(k_eatom, eatom);
   memoryKK->destroy_kokkos(k_vatom, vatom);
   eatom = nullptr;
@@ -84,15 +75,7 @@ template <class DeviceType> void PairMLFFKokkos<DeviceType>::compute(int eflag_i
   else
     atomKK->modified(execution_space, F_MASK);
 
-  using clock = std::chrono::steady_clock;
-  auto mark = [this, start = clock::time_point()](int phase) mutable {
-    if (!profile) return;
-    Kokkos::fence("mlff:profile");
-    const auto now = clock::now();
-    if (phase >= 0) phase_seconds[phase] += std::chrono::duration<double>(now - start).count();
-    start = now;
-  };
-  mark(-1);
+  profile_mark(-1);
   const int64_t nedges = build_edges();
   double min_rsq = cutoff * cutoff;
   if (nedges > 0) {
@@ -113,16 +96,15 @@ template <class DeviceType> void PairMLFFKokkos<DeviceType>::compute(int eflag_i
   graph.nedges = nedges;
   MLFF::DeviceResult result;
   Kokkos::fence("mlff:edges ready");
-  mark(0);
+  profile_mark(0);
   try {
     result = model->compute(graph);
   } catch (MLFF::ModelError &e) {
     error->one(FLERR, "pair_style mlff/kk: {}", e.what());
   }
-  mark(1);
+  profile_mark(1);
   tally(result, nedges);
-  mark(2);
-  profiled_calls += profile ? 1 : 0;
+  profile_mark(2);
   last_nedges = nedges;
 }
 

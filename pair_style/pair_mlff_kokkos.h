@@ -46,6 +46,7 @@ template <class DeviceType> class PairMLFFKokkos : public PairMLFF {
 
  protected:
   void choose_device(MLFF::DeviceRequest &request) override;
+  void profile_fence() override { Kokkos::fence("mlff:profile"); }
 
   typename AT::t_int_1d d_type_species;    // LAMMPS type -> model species, -1 for NULL
   typename AT::t_int_1d d_count;           // [inum] edges of each centre

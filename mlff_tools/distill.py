@@ -218,7 +218,7 @@ def stage_train(config: DistillConfig, out: Path, state: dict, round_index: int,
         preset=config.preset, cutoff=config.cutoff, seed=config.seed,
         max_epochs=config.epochs if round_index == 0 else config.epochs_per_round,
         init=str(previous) if previous else None,
-        resume=checkpoint.exists(), quiet=not config.progress))
+        resume=checkpoint.exists(), quiet=not config.progress), log=log)
     entry.update(trained=True, train_seconds=result.seconds, n_params=result.n_params,
                  validation=result.errors, epochs=result.epochs)
     _save_state(out, state)

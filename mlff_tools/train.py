@@ -26,6 +26,7 @@ import copy
 import dataclasses
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,9 @@ from .model.student import PRESET_LR, PRESETS, StudentEnergy, default_radial_ban
 
 EV_PER_A3_TO_GPA = 160.21766208
 SIZE_KNOBS = ("n_radial", "n_channels", "hidden", "n_hidden_layers", "l_max", "radial_banks")
+# below this RMS force component (eV/Å) the training structures sit at or next to equilibrium:
+# SW Si cells rattled by 0.02-0.15 Å (tests' data) have ~0.5 eV/Å, 300 K MD ~0.3 eV/Å
+EQUILIBRIUM_FORCE_RMS = 0.02
 # fields that may differ between an interrupted run and its --resume
 RESUME_MAY_CHANGE = ("max_epochs", "device", "quiet", "resume", "overwrite")
 
@@ -134,6 +138,7 @@ class TrainResult:
     history: list = field(default_factory=list)
     best_epoch: int = 0              # the epoch whose (EMA) weights were exported
     stopped_early: bool = False      # no better validation loss for `patience` epochs
+    warnings: list = field(default_factory=list)   # what data_warnings found (also logged)
 
 
 # ---------------------------------------------------------------------- predictions
@@ -208,6 +213,23 @@ def fit_reference_energies(frames, species: tuple[str, ...],
     energies = np.array([frame_energy(atoms, keys) for atoms in frames])
     solution, *_ = np.linalg.lstsq(counts, energies, rcond=None)
     return solution
+
+
+def data_warnings(graphs) -> list[str]:
+    """What in the training data will make a poor student though training succeeds.
+
+    Forces that all (nearly) vanish: structures at equilibrium only (perfect crystals, relaxed
+    molecules), the energies of which a student fits while it learns nothing of how the
+    forces grow as atoms move, which is all that MD asks of it."""
+    forces = np.concatenate([g.forces.reshape(-1) for g in graphs])
+    rms = float(np.sqrt(np.mean(forces ** 2))) if forces.size else 0.0
+    if rms < EQUILIBRIUM_FORCE_RMS:
+        return [f"the training forces are all close to zero (RMS {rms * 1000:.2g} meV/Å per "
+                f"component over {len(graphs)} frames, below {EQUILIBRIUM_FORCE_RMS * 1000:g}): "
+                "structures at equilibrium, with no thermal motion. The student will fit their "
+                "energies and know nothing of displaced atoms, which is all MD meets; add "
+                "frames from MD or rattled copies (`mlff-tools sample --temperatures ...`)"]
+    return []
 
 
 def _load_sets(config: TrainConfig):
@@ -307,8 +329,12 @@ def _check_resume(config: TrainConfig):
 # ---------------------------------------------------------------------- training
 
 
-def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResult:
-    """Train a student as ``config`` says and write the model file; see the module docstring."""
+def train(config: TrainConfig, *, progress: Callable | None = None,
+          log: Callable | None = None) -> TrainResult:
+    """Train a student as ``config`` says and write the model file; see the module docstring.
+    Warnings about the data (data_warnings) go to ``log`` (default: stderr; ``quiet`` only
+    drops the progress bar) before training starts, into the result and into the model
+    file's training metadata."""
     if config.cutoff <= 0:
         raise TrainingError(f"--cutoff must be positive, got {config.cutoff}")
     if config.schedule not in ("plateau", "cosine"):
@@ -330,6 +356,13 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
     val_graphs = [frame_graph(a, species, config.cutoff, config.keys) for a in val_frames]
     val_batches = [collate(val_graphs[i:i + config.batch_size], dtype).to(device)
                    for i in range(0, len(val_graphs), config.batch_size)]
+
+    warned = data_warnings(train_graphs)
+    if log is None:
+        def log(message):
+            print(message, file=sys.stderr, flush=True)
+    for message in warned:
+        log(f"mlff-tools train: warning: {message}")
 
     model = _build_module(config, species, train_frames, train_graphs)
     if config.init:
@@ -427,11 +460,11 @@ def train(config: TrainConfig, *, progress: Callable | None = None) -> TrainResu
         training={"n_train": len(train_frames), "n_val": len(val_frames),
                   "epochs": len(history), "seed": config.seed,
                   "train_file": str(config.train), "val_file": str(config.val or ""),
-                  "validation": errors},
+                  "validation": errors, **({"warnings": warned} if warned else {})},
     )
     path = save_model(final, metadata, output)
     return TrainResult(model_path=path, errors=errors, epochs=len(history), n_params=n_params,
                        seconds=time.perf_counter() - started, history=history,
-                       best_epoch=best_epoch,
+                       best_epoch=best_epoch, warnings=warned,
                        stopped_early=len(history) < config.max_epochs
                        and since_best >= config.patience)

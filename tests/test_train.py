@@ -6,6 +6,7 @@ import ase.io
 import numpy as np
 import pytest
 import torch
+from ase.build import bulk
 
 from helpers.lammps import mlff_lines, single_point
 from helpers.structures import distorted_silicon, label_with
@@ -14,7 +15,7 @@ from mlff_tools.cli import main
 from mlff_tools.data import DatasetError
 from mlff_tools.lammps import lammps_orientation
 from mlff_tools.model import load_model
-from mlff_tools.train import TrainConfig, TrainingError, train
+from mlff_tools.train import EQUILIBRIUM_FORCE_RMS, TrainConfig, TrainingError, train
 
 # a short run (40 epochs, 48 frames) must get well below the untrained error
 FORCE_MAE_BOUND = 150.0   # meV/Å; measured: 860 after the first epoch, 71 after 40
@@ -202,6 +203,31 @@ def test_train_command(sw_data, tmp_path, capsys):
                  str(tmp_path / "other.pt"), "--cutoff", "4.0", "--max-epochs", "1", "--quiet",
                  "--init", str(out), "--no-compile"]) == 2
     assert "not the same architecture" in capsys.readouterr().err
+
+
+def test_equilibrium_only_data_is_warned_about(models, sw_data, trained, tmp_path, capsys):
+    """Perfect crystals (zero forces by symmetry) train without error, but the CLI says, on
+    stderr and in the file's metadata, that the student will know nothing of moving atoms;
+    rattled data gets no warning."""
+    calc = MLFFCalculator(models["si64"])
+    crystals = [bulk("Si", "diamond", a=a, cubic=True).repeat(2)
+                for a in np.linspace(5.3, 5.56, 8)]
+    path = tmp_path / "crystals.extxyz"
+    ase.io.write(path, label_with(calc, crystals))
+    forces = np.concatenate([a.get_forces().ravel() for a in ase.io.read(path, ":")])
+    rms = np.sqrt(np.mean(forces ** 2))
+    assert rms < EQUILIBRIUM_FORCE_RMS, f"perfect crystals with forces of RMS {rms:.2e} eV/Å"
+    out = tmp_path / "crystal.pt"
+    assert main(["train", str(path), "--val", str(sw_data["val"]), "-o", str(out),
+                 "--cutoff", "4.0", "--max-epochs", "1", "--quiet", "--no-compile"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the training forces are all close to zero" in err, err
+    assert "mlff-tools sample --temperatures" in err
+    warned = load_model(out).metadata.training["warnings"]
+    assert len(warned) == 1 and "no thermal motion" in warned[0]
+    result, _ = trained
+    assert result.warnings == [], result.warnings
+    assert "warnings" not in load_model(result.model_path).metadata.training
 
 
 @pytest.mark.parametrize("l_max,banks", [(2, 0), (3, 0), (2, 2)])

@@ -99,9 +99,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 KNOB_HELP = {
     "l_max": "2, or 3 for the l = 3 angular channel (overrides the preset)",
-    "radial_banks": "species treatment: 0, radial weights per species pair (cost grows with "
-                    "species^2); M > 0, M shared radial banks mixed per pair (cost flat in the "
-                    "species). Default: per pair up to 3 species, 8 banks beyond",
+    "radial_banks": "species treatment: 0, radial weights per species pair (parameters grow "
+                    "with species^2); M > 0, M shared radial banks mixed per pair (parameters "
+                    "flat in the species; the same cost). Default: per pair up to 5 species, "
+                    "8 banks beyond",
 }
 
 

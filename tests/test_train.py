@@ -251,14 +251,15 @@ def test_warm_start_continues_from_the_model_file(sw_data, tmp_path, l_max, bank
 
 
 def test_species_treatment_follows_the_species_count():
-    """Radial weights per species pair for few species, shared banks for many (their cost is
-    flat in the species); a given --radial-banks wins; a negative one is refused."""
-    from mlff_tools.model.student import DEFAULT_BANKS, PER_PAIR_UP_TO
+    """Radial weights per species pair up to 5 species (more accurate at the same cost), shared
+    banks for more (parameters flat in the species); a given --radial-banks wins; a negative
+    one is refused."""
+    from mlff_tools.model.student import DEFAULT_BANKS
 
     config = TrainConfig(train="t.extxyz", output="m.pt")
-    assert config.architecture(PER_PAIR_UP_TO)["radial_banks"] == 0
-    assert config.architecture(PER_PAIR_UP_TO + 1)["radial_banks"] == DEFAULT_BANKS
-    assert TrainConfig(train="t.extxyz", output="m.pt", radial_banks=0).architecture(5)[
+    assert config.architecture(5)["radial_banks"] == 0, "five species (README): per pair"
+    assert config.architecture(6)["radial_banks"] == DEFAULT_BANKS
+    assert TrainConfig(train="t.extxyz", output="m.pt", radial_banks=0).architecture(7)[
         "radial_banks"] == 0
     with pytest.raises(TrainingError, match="--radial-banks must be 0"):
         TrainConfig(train="t.extxyz", output="m.pt", radial_banks=-1).architecture()

@@ -19,12 +19,17 @@ For each edge i -> j (r = |r_ij| < cutoff, unit vector u):
     B = [A0, A0_c A0_d, A1_c . A1_d, A2_c : A2_d, A3_c : A3_d]  (c <= d)     (3-body invariants)
     E_i = E0[z_i] + scale * MLP([B, onehot(z_i)])
 
-Species. The radial weights W[z_i z_j] are one block per species pair (radial_banks = 0):
-exact, but the per-edge radial matrix widens with n_species^2. With radial_banks = M > 0 they
-are factored through M shared radial banks, W[z_i z_j]_{n, lc} = sum_m P[z_i z_j, m] W_m[n, lc],
-with learned pair weights P (the same code: P replaces the one-hot of the pair): the cost is
-that of M pairs whatever the species, and M = n_species^2 with one-hot P is the per-pair
-student again. train picks per-pair weights for up to PER_PAIR_UP_TO species.
+Species. The radial weights W[z_i z_j] are one block per species pair (radial_banks = 0).
+With radial_banks = M > 0 they are factored through M shared radial banks,
+W[z_i z_j]_{n, lc} = sum_m P[z_i z_j, m] W_m[n, lc], with learned pair weights P: fewer
+parameters, the same cost. train picks per-pair weights for up to PER_PAIR_UP_TO species.
+
+R is linear in the basis, so the densities are computed as ACE computes them: the radial
+weights act once per atom, those of its own species pairs, on the sums
+B_{i,z,n,lm} = sum over neighbours j of species z of b_n(r) Y_lm(u), A_l = sum_z W[z_i z]_l^T
+B_{i,z,l}. The edges carry only b_n (times the neighbour's species one-hot) and Y_lm: per edge,
+n_species n_radial x 8 products for l = 1, 2, where radial functions per edge would take a
+radial matrix product (n_species^2 n_radial wide, with one-hot pairs) and an (l_max k) x 8 one.
 
 f_env(x) = 1 - 10x^3 + 15x^4 - 6x^5 is C2 at the cutoff (value, slope and
 curvature vanish), so energy and forces go continuously to zero there and NVE
@@ -65,8 +70,10 @@ PRESETS: Dict[str, Dict[str, int]] = {
 }
 
 # the species treatment (see StudentEnergy): radial weights per species pair up to this many
-# species, shared radial banks mixed per pair beyond it (benchmarks/species_accuracy.py)
-PER_PAIR_UP_TO = 3
+# species, shared radial banks mixed per pair beyond it. Per pair was the more accurate up to
+# 5, the most measured (benchmarks/species_accuracy.py), and since the weights act per atom it
+# costs what 8 banks cost there; beyond, banks keep the parameters (n_species^2 blocks) in hand
+PER_PAIR_UP_TO = 5
 DEFAULT_BANKS = 8
 
 
@@ -225,28 +232,37 @@ class StudentEnergy(torch.nn.Module):
             basis = torch.sin(self.frequencies.unsqueeze(1) * r) * scale          # [n, E]
         else:
             basis = torch.sin(self.frequencies * r.unsqueeze(1)) * scale.unsqueeze(1)  # [E, n]
-        # radial_banks > 0: each pair's radial weights mix the shared banks with the pair's
-        # learned weights. hasattr is decided when scripting, so a per-pair student (and its
-        # file) has no pair_embedding at all and reads as files written before banks existed
-        if hasattr(self, "pair_embedding") or self.n_species > 1:
-            pair = species[centre] * self.n_species + species[edge_index[1]]
-            if hasattr(self, "pair_embedding"):
-                mixing = self.pair_embedding[pair]                    # [E, M]
-            else:
-                mixing = torch.nn.functional.one_hot(
-                    pair, self.n_species * self.n_species).to(dtype)  # [E, n_species^2]
+        # The radial functions are linear in the basis, so the densities are too (ACE's atomic
+        # base): with B[i, z, n, lm] = sum over neighbours j of species z of b_n(r_ij) Y_lm(u_ij),
+        # A_l[i, c, m] = sum_{z, n} W[z_i z]_{n, lc} B[i, z, n, lm]. Edges carry only the basis
+        # (times the neighbour's species one-hot) and the angular parts, n_species n_radial x 8
+        # products each for l = 1, 2; the weights act once per atom. The same numbers as radial
+        # functions per edge (a radial matrix product and an l_max k x 8 one per edge).
+        n_species, n_radial = self.n_species, self.n_radial
+        width = self.radial_weight.shape[1]                          # (l_max + 1) k
+        if n_species > 1:
+            neighbour = torch.nn.functional.one_hot(species[edge_index[1]], n_species).to(dtype)
             if edge_last:
-                basis = (basis.unsqueeze(1) * mixing.t().unsqueeze(0)).reshape(
-                    self.n_radial * mixing.shape[1], r.shape[0])
+                basis = (neighbour.t().unsqueeze(1) * basis.unsqueeze(0)).reshape(
+                    n_species * n_radial, r.shape[0])
             else:
-                basis = (basis.unsqueeze(2) * mixing.unsqueeze(1)).reshape(
-                    r.shape[0], self.n_radial * mixing.shape[1])
-        # l = 0 and l >= 1 as two products: slices of one [E, (l_max + 1) k] product would
-        # each take back a zero-filled gradient of its full width
-        # (edge-last: the products of its transpose, and mm writes their gradient edge-last)
-        edge_basis = basis.t() if edge_last else basis               # [E, n]
-        radial0 = edge_basis @ self.radial_weight[:, :k]             # [E, k]
-        radial_l = edge_basis @ self.radial_weight[:, k:]            # [E, l_max k]
+                basis = (neighbour.unsqueeze(2) * basis.unsqueeze(1)).reshape(
+                    r.shape[0], n_species * n_radial)
+        # each species pair's weights [pair, n, (l_max + 1) k], pair = z_i n_species + z_j:
+        # its own block, or (radial_banks > 0) its learned mix of the shared banks. hasattr is
+        # decided when scripting, so a per-pair student (and its file) has no pair_embedding at
+        # all and reads as files written before banks existed
+        if hasattr(self, "pair_embedding"):
+            banks = self.radial_weight.reshape(n_radial, self.radial_banks, width)
+            pair_weights = (self.pair_embedding @ banks.transpose(0, 1).reshape(
+                self.radial_banks, n_radial * width)).reshape(-1, n_radial, width)
+        else:
+            pair_weights = self.radial_weight.reshape(
+                n_radial, n_species * n_species, width).transpose(0, 1)
+        # [z_j n_radial + n, z_i, (l_max + 1) k]: every centre species' weights side by side
+        weights = pair_weights.reshape(n_species, n_species * n_radial, width).transpose(0, 1)
+        edge_basis = basis.t() if edge_last else basis               # [E, nb] (nb: basis width)
+        n_basis = edge_basis.shape[1]
         unit = edge_vec / r.unsqueeze(1)
         x, y, z = unit[:, 0], unit[:, 1], unit[:, 2]
         xx, yy, zz = x * x, y * y, z * z
@@ -260,12 +276,14 @@ class StudentEnergy(torch.nn.Module):
             cube = (unit.unsqueeze(2) * unit.unsqueeze(1)).reshape(-1, 9, 1) * unit.unsqueeze(1)
             angular.append(cube.reshape(-1, 27) @ self.rank3)        # [E, 10]
 
-        # neighbour densities as one small matrix product per atom and l: edges are laid
-        # out in a padded [atom, neighbour slot] grid (edges of a centre are contiguous);
-        # one grid per l and factor, so that no gradient has to be scattered into a slice
-        # of a large grid
-        a0 = torch.zeros(n_active, k, dtype=dtype, device=edge_vec.device)
-        a0 = a0.index_add(0, centre, radial0)
+        # l = 0: each atom's summed basis, then the weights of its species
+        b0 = torch.zeros(n_active, n_basis, dtype=dtype, device=edge_vec.device)
+        b0 = b0.index_add(0, centre, edge_basis)
+        a0 = self.own_species(b0 @ weights[:, :, :k].reshape(n_basis, n_species * k),
+                              species, n_active, 1, k).squeeze(1) * self.inv_avg_neighbours
+        out = [a0, self.pair_products(a0.unsqueeze(2))]
+        # l >= 1: the sums over each atom's edges as one small matrix product per atom: edges
+        # are laid out in a padded [atom, neighbour slot] grid (edges of a centre are contiguous)
         counts = torch.zeros(n_active, dtype=centre.dtype, device=centre.device)
         counts = counts.index_add(0, centre, torch.ones_like(centre))
         most = torch.cat([counts, counts.new_ones(1)]).max()        # at least one slot
@@ -291,38 +309,48 @@ class StudentEnergy(torch.nn.Module):
         else:
             slot = position - (torch.cumsum(counts, dim=0) - counts)[centre]
         cell = centre * slots + slot
-        a0 = a0 * self.inv_avg_neighbours
-        out = [a0, self.pair_products(a0.unsqueeze(2))]
-        # l >= 1 in one grid pair: one bmm gives every l's densities (and cross blocks unused)
         widths = [y.shape[1] for y in angular]
-        # the radial grid: TorchScript (no fusion) places and gathers whole rows of edges,
-        # [atom, slot, channel], 7% less time per call (fast, 4096 atoms) than the layout
-        # below; compiled code wants it laid out [atom, channel, slot], the matrix product's
-        # own first operand, whose gradient then comes back in that layout and is read with
-        # plain strides (from the transposed grid the compiled backward spent a quarter of
-        # its time on index divisions). Both are the same numbers (test_compiled)
-        grid_y = torch.zeros(n_active * slots, sum(widths), dtype=dtype, device=edge_vec.device)
+        n_angular = sum(widths)
+        # the basis grid: TorchScript (no fusion) places whole rows of edges, [atom, slot,
+        # basis]; compiled code wants it [atom, basis, slot], whose gradient then comes back
+        # in that layout and is read with plain strides (from the transposed grid the compiled
+        # backward spent a quarter of its time on index divisions). Both give the same numbers
+        grid_y = torch.zeros(n_active * slots, n_angular, dtype=dtype, device=edge_vec.device)
         grid_y = grid_y.index_copy_(0, cell, torch.cat(angular, dim=1)).reshape(
-            n_active, slots, sum(widths))
+            n_active, slots, n_angular)
         if torch.jit.is_scripting():
-            # [atom, slot, channel] as the second operand of the transposed product, so that
-            # its gradient comes back in that layout too (no copy to gather edge rows from)
-            grid_r = torch.zeros(n_active * slots, self.l_max * k, dtype=dtype,
-                                 device=edge_vec.device).index_copy_(0, cell, radial_l)
-            a_all = torch.bmm(grid_y.transpose(1, 2),
-                              grid_r.reshape(n_active, slots, self.l_max * k)).transpose(1, 2)
+            grid_b = torch.zeros(n_active * slots, n_basis, dtype=dtype,
+                                 device=edge_vec.device).index_copy_(0, cell, edge_basis)
+            grid_b = grid_b.reshape(n_active, slots, n_basis)
         else:
-            grid_r = torch.zeros(n_active, self.l_max * k, slots, dtype=dtype,
-                                 device=edge_vec.device)
-            grid_r[centre, :, slot] = radial_l
-            a_all = torch.bmm(grid_r, grid_y)
-        a_all = a_all * self.inv_avg_neighbours
+            grid_b = torch.zeros(n_active, n_basis, slots, dtype=dtype, device=edge_vec.device)
+            grid_b[centre, :, slot] = edge_basis
+            grid_b = grid_b.transpose(1, 2)
+        # B: [atom, lm, basis]; then every l >= 1's weights, for each atom its species':
+        # [atom, lm, l_max k] (the blocks of one l's weights and another's m unused: a few
+        # products per atom)
+        basis_y = torch.bmm(grid_y.transpose(1, 2), grid_b)
+        lk = width - k
+        a_all = self.own_species(
+            basis_y.reshape(n_active * n_angular, n_basis)
+            @ weights[:, :, k:].reshape(n_basis, n_species * lk),
+            species, n_active, n_angular, lk) * self.inv_avg_neighbours
         start = 0
         for l in range(1, self.l_max + 1):
             m = widths[l - 1]
-            out.append(self.pair_products(a_all[:, (l - 1) * k:l * k, start:start + m]))
+            out.append(self.pair_products(
+                a_all[:, start:start + m, (l - 1) * k:l * k].transpose(1, 2)))
             start += m
         return torch.cat(out, dim=1)
+
+    def own_species(self, values: torch.Tensor, species: torch.Tensor, n_active: int,
+                    rows: int, width: int) -> torch.Tensor:
+        """[atom, rows, width] of [atom rows, species width]: each atom's own species' block."""
+        if self.n_species == 1:
+            return values.reshape(n_active, rows, width)
+        values = values.reshape(n_active, rows, self.n_species, width).transpose(1, 2)
+        own = torch.arange(n_active, device=species.device) * self.n_species + species[:n_active]
+        return values.reshape(n_active * self.n_species, rows, width).index_select(0, own)
 
     def pair_products(self, a: torch.Tensor) -> torch.Tensor:
         """[atom, k(k + 1) / 2]: the dot products a_c . a_d of the channels c <= d of

@@ -1,6 +1,7 @@
 """The student's cost with 1, 2, 3 and 5 species, for both species treatments: radial
-weights per species pair (banks 0: n_species^2 blocks, so the per-edge radial matrix grows
-with the square of the species) and M shared radial banks mixed per pair (flat in the species).
+weights per species pair (banks 0: n_species^2 blocks) and M shared radial banks mixed per
+pair. The weights act per atom on the basis times the neighbour's species one-hot, so both
+cost about the same, growing with the species (README, "Species").
 
     python benchmarks/species_scaling.py [--atoms 4096] [--threads 1] [--banks 0,2,4]
 

@@ -215,14 +215,19 @@ def fit_reference_energies(frames, species: tuple[str, ...],
     return solution
 
 
+def force_rms(graphs) -> float:
+    """The RMS force component (eV/Å) of labelled graphs; 0 for none."""
+    forces = np.concatenate([g.forces.reshape(-1) for g in graphs])
+    return float(np.sqrt(np.mean(forces ** 2))) if forces.size else 0.0
+
+
 def data_warnings(graphs) -> list[str]:
     """What in the training data will make a poor student though training succeeds.
 
     Forces that all (nearly) vanish: structures at equilibrium only (perfect crystals, relaxed
     molecules), the energies of which a student fits while it learns nothing of how the
     forces grow as atoms move, which is all that MD asks of it."""
-    forces = np.concatenate([g.forces.reshape(-1) for g in graphs])
-    rms = float(np.sqrt(np.mean(forces ** 2))) if forces.size else 0.0
+    rms = force_rms(graphs)
     if rms < EQUILIBRIUM_FORCE_RMS:
         return [f"the training forces are all close to zero (RMS {rms * 1000:.2g} meV/Å per "
                 f"component over {len(graphs)} frames, below {EQUILIBRIUM_FORCE_RMS * 1000:g}): "
@@ -259,11 +264,10 @@ def _build_module(config: TrainConfig, species, train_frames, graphs) -> EdgeGra
     energy = StudentEnergy(species, config.cutoff, dtype=dtype,
                            **config.architecture(len(species)))
     reference = fit_reference_energies(train_frames, species, config.keys)
-    forces = np.concatenate([g.forces.reshape(-1) for g in graphs])
     neighbours = sum(g.edge_index.shape[1] for g in graphs) / sum(len(g.species) for g in graphs)
     with torch.no_grad():
         energy.reference_energy.copy_(torch.tensor(reference, dtype=dtype))
-        energy.energy_scale.fill_(max(float(np.sqrt(np.mean(forces ** 2))), 1e-3))
+        energy.energy_scale.fill_(max(force_rms(graphs), 1e-3))
         energy.inv_avg_neighbours.fill_(1.0 / max(neighbours, 1.0))
         # standardise the descriptors over (a sample of) the training set
         sample = graphs[:: max(1, len(graphs) // 64)]

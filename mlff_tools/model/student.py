@@ -148,6 +148,9 @@ class StudentEnergy(torch.nn.Module):
         # before they existed load into a new student unchanged)
         self.register_buffer("triu_rows", rows, persistent=False)
         self.register_buffer("triu_cols", cols, persistent=False)
+        # and as a 0/1 matrix that picks them from all k^2 products (compiled form)
+        self.register_buffer("triu_select", torch.nn.functional.one_hot(
+            rows * k + cols, k * k).t().to(dtype), persistent=False)
         self.register_buffer("frequencies",
                              torch.arange(1, n_radial + 1, dtype=dtype) * math.pi / self.cutoff)
         n_descriptors = k + (l_max + 1) * (k * (k + 1) // 2)
@@ -308,28 +311,32 @@ class StudentEnergy(torch.nn.Module):
                                 "each other (as LAMMPS and mlff's graphs give them)")
         else:
             slot = position - (torch.cumsum(counts, dim=0) - counts)[centre]
-        cell = centre * slots + slot
         widths = [y.shape[1] for y in angular]
         n_angular = sum(widths)
-        # the basis grid: TorchScript (no fusion) places whole rows of edges, [atom, slot,
-        # basis]; compiled code wants it [atom, basis, slot], whose gradient then comes back
-        # in that layout and is read with plain strides (from the transposed grid the compiled
-        # backward spent a quarter of its time on index divisions). Both give the same numbers
-        grid_y = torch.zeros(n_active * slots, n_angular, dtype=dtype, device=edge_vec.device)
-        grid_y = grid_y.index_copy_(0, cell, torch.cat(angular, dim=1)).reshape(
-            n_active, slots, n_angular)
-        if torch.jit.is_scripting():
-            grid_b = torch.zeros(n_active * slots, n_basis, dtype=dtype,
-                                 device=edge_vec.device).index_copy_(0, cell, edge_basis)
-            grid_b = grid_b.reshape(n_active, slots, n_basis)
-        else:
+        # the grids: TorchScript (no fusion) and eager place whole rows of edges, [atom * slot,
+        # values]; compiled code wants them values before slots, [atom, values, slot], so that
+        # their gradients come back in that layout and are read at [centre, :, slot] with plain
+        # strides (read at centre * slots + slot of a transposed grid, the compiled backward
+        # spent a quarter of its time dividing indices by the slots). The same numbers
+        if self.export_form:
+            grid_y = torch.zeros(n_active, n_angular, slots, dtype=dtype, device=edge_vec.device)
+            grid_y[centre, :, slot] = torch.cat(angular, dim=1)
             grid_b = torch.zeros(n_active, n_basis, slots, dtype=dtype, device=edge_vec.device)
             grid_b[centre, :, slot] = edge_basis
             grid_b = grid_b.transpose(1, 2)
+        else:
+            cell = centre * slots + slot
+            grid_y = torch.zeros(n_active * slots, n_angular, dtype=dtype,
+                                 device=edge_vec.device)
+            grid_y = grid_y.index_copy_(0, cell, torch.cat(angular, dim=1)).reshape(
+                n_active, slots, n_angular).transpose(1, 2)
+            grid_b = torch.zeros(n_active * slots, n_basis, dtype=dtype,
+                                 device=edge_vec.device).index_copy_(0, cell, edge_basis)
+            grid_b = grid_b.reshape(n_active, slots, n_basis)
         # B: [atom, lm, basis]; then every l >= 1's weights, for each atom its species':
         # [atom, lm, l_max k] (the blocks of one l's weights and another's m unused: a few
         # products per atom)
-        basis_y = torch.bmm(grid_y.transpose(1, 2), grid_b)
+        basis_y = torch.bmm(grid_y, grid_b)
         lk = width - k
         a_all = self.own_species(
             basis_y.reshape(n_active * n_angular, n_basis)
@@ -357,12 +364,16 @@ class StudentEnergy(torch.nn.Module):
         a [atom, k, m], in triu order, written out: a batch of tiny matrix products costs more
         than the few multiplications it holds."""
         if self.export_form:
-            # compiled: all k^2 products, then the upper triangle. Gathering both factors by
-            # the index lists (below) cost Inductor two bounds-checked indirect loads per
-            # product and m, forward and backward (compiled `fast` 4-5% slower per call)
+            # compiled: all k^2 products, summed over m with the k^2 contiguous (a vector
+            # loop; summed over an inner m of 3 or 5 it was not: 6% of a `fast` call), then
+            # the upper triangle by a 0/1 matrix product. Gathering the factors by the index
+            # lists (below) cost Inductor two bounds-checked indirect loads per product and m,
+            # forward and backward (4-5%), and picking the triangle by index_select took a
+            # scalar scatter for its gradient (10%)
             k = self.n_channels
-            return (a.unsqueeze(2) * a.unsqueeze(1)).sum(3).reshape(a.shape[0], k * k) \
-                .index_select(1, self.triu)
+            a = a.transpose(1, 2)
+            return (a.unsqueeze(3) * a.unsqueeze(2)).sum(1).reshape(a.shape[0], k * k) \
+                @ self.triu_select
         # index_select, not [:, index]: its gradient is an index_add, where advanced indexing
         # takes back an accumulating index_put (zero-filled, and sorted on CUDA)
         return (a.index_select(1, self.triu_rows) * a.index_select(1, self.triu_cols)).sum(2)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from helpers.distill import SW_TEACHER
 
 from mlff_tools.cli import main
 from mlff_tools.inputs import ENSEMBLES, InputConfig, write_input
@@ -12,8 +13,6 @@ from mlff_tools.model import EdgeGradient, ModelMetadata, save_model
 from mlff_tools.model.sw import StillingerWeberEnergy, read_sw_file
 from mlff_tools.validate import (ValidateConfig, ValidateError, plan_run, rdf_error_percent,
                                  rdfs, validate)
-
-SW_TEACHER = "lammps:pair_style sw; pair_coeff * * Si.sw Si"
 
 
 class JumpAtCutoff(torch.nn.Module):

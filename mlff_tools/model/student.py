@@ -27,9 +27,10 @@ parameters, the same cost. train picks per-pair weights for up to PER_PAIR_UP_TO
 R is linear in the basis, so the densities are computed as ACE computes them: the radial
 weights act once per atom, those of its own species pairs, on the sums
 B_{i,z,n,lm} = sum over neighbours j of species z of b_n(r) Y_lm(u), A_l = sum_z W[z_i z]_l^T
-B_{i,z,l}. The edges carry only b_n (times the neighbour's species one-hot) and Y_lm: per edge,
-n_species n_radial x 8 products for l = 1, 2, where radial functions per edge would take a
-radial matrix product (n_species^2 n_radial wide, with one-hot pairs) and an (l_max k) x 8 one.
+B_{i,z,l}. The edges carry only b_n and Y_lm, and each atom's sums are kept per neighbour
+species (the edges go to groups (i, z_j)): per edge n_radial x 8 products for l = 1, 2 whatever
+the species count, where radial functions per edge would take a radial matrix product
+(n_species^2 n_radial wide, with one-hot pairs) and an (l_max k) x 8 one.
 
 f_env(x) = 1 - 10x^3 + 15x^4 - 6x^5 is C2 at the cutoff (value, slope and
 curvature vanish), so energy and forces go continuously to zero there and NVE
@@ -132,8 +133,8 @@ class StudentEnergy(torch.nn.Module):
         k = n_channels
         generator = torch.Generator().manual_seed(0)
 
-        # per pair: one [n_radial, (l_max + 1) k] block per species pair, selected per edge by a
-        # one-hot; banks: M blocks, mixed per edge by its pair's M learned weights (same code)
+        # per pair: one [n_radial, (l_max + 1) k] block per species pair; banks: M blocks, each
+        # pair's weights its M learned mix of them (formed per call; then the same code)
         blocks = radial_banks if radial_banks > 0 else n_pairs
         self.radial_weight = torch.nn.Parameter(
             torch.randn(n_radial * blocks, (l_max + 1) * k, generator=generator, dtype=dtype)
@@ -238,19 +239,13 @@ class StudentEnergy(torch.nn.Module):
         # The radial functions are linear in the basis, so the densities are too (ACE's atomic
         # base): with B[i, z, n, lm] = sum over neighbours j of species z of b_n(r_ij) Y_lm(u_ij),
         # A_l[i, c, m] = sum_{z, n} W[z_i z]_{n, lc} B[i, z, n, lm]. Edges carry only the basis
-        # (times the neighbour's species one-hot) and the angular parts, n_species n_radial x 8
-        # products each for l = 1, 2; the weights act once per atom. The same numbers as radial
-        # functions per edge (a radial matrix product and an l_max k x 8 one per edge).
+        # and the angular parts, n_radial x 8 products each for l = 1, 2 whatever the species;
+        # each atom's sums are kept per neighbour species (the edges' groups, below) and the
+        # weights act once per atom. The same numbers as radial functions per edge (a radial
+        # matrix product and an l_max k x 8 one per edge).
         n_species, n_radial = self.n_species, self.n_radial
+        n_basis = n_species * n_radial
         width = self.radial_weight.shape[1]                          # (l_max + 1) k
-        if n_species > 1:
-            neighbour = torch.nn.functional.one_hot(species[edge_index[1]], n_species).to(dtype)
-            if edge_last:
-                basis = (neighbour.t().unsqueeze(1) * basis.unsqueeze(0)).reshape(
-                    n_species * n_radial, r.shape[0])
-            else:
-                basis = (neighbour.unsqueeze(2) * basis.unsqueeze(1)).reshape(
-                    r.shape[0], n_species * n_radial)
         # each species pair's weights [pair, n, (l_max + 1) k], pair = z_i n_species + z_j:
         # its own block, or (radial_banks > 0) its learned mix of the shared banks. hasattr is
         # decided when scripting, so a per-pair student (and its file) has no pair_embedding at
@@ -263,9 +258,8 @@ class StudentEnergy(torch.nn.Module):
             pair_weights = self.radial_weight.reshape(
                 n_radial, n_species * n_species, width).transpose(0, 1)
         # [z_j n_radial + n, z_i, (l_max + 1) k]: every centre species' weights side by side
-        weights = pair_weights.reshape(n_species, n_species * n_radial, width).transpose(0, 1)
-        edge_basis = basis.t() if edge_last else basis               # [E, nb] (nb: basis width)
-        n_basis = edge_basis.shape[1]
+        weights = pair_weights.reshape(n_species, n_basis, width).transpose(0, 1)
+        edge_basis = basis.t() if edge_last else basis               # [E, n_radial]
         unit = edge_vec / r.unsqueeze(1)
         x, y, z = unit[:, 0], unit[:, 1], unit[:, 2]
         xx, yy, zz = x * x, y * y, z * z
@@ -279,16 +273,25 @@ class StudentEnergy(torch.nn.Module):
             cube = (unit.unsqueeze(2) * unit.unsqueeze(1)).reshape(-1, 9, 1) * unit.unsqueeze(1)
             angular.append(cube.reshape(-1, 27) @ self.rank3)        # [E, 10]
 
-        # l = 0: each atom's summed basis, then the weights of its species
-        b0 = torch.zeros(n_active, n_basis, dtype=dtype, device=edge_vec.device)
-        b0 = b0.index_add(0, centre, edge_basis)
+        # the edges' groups: (centre, neighbour species), group = centre n_species + z_j
+        if n_species > 1:
+            neighbour = species[edge_index[1]]
+            group = centre * n_species + neighbour
+        else:
+            neighbour = centre                                       # unused
+            group = centre
+        n_groups = n_active * n_species
+
+        # l = 0: each atom's summed basis per neighbour species, then the weights of its species
+        b0 = torch.zeros(n_groups, n_radial, dtype=dtype, device=edge_vec.device)
+        b0 = b0.index_add(0, group, edge_basis).reshape(n_active, n_basis)
         a0 = self.own_species(b0 @ weights[:, :, :k].reshape(n_basis, n_species * k),
                               species, n_active, 1, k).squeeze(1) * self.inv_avg_neighbours
         out = [a0, self.pair_products(a0.unsqueeze(2))]
-        # l >= 1: the sums over each atom's edges as one small matrix product per atom: edges
-        # are laid out in a padded [atom, neighbour slot] grid (edges of a centre are contiguous)
-        counts = torch.zeros(n_active, dtype=centre.dtype, device=centre.device)
-        counts = counts.index_add(0, centre, torch.ones_like(centre))
+        # l >= 1: the sums over each group's edges as one small matrix product per group:
+        # edges are laid out in a padded [group, slot] grid (edges of a centre are contiguous)
+        counts = torch.zeros(n_groups, dtype=centre.dtype, device=centre.device)
+        counts = counts.index_add(0, group, torch.ones_like(centre))
         most = torch.cat([counts, counts.new_ones(1)]).max()        # at least one slot
         if torch.jit.is_scripting():
             slots = int(most)
@@ -299,44 +302,56 @@ class StudentEnergy(torch.nn.Module):
             torch.ops.aten.sym_constrain_range_for_size.default(slots, min=1)
             torch._check(slots <= max(centre.shape[0], 1))
         position = torch.arange(centre.shape[0], device=centre.device)
+        atom_counts = counts.reshape(n_active, n_species).sum(1) if n_species > 1 else counts
         if self.export_form:
             # each centre's edges in one run, the runs in any order: a run starts at its
             # first edge. Edges of a centre apart would put two in one slot or one past the
             # grid, so the package stops instead of computing a wrong energy
-            first_edge = torch.full_like(counts, centre.shape[0]).scatter_reduce(
+            first_edge = torch.full_like(atom_counts, centre.shape[0]).scatter_reduce(
                 0, centre, position, "amin")
-            slot = position - first_edge[centre]
-            torch._assert_async((slot < counts[centre]).all(),
+            run_start = first_edge[centre]
+            torch._assert_async((position - run_start < atom_counts[centre]).all(),
                                 "a compiled mlff model needs each centre's edges next to "
                                 "each other (as LAMMPS and mlff's graphs give them)")
         else:
-            slot = position - (torch.cumsum(counts, dim=0) - counts)[centre]
+            run_start = (torch.cumsum(atom_counts, dim=0) - atom_counts)[centre]
+        if n_species > 1:
+            # an edge's slot: the edges of its neighbour's species before it in its centre's
+            # run (those before it anywhere, less those before the run)
+            onehot = torch.nn.functional.one_hot(neighbour, n_species)
+            before = torch.cumsum(onehot, dim=0) - onehot
+            slot = (before.gather(1, neighbour.unsqueeze(1)).squeeze(1)
+                    - before[run_start, neighbour])
+        else:
+            slot = position - run_start
         widths = [y.shape[1] for y in angular]
         n_angular = sum(widths)
-        # the grids: TorchScript (no fusion) and eager place whole rows of edges, [atom * slot,
-        # values]; compiled code wants them values before slots, [atom, values, slot], so that
-        # their gradients come back in that layout and are read at [centre, :, slot] with plain
-        # strides (read at centre * slots + slot of a transposed grid, the compiled backward
+        # the grids: TorchScript (no fusion) and eager place whole rows of edges, [group * slot,
+        # values]; compiled code wants them values before slots, [group, values, slot], so that
+        # their gradients come back in that layout and are read at [group, :, slot] with plain
+        # strides (read at group * slots + slot of a transposed grid, the compiled backward
         # spent a quarter of its time dividing indices by the slots). The same numbers
         if self.export_form:
-            grid_y = torch.zeros(n_active, n_angular, slots, dtype=dtype, device=edge_vec.device)
-            grid_y[centre, :, slot] = torch.cat(angular, dim=1)
-            grid_b = torch.zeros(n_active, n_basis, slots, dtype=dtype, device=edge_vec.device)
-            grid_b[centre, :, slot] = edge_basis
+            grid_y = torch.zeros(n_groups, n_angular, slots, dtype=dtype, device=edge_vec.device)
+            grid_y[group, :, slot] = torch.cat(angular, dim=1)
+            grid_b = torch.zeros(n_groups, n_radial, slots, dtype=dtype, device=edge_vec.device)
+            grid_b[group, :, slot] = edge_basis
             grid_b = grid_b.transpose(1, 2)
         else:
-            cell = centre * slots + slot
-            grid_y = torch.zeros(n_active * slots, n_angular, dtype=dtype,
+            cell = group * slots + slot
+            grid_y = torch.zeros(n_groups * slots, n_angular, dtype=dtype,
                                  device=edge_vec.device)
             grid_y = grid_y.index_copy_(0, cell, torch.cat(angular, dim=1)).reshape(
-                n_active, slots, n_angular).transpose(1, 2)
-            grid_b = torch.zeros(n_active * slots, n_basis, dtype=dtype,
+                n_groups, slots, n_angular).transpose(1, 2)
+            grid_b = torch.zeros(n_groups * slots, n_radial, dtype=dtype,
                                  device=edge_vec.device).index_copy_(0, cell, edge_basis)
-            grid_b = grid_b.reshape(n_active, slots, n_basis)
-        # B: [atom, lm, basis]; then every l >= 1's weights, for each atom its species':
-        # [atom, lm, l_max k] (the blocks of one l's weights and another's m unused: a few
-        # products per atom)
+            grid_b = grid_b.reshape(n_groups, slots, n_radial)
+        # B: [group, lm, n] -> [atom, lm, z_j n_radial + n]; then every l >= 1's weights, for
+        # each atom its species': [atom, lm, l_max k] (the blocks of one l's weights and
+        # another's m unused: a few products per atom)
         basis_y = torch.bmm(grid_y, grid_b)
+        if n_species > 1:
+            basis_y = basis_y.reshape(n_active, n_species, n_angular, n_radial).transpose(1, 2)
         lk = width - k
         a_all = self.own_species(
             basis_y.reshape(n_active * n_angular, n_basis)

@@ -1,7 +1,7 @@
 """The student's cost with 1, 2, 3 and 5 species, for both species treatments: radial
 weights per species pair (banks 0: n_species^2 blocks) and M shared radial banks mixed per
-pair. The weights act per atom on the basis times the neighbour's species one-hot, so both
-cost about the same, growing with the species (README, "Species").
+pair. The weights act per atom on its density sums kept per neighbour species, so both
+cost about the same, growing slowly with the species (README, "Species").
 
     python benchmarks/species_scaling.py [--atoms 4096] [--threads 1] [--banks 0,2,4]
 

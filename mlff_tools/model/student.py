@@ -144,6 +144,8 @@ class StudentEnergy(torch.nn.Module):
                 torch.randn(n_pairs, radial_banks, generator=generator, dtype=dtype)
                 / math.sqrt(radial_banks))
         rows, cols = torch.triu_indices(k, k)
+        # the channel pairs c <= d as flat indices into the k^2 products: read by nothing now,
+        # kept because every model file holds it in its state
         self.register_buffer("triu", rows * k + cols)
         # the same pairs as row and column (constants, not in the state: files written
         # before they existed load into a new student unchanged)
@@ -151,7 +153,7 @@ class StudentEnergy(torch.nn.Module):
         self.register_buffer("triu_cols", cols, persistent=False)
         # and as a 0/1 matrix that picks them from all k^2 products (compiled form)
         self.register_buffer("triu_select", torch.nn.functional.one_hot(
-            rows * k + cols, k * k).t().to(dtype), persistent=False)
+            self.triu, k * k).t().to(dtype), persistent=False)
         self.register_buffer("frequencies",
                              torch.arange(1, n_radial + 1, dtype=dtype) * math.pi / self.cutoff)
         n_descriptors = k + (l_max + 1) * (k * (k + 1) // 2)
@@ -278,7 +280,7 @@ class StudentEnergy(torch.nn.Module):
             neighbour = species[edge_index[1]]
             group = centre * n_species + neighbour
         else:
-            neighbour = centre                                       # unused
+            neighbour = centre          # unused; TorchScript wants it set on both branches
             group = centre
         n_groups = n_active * n_species
 

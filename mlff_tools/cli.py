@@ -34,7 +34,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     import time
 
-    from .model.compiled import PACKAGE_SUFFIX, compile_model
+    from .model.compiled import PACKAGE_SUFFIX, compile_model, package_metadata
 
     output = Path(args.output or Path(args.model).with_suffix(PACKAGE_SUFFIX))
     if output.exists() and not args.overwrite:
@@ -43,8 +43,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
         return 2
     started = time.perf_counter()
     compile_model(args.model, output, device=args.device, threads=args.threads)
+    packaging = package_metadata(output, device=args.device).target.get("packaging", "default")
     print(f"wrote {output} (compiled for {args.device}, {args.threads} thread(s) per process, "
-          f"in {time.perf_counter() - started:.0f} s; checked equal to the model)")
+          f"in {time.perf_counter() - started:.0f} s; checked equal to the model"
+          + ("" if packaging == "default" else
+             f"; packaged with {packaging}: torch's loader crashed on the default") + ")")
     return 0
 
 

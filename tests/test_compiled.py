@@ -233,25 +233,100 @@ def test_damaged_package_and_unsupported_model(compiled, tmp_path):
         compile_model(other, tmp_path / "other.pt2")
 
 
+def _reuse_package(monkeypatch, package) -> list:
+    """Compiling copies ``package`` instead (seconds, not a minute); returns the list of
+    Inductor configurations each compile was asked for."""
+    asked = []
+
+    def copy(program, package_path, inductor_configs):
+        asked.append(inductor_configs)
+        return shutil.copy(package, package_path)
+
+    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package", copy)
+    return asked
+
+
+CRASH = [sys.executable, "-c", "import faulthandler; faulthandler._sigsegv()"]
+
+
 @pytest.mark.filterwarnings("ignore:Duplicate name")   # the reused package has mlff.json
-def test_a_crash_of_torchs_loader_is_a_named_error_and_writes_nothing(compiled, tmp_path,
-                                                                     monkeypatch):
+def test_a_crash_of_torchs_loader_in_every_packaging_is_a_named_error_and_writes_nothing(
+        compiled, tmp_path, monkeypatch):
     """torch 2.11+cu130's AOTInductor loader crashed (segmentation fault) on the CUDA
     packages it had just compiled, on an H100 and an H200: `compile` checks the package in a
-    child process, and a crash there becomes an error that names it and the way out, with
-    no package written (here the child crashes on purpose, the compile reuses a package)."""
+    child process, and where the load crashes in every packaging torch offers, that is an
+    error that names each and the way out, with no package written (here the child crashes
+    on purpose, and the compile reuses a package)."""
     source, package = compiled["float64"]
-    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package",
-                        lambda program, package_path, **kwargs: shutil.copy(package,
-                                                                            package_path))
-    monkeypatch.setattr(compiled_module, "_parity_command", lambda *args: [
-        sys.executable, "-c", "import faulthandler; faulthandler._sigsegv()"])
+    asked = _reuse_package(monkeypatch, package)
+    monkeypatch.setattr(compiled_module, "_parity_command", lambda *args: CRASH)
     folder = tmp_path / "out"
-    with pytest.raises(ModelFileError, match=r"crashed \(SIGSEGV\) loading the package it "
-                                             r"compiled for cpu.*Not written; run the "
-                                             r"TorchScript model"):
+    with pytest.raises(ModelFileError, match=r"crashed loading the package it compiled for cpu, "
+                                             r"in each way it could package it: default "
+                                             r"\(SIGSEGV\), kernel binaries in the \.so "
+                                             r"\(SIGSEGV\).*Not written; run the TorchScript "
+                                             r"model"):
         compile_model(source, folder / "model.pt2")
     assert not folder.exists() or not any(folder.iterdir()), list(folder.iterdir())
+    assert len(asked) == len(compiled_module.PACKAGINGS), asked
+    for configs, (name, extra) in zip(asked, compiled_module.PACKAGINGS):
+        assert extra.items() <= configs.items(), (name, configs)
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")   # the reused package has mlff.json
+def test_a_crash_of_the_default_packaging_falls_back_on_the_next(compiled, tmp_path,
+                                                                monkeypatch, capsys):
+    """Where the loader crashes on the default packaging, `compile` packages the code the
+    next ways: one this torch cannot compile (here: the kernel binaries inside the shared
+    library, refused on purpose) is passed over, the next (weights mapped) is checked as any
+    package, written, and said; the package's target names its packaging."""
+    source, package = compiled["float64"]
+    asked = _reuse_package(monkeypatch, package)
+    reuse = torch._inductor.aoti_compile_and_package
+
+    def refuse_embedding(program, package_path, inductor_configs):
+        if "aot_inductor.embed_kernel_binary" in inductor_configs:
+            asked.append(inductor_configs)
+            raise RuntimeError("no such config in this torch\nsecond line")
+        return reuse(program, package_path, inductor_configs)
+
+    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package", refuse_embedding)
+    real = compiled_module._parity_command
+    calls = []
+
+    def first_crashes(*args):
+        calls.append(args)
+        return CRASH if len(calls) == 1 else real(*args)
+
+    monkeypatch.setattr(compiled_module, "_parity_command", first_crashes)
+    target = tmp_path / "model.pt2"
+    assert main(["compile", str(source), "-o", str(target)]) == 0
+    assert len(calls) == 2 and len(asked) == 3, (calls, asked)
+    assert asked[2]["aot_inductor.force_mmap_weights"] is True, asked[2]
+    packaging = compiled_module.package_metadata(target).target["packaging"]
+    assert packaging == "weights mapped", packaging
+    assert "packaged with weights mapped" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt2"], list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("packaging", [p for p, _ in compiled_module.PACKAGINGS[1:]])
+def test_each_fallback_packaging_runs_and_equals_the_model(tmp_path, monkeypatch, packaging):
+    """Each way `compile` can package a student where the default crashes makes a package
+    that loads here and equals the model (float64, 1e-10): `compile` checks it in a child
+    process before writing, and here the package runs again, in LAMMPS (the plugin's own
+    loader: one of them keeps its weights in a file beside the code) against the .pt."""
+    chosen = [p for p in compiled_module.PACKAGINGS if p[0] == packaging]
+    monkeypatch.setattr(compiled_module, "PACKAGINGS", tuple(chosen))
+    source = student_file(tmp_path, ("Si",), "float64")
+    package = compile_model(source, tmp_path / "model.pt2")
+    assert compiled_module.package_metadata(package).target["packaging"] == packaging
+    data = write_data(silicon((3, 3, 3), triclinic=True, seed=5), tmp_path / "si.data", ["Si"])
+    runs = [run_lmp(["units metal", f"read_data {data}", *mlff_lines(path, ["Si"])],
+                    nprocs=1, cwd=tmp_path / path.suffix[1:]) for path in (source, package)]
+    for key in ("energy", "forces", "pressure"):
+        error = relative_error(getattr(runs[1], key), getattr(runs[0], key))
+        assert error < TOL["float64"], (f"{packaging}, {key}: the package differs from the .pt "
+                                        f"by {error:.2e} (relative)")
 
 
 def test_a_package_that_computes_another_model_is_refused(compiled, tmp_path, monkeypatch):

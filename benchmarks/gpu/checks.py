@@ -318,6 +318,13 @@ COMPILED = ("fast64", "fast32")
 COMPILE_WAIT_S = 150     # the most the `compiled` stage waits for the background compiles
 
 
+def _text(output) -> str:
+    """A stopped child's captured output as text (bytes, or None where there was none)."""
+    if isinstance(output, bytes):
+        return output.decode(errors="replace")
+    return output or ""
+
+
 def packages(args, models, folder: Path) -> list[dict]:
     """`mlff-tools compile --device cuda` (cpu in a dry run) of the `fast` students into
     folder/NAME.pt2 beside a copy of NAME.pt, with the compile time in folder/NAME.json: a
@@ -326,7 +333,9 @@ def packages(args, models, folder: Path) -> list[dict]:
     Each compile runs in its own process with faulthandler on: under torch 2.11+cu130 it
     ended with a segmentation fault (26 Nov 2026), which must not take the other checks with
     it, and whose Python stack says where it died. A crash is retried once with one inductor
-    compile thread (no subprocess pool), the first suspect."""
+    compile thread (no subprocess pool), the first suspect. (Since 29 Nov `compile` itself
+    answers a crash of the loader by packaging the code another way, up to four compiles of
+    ~90 s on the GPU: a compile is stopped where it would run past the deadline.)"""
     import shutil
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -336,12 +345,17 @@ def packages(args, models, folder: Path) -> list[dict]:
         entry = {"model": name}
         for attempt, extra in enumerate(({}, {"TORCHINDUCTOR_COMPILE_THREADS": "1"})):
             started = time.perf_counter()
-            run = subprocess.run(
-                [sys.executable, "-X", "faulthandler", "-m", "mlff_tools.cli", "compile",
-                 str(folder / f"{name}.pt"), "-o", str(folder / f"{name}.pt2"),
-                 "--device", "cpu" if args.dry_run else "cuda", "--overwrite"],
-                capture_output=True, text=True, env={**os.environ, **extra},
-                cwd=Path(__file__).resolve().parents[2])
+            try:
+                run = subprocess.run(
+                    [sys.executable, "-X", "faulthandler", "-m", "mlff_tools.cli", "compile",
+                     str(folder / f"{name}.pt"), "-o", str(folder / f"{name}.pt2"),
+                     "--device", "cpu" if args.dry_run else "cuda", "--overwrite"],
+                    capture_output=True, text=True, env={**os.environ, **extra},
+                    cwd=Path(__file__).resolve().parents[2],
+                    timeout=max(60.0, args.deadline - time.time() - 120))
+            except subprocess.TimeoutExpired as stopped:
+                run = subprocess.CompletedProcess(stopped.cmd, 124, _text(stopped.stdout),
+                                                  _text(stopped.stderr) + "\nstopped: deadline")
             # faulthandler's list of extension modules says nothing about where it died
             tail = "\n".join(line for line in (run.stdout + run.stderr).splitlines()
                              if not line.startswith("Extension modules:"))[-3000:]
@@ -398,7 +412,8 @@ def compiled(args, models, folder: Path) -> list[dict]:
         data, natoms = structures["triclinic"]
         ref = single_point(args, models[name], data, folder / f"{name}-pt", extra)
         dtype = "float32" if name.endswith("32") else "float64"
-        entry = {"model": name, "compile_s": seconds, "ok": True}
+        entry = {"model": name, "compile_s": seconds, "ok": True,
+                 "packaging": made.get("packaging", "default")}
         # the package in the plain style, and under mlff/kk (its inputs Kokkos views)
         for style, keywords in (("", extra), *((("kk_", ""),) if kokkos else ())):
             got = single_point(args, package, data, folder / f"{name}-{style}pt2", keywords,
@@ -409,7 +424,9 @@ def compiled(args, models, folder: Path) -> list[dict]:
             ok = all(v < TOL[dtype] for v in errors.values())
             entry["ok"] = entry["ok"] and ok
             entry.update({f"{style}{k}": v for k, v in errors.items()})
-            print(f"compiled {name}: {seconds:.0f} s to compile; "
+            print(f"compiled {name}: {seconds:.0f} s to compile"
+                  + (f" ({entry['packaging']} packaging)" if entry["packaging"] != "default"
+                     else "") + "; "
                   f"{'mlff/kk' if style else 'mlff ' + extra} .pt2 == .pt "
                   f"{'PASS' if ok else 'FAIL'} "
                   + " ".join(f"{k} {v:.1e}" for k, v in errors.items()), flush=True)
@@ -452,7 +469,7 @@ def probe(args, models, folder: Path) -> dict:
     import compile_probe
 
     return compile_probe.probe(folder, "cpu" if args.dry_run else "cuda",
-                               packages=args.work / "packages")
+                               packages=args.work / "packages", deadline=args.deadline)
 
 
 def training(args, models, folder: Path) -> list[dict]:

@@ -17,6 +17,17 @@ constants. It loads each package in a fresh process with faulthandler, compares 
 with TorchScript (1e-5 relative) and times it; where a load crashes and gdb is installed,
 gdb prints the native backtrace of that load.
 
+Where the student's load crashes, the probe also tries what torch offers besides its
+default: the same package loaded onto an explicit device index (no recompile), then other
+packagings (PACKAGINGS: the kernel binaries inside the shared library, the weights mapped
+from it, the weights in a file beside it). Where the trivial package crashed too, it packages
+that one each way first, and the student only in the ways that loaded it; where only the
+student crashed, the student in each way; a student compile is started only while the
+deadline leaves time for it. A student package that loads and equals TorchScript goes on to
+checks.py's `compiled` stage; the report names its packaging, the one to make
+`mlff-tools compile --device cuda` use. MLFF_PROBE_PACKAGINGS=1 tries them all even where
+nothing crashed (a dry run of that code on a CPU).
+
     python benchmarks/gpu/compile_probe.py [--device cpu]     # writes $OUT/probe.json
 
 benchmarks/gpu/checks.py runs the same as its stages `kernels` and `probe`.
@@ -35,6 +46,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
+from mlff_tools.model import compiled as _compiled  # noqa: E402
 TOL32 = 1e-5
 
 
@@ -167,36 +179,46 @@ def _with_buffer(kind: str):
 # package has and a linear layer lacks (the student's constants are printed by the probe)
 TRIVIAL_KINDS = ("none", "0-dim float", "int64 index")
 
+# AOTInductor packagings besides the default, in the order tried: those `mlff-tools compile`
+# falls back on where the loader crashes (mlff_tools.model.compiled.PACKAGINGS)
+PACKAGINGS = _compiled.PACKAGINGS[1:]
+STUDENT_COMPILE_S = 150     # what a student compile for CUDA may take (93 s on the H200)
 
-def _trivial_package(folder: Path, device: str, kind: str = "none") -> Path:
+
+def _trivial_package(folder: Path, device: str, kind: str = "none",
+                     packaging: tuple[str, dict] | None = None) -> Path:
     """A linear layer (with a buffer of ``kind``) and a dynamic batch as an AOTInductor
-    package."""
+    package (the default packaging, or ``packaging``: one of PACKAGINGS)."""
     import torch
 
     model = _with_buffer(kind).to(device)
     example = (torch.randn(16, 8, device=device),)
     batch = torch.export.Dim("batch", min=1, max=1 << 20)
     program = torch.export.export(model, example, dynamic_shapes=({0: batch},))
-    name = "trivial-" + kind.replace(" ", "-") + ".pt2"
+    name = "trivial-" + kind.replace(" ", "-") + (
+        "-" + packaging[0].replace(" ", "-") if packaging else "") + ".pt2"
     return Path(torch._inductor.aoti_compile_and_package(
-        program, package_path=str(folder / name)))
+        program, package_path=str(folder / name),
+        inductor_configs=dict(packaging[1]) if packaging else None))
 
 
 def _constants(pt: Path, device: str) -> list[str]:
     """The student's exported program's parameters and constants: name, shape, dtype, device
     (what its package's loader has to place on the GPU)."""
-    from mlff_tools.model import compiled
     from mlff_tools.model.contract import load_model
 
-    program = compiled.export_program(load_model(pt, device="cpu"), device)
+    program = _compiled.export_program(load_model(pt, device="cpu"), device)
     return [f"{name} {tuple(t.shape)} {t.dtype} {t.device}"
             for name, t in [*program.state_dict.items(), *program.constants.items()]]
 
 
-def _load_in_child(pt: Path | None, pt2: Path, device: str) -> tuple[int, str]:
-    """Load (and with pt: check and time) a package in a fresh process."""
+def _load_in_child(pt: Path | None, pt2: Path, device: str,
+                   device_index: int = -1) -> tuple[int, str]:
+    """Load (and with pt: check and time) a package in a fresh process (onto device index
+    ``device_index``: -1, torch's default, is the current device)."""
     command = [sys.executable, "-X", "faulthandler", __file__, "--device", device,
-               "--load", str(pt2)] + (["--against", str(pt)] if pt else [])
+               "--load", str(pt2), "--device-index", str(device_index)] + (
+                   ["--against", str(pt)] if pt else [])
     run = subprocess.run(command, capture_output=True, text=True)
     output = "\n".join(line for line in (run.stdout + run.stderr).splitlines()
                        if not line.startswith("Extension modules:"))
@@ -216,14 +238,90 @@ def _native_backtrace(pt2: Path) -> str:
     return "\n".join(lines[start:start + 60])
 
 
-def probe(folder: Path, device: str, packages: Path | None = None) -> dict:
-    """Compile a trivial model and the student for ``device`` and load each in a fresh
-    process. With ``packages``, the student's package (if it loads) and its compile time go
-    there as checks.py's `packages` stage leaves them, for its `compiled` stage."""
-    from mlff_tools.model import compiled
+def _compile_student(pt: Path, pt2: Path, device: str,
+                     packaging: tuple[str, dict] | None = None) -> float:
+    """Seconds to compile the student as `mlff-tools compile` does, in the default packaging
+    or ``packaging`` only, without its check in a child process (which would go on to the
+    next packaging where the load crashes: the probe loads each package itself)."""
+    check, packagings = _compiled._check_parity, _compiled.PACKAGINGS
+    _compiled._check_parity = lambda *args, **kwargs: None
+    _compiled.PACKAGINGS = (packaging or packagings[0],)
+    started = time.perf_counter()
+    try:
+        _compiled.compile_model(pt, pt2, device=device)
+    finally:
+        _compiled._check_parity, _compiled.PACKAGINGS = check, packagings
+    return time.perf_counter() - started
 
+
+def _other_packagings(folder: Path, device: str, result: dict, pt: Path,
+                      deadline: float) -> tuple[Path, float, str] | None:
+    """Where the student's default package crashed on load (or MLFF_PROBE_PACKAGINGS=1):
+    the same package loaded onto an explicit device index, then the trivial package in each
+    of PACKAGINGS where the trivial one crashed too, and the student in each packaging worth
+    a try (all, where only the student crashed) while the deadline allows. Returns the first
+    student package that loads and matches TorchScript: (path, compile seconds, packaging)."""
+    found = None
+    if device == "cuda":          # (a CPU package takes no device index)
+        code, output = _load_in_child(pt, folder / "fast32.pt2", device, device_index=0)
+        result["student_device_index_0"] = {"load_returncode": code, "output": output[-1500:]}
+        print(f"probe: the student's package loaded with device_index 0: exit {code}\n"
+              f"{output[-1500:]}", flush=True)
+        if code == 0 and "PASS" in output:
+            found = (folder / "fast32.pt2", result["student"]["compile_s"],
+                     "default, device_index 0")
+    trivial_crashed = result["trivial"]["none"].get("load_returncode") != 0
+    worth = []
+    for name, configs in PACKAGINGS:
+        entry = {}
+        if trivial_crashed or os.environ.get("MLFF_PROBE_PACKAGINGS") == "1":
+            try:
+                trivial = _trivial_package(folder, device, packaging=(name, configs))
+                code, output = _load_in_child(None, trivial, device)
+                entry = {"load_returncode": code, "output": output[-1000:]}
+            except Exception as error:  # noqa: BLE001 - a probe reports what failed
+                code, entry = None, {"failed": f"{type(error).__name__}: {error}"[-1000:]}
+            print(f"probe: the trivial package, {name}: "
+                  f"{'loads' if code == 0 else 'load exit ' + str(code)}; {entry}"[:1500],
+                  flush=True)
+        result["trivial_packagings"][name] = entry
+        if not trivial_crashed or entry.get("load_returncode") == 0:
+            worth.append((name, configs))
+    for name, configs in worth:
+        if found and os.environ.get("MLFF_PROBE_PACKAGINGS") != "1":
+            break
+        if time.time() + STUDENT_COMPILE_S > deadline:
+            print(f"probe: the student, {name}: not tried (deadline)", flush=True)
+            continue
+        pt2 = folder / ("fast32-" + name.replace(" ", "-").replace(".", "") + ".pt2")
+        try:
+            seconds = _compile_student(pt, pt2, device, (name, configs))
+            code, output = _load_in_child(pt, pt2, device)
+            entry = {"compile_s": seconds, "load_returncode": code, "output": output[-2000:]}
+        except Exception as error:  # noqa: BLE001
+            code, entry = None, {"failed": f"{type(error).__name__}: {error}"[-1000:]}
+        result["student_packagings"][name] = entry
+        print(f"probe: the student, {name}: "
+              f"{'loads' if code == 0 else 'load exit ' + str(code)}\n{entry}"[:3000],
+              flush=True)
+        if code == 0 and "PASS" in entry["output"] and not found:
+            found = (pt2, entry["compile_s"], name)
+    return found
+
+
+def probe(folder: Path, device: str, packages: Path | None = None,
+          deadline: float = float("inf")) -> dict:
+    """Compile a trivial model and the student for ``device`` and load each in a fresh
+    process; where a load crashes, the other ways to load and package them (see the module
+    docstring) while ``deadline`` (time.time()) allows. With ``packages``, the student's
+    package (if one loads) and its compile time go there as checks.py's `packages` stage
+    leaves them, for its `compiled` stage."""
     folder.mkdir(parents=True, exist_ok=True)
-    result = {"trivial": {}}
+    if packages is not None:     # at once: the `compiled` stage waits for each model's file
+        packages.mkdir(parents=True, exist_ok=True)
+        (packages / "fast64.json").write_text(json.dumps(
+            {"model": "fast64", "failed": "not compiled (the probe compiles fast32 only)"}))
+    result = {"trivial": {}, "trivial_packagings": {}, "student_packagings": {}}
     for kind in TRIVIAL_KINDS:
         started = time.perf_counter()
         try:
@@ -246,14 +344,7 @@ def probe(folder: Path, device: str, packages: Path | None = None) -> dict:
     print("probe: the student's exported parameters and constants (0-dim ones are held as "
           "one element since 28 Nov):\n  " + "\n  ".join(result["student_constants"]),
           flush=True)
-    check = compiled._check_parity
-    compiled._check_parity = lambda *args, **kwargs: None    # the step that crashed
-    started = time.perf_counter()
-    try:
-        compiled.compile_model(pt, folder / "fast32.pt2", device=device)
-    finally:
-        compiled._check_parity = check
-    seconds = time.perf_counter() - started
+    seconds = _compile_student(pt, folder / "fast32.pt2", device)
     code, output = _load_in_child(pt, folder / "fast32.pt2", device)
     entry = {"compile_s": seconds, "load_returncode": code, "output": output[-3000:]}
     print(f"probe: the student compiled for {device} in {seconds:.0f} s; loaded in a fresh "
@@ -262,29 +353,34 @@ def probe(folder: Path, device: str, packages: Path | None = None) -> dict:
         entry["native_backtrace"] = _native_backtrace(folder / "fast32.pt2")
         print(f"probe: native backtrace of the load:\n{entry['native_backtrace']}", flush=True)
     result["student"] = entry
+    package, packaging = folder / "fast32.pt2", "default"
+    if code != 0 or os.environ.get("MLFF_PROBE_PACKAGINGS") == "1":
+        found = _other_packagings(folder, device, result, pt, deadline)
+        if found and code != 0:
+            (package, seconds, packaging), code = found, 0
+    result["packaging"] = packaging if code == 0 else None
+    print(f"probe: the student's package that loads: {result['packaging'] or 'none'}",
+          flush=True)
     if packages is not None:
-        packages.mkdir(parents=True, exist_ok=True)
-        (packages / "fast64.json").write_text(json.dumps(
-            {"model": "fast64", "failed": "not compiled (the probe compiles fast32 only)"}))
         made = {"model": "fast32"}
         if code == 0:
             shutil.copy(pt, packages / "fast32.pt")
-            shutil.copy(folder / "fast32.pt2", packages / "fast32.pt2")
-            made["compile_s"] = seconds
+            shutil.copy(package, packages / "fast32.pt2")
+            made.update(compile_s=seconds, packaging=packaging)
         else:
             made["failed"] = f"the package's load ended with exit {code} (probe)"
         (packages / "fast32.json").write_text(json.dumps(made))
     return result
 
 
-def _child(pt2: Path, pt: Path | None, device: str) -> None:
+def _child(pt2: Path, pt: Path | None, device: str, device_index: int = -1) -> None:
     """In the fresh process: load the package; with pt, compare and time it."""
     import torch
 
     from mlff_tools.model.compiled import PackageModule
 
     started = time.perf_counter()
-    package = torch._inductor.aoti_load_package(str(pt2))
+    package = torch._inductor.aoti_load_package(str(pt2), device_index=device_index)
     print(f"package loaded in {time.perf_counter() - started:.1f} s", flush=True)
     if pt is None:
         return
@@ -313,9 +409,11 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--load", type=Path, help="(internal) the fresh process: load PT2")
     parser.add_argument("--against", type=Path, help="(internal) and compare with this .pt")
+    parser.add_argument("--device-index", type=int, default=-1,
+                        help="(internal) the device index to load onto")
     args = parser.parse_args()
     if args.load:
-        _child(args.load, args.against, args.device)
+        _child(args.load, args.against, args.device, args.device_index)
         return
     import torch
 

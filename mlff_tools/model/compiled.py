@@ -58,6 +58,29 @@ ROUNDOFF_SLACK = 4.0
 # call at 4096 atoms took 27% less time and an `accurate` one 2-6% more (at 1: `fast` 19%
 # less, `accurate` 11% more); `fast` is the production default
 INDUCTOR_CONFIGS = {"cpp.enable_tiling_heuristics": False, "realize_reads_threshold": 2}
+# The ways AOTInductor can package the same code, tried in this order where torch's own
+# loader crashes on a package (torch 2.11+cu130 did on CUDA packages, on an H100 and an H200,
+# in the default packaging; benchmarks/gpu/compile_probe.py tries the same on the GPU machine):
+# the default; the kernels' binaries inside the shared library (no cubin files for the
+# loader to find); the weights appended to it and mapped at load; the weights in one file of
+# the package beside it. Each one loads and equals the model here (CPU, torch 2.13).
+# (package_constants_in_so False alone stores no weights at all, for a caller to supply.)
+PACKAGINGS = (
+    ("default", {}),
+    ("kernel binaries in the .so", {"aot_inductor.embed_kernel_binary": True}),
+    ("weights mapped", {"aot_inductor.force_mmap_weights": True}),
+    ("weights outside the .so", {"aot_inductor.package_constants_in_so": False,
+                                 "aot_inductor.package_constants_on_disk_format":
+                                     "binary_blob"}),
+)
+
+
+class LoaderCrash(ModelFileError):
+    """torch's loader crashed on a package it compiled (in the child that checks it)."""
+
+
+class _NotCompiled(Exception):
+    """A fallback packaging that this torch could not compile (compile_model goes on)."""
 
 
 def cpu_isa() -> str:
@@ -227,28 +250,50 @@ def compile_model(model_path: str | os.PathLike, output: str | os.PathLike, *,
     output = Path(output)
     loaded = load_model(model_path, device="cpu")
     program = export_program(loaded, device)
-    meta = loaded.metadata.to_dict()
-    meta.update(version=2, target={**target_here(device), "threads": threads})
-    meta["model"] = {**meta["model"], "compiled_from": str(Path(model_path).name)}
-    text = json.dumps(meta, indent=1, sort_keys=True)
-    ModelMetadata.from_json(text)            # a valid version 2 file, or say why not
     output.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with replacing(output, suffix=PACKAGE_SUFFIX) as tmp:
-            Path(tmp).unlink()              # the packager writes a new file, not into one
-            with _quiet_export():
-                torch._inductor.aoti_compile_and_package(
-                    program, package_path=tmp,
-                    inductor_configs={"aot_inductor.metadata": {"mlff.json": text},
-                                      "cpp.threads": threads, **INDUCTOR_CONFIGS})
-            with zipfile.ZipFile(tmp) as archive:
-                root = archive.namelist()[0].split("/")[0]
-            with zipfile.ZipFile(tmp, "a") as archive:
-                archive.writestr(f"{root}/{METADATA_ENTRY}", text)
-            _check_parity(tmp, model_path, loaded.metadata, device)
-    except OSError as err:
-        raise ModelFileError(f"cannot write compiled model '{output}': {err}") from err
-    return output
+    crashes = []
+    for packaging, configs in PACKAGINGS:
+        meta = loaded.metadata.to_dict()
+        meta.update(version=2, target={**target_here(device), "threads": threads,
+                                       "packaging": packaging})
+        meta["model"] = {**meta["model"], "compiled_from": str(Path(model_path).name)}
+        text = json.dumps(meta, indent=1, sort_keys=True)
+        ModelMetadata.from_json(text)            # a valid version 2 file, or say why not
+        try:
+            with replacing(output, suffix=PACKAGE_SUFFIX) as tmp:
+                Path(tmp).unlink()              # the packager writes a new file, not into one
+                try:
+                    with _quiet_export():
+                        torch._inductor.aoti_compile_and_package(
+                            program, package_path=tmp,
+                            inductor_configs={"aot_inductor.metadata": {"mlff.json": text},
+                                              "cpp.threads": threads, **INDUCTOR_CONFIGS,
+                                              **configs})
+                except Exception as err:  # noqa: BLE001 - a fallback this torch may lack
+                    if not crashes:
+                        raise
+                    raise _NotCompiled(_first_line(err)) from err
+                with zipfile.ZipFile(tmp) as archive:
+                    root = archive.namelist()[0].split("/")[0]
+                with zipfile.ZipFile(tmp, "a") as archive:
+                    archive.writestr(f"{root}/{METADATA_ENTRY}", text)
+                _check_parity(tmp, model_path, loaded.metadata, device)
+            return output
+        except LoaderCrash as crash:
+            crashes.append(f"{packaging} ({crash.signal})")
+        except _NotCompiled as err:
+            crashes.append(f"{packaging} (not compiled: {err})")
+        except OSError as err:
+            raise ModelFileError(f"cannot write compiled model '{output}': {err}") from err
+    raise ModelFileError(
+        f"torch {torch.__version__} crashed loading the package it compiled for {device}, "
+        f"in each way it could package it: {', '.join(crashes)}. A defect of its AOTInductor "
+        f"loader on this machine, not of the model. Not written; run the TorchScript model "
+        f"'{model_path}' here (it needs no compiling), or compile with another torch version")
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
 
 
 @contextlib.contextmanager
@@ -265,8 +310,9 @@ def _check_parity(package: str, model_path, metadata: ModelMetadata, device: str
 
     Checked in a child process: loading a package runs its compiled code, and torch's own
     loader can crash there (torch 2.11+cu130 loading CUDA packages on an H100 and an H200
-    ended with a segmentation fault, in a fresh process too). A crash becomes a named error
-    and the package is not written, instead of taking the caller down with it."""
+    ended with a segmentation fault, in a fresh process too). A crash raises LoaderCrash,
+    instead of taking the caller down with it: compile_model then packages the code another
+    way (PACKAGINGS), and writes nothing where every way crashes."""
     run = subprocess.run(_parity_command(package, str(model_path), device),
                          capture_output=True, text=True, env=_child_environment())
     if run.returncode < 0:
@@ -274,11 +320,10 @@ def _check_parity(package: str, model_path, metadata: ModelMetadata, device: str
             why = signal.Signals(-run.returncode).name
         except ValueError:
             why = f"signal {-run.returncode}"
-        raise ModelFileError(
-            f"torch {torch.__version__} crashed ({why}) loading the package it compiled for "
-            f"{device}: a defect of its AOTInductor loader on this machine, not of the model. "
-            f"Not written; run the TorchScript model '{model_path}' here (it needs no "
-            "compiling), or compile with another torch version")
+        crash = LoaderCrash(f"torch {torch.__version__} crashed ({why}) loading the package "
+                            f"it compiled for {device}")
+        crash.signal = why
+        raise crash
     lines = run.stdout.strip().splitlines()
     if run.returncode != 0 or not lines:
         detail = (run.stderr.strip().splitlines() or ["no output"])[-1]

@@ -57,7 +57,7 @@ def main() -> None:
                                       f"{'x .pt':>6s}" if args.compiled else ""))
     with tempfile.TemporaryDirectory() as folder:
         for preset in ("fast", "accurate"):
-            base = [None, None]   # the one-species student with radial weights per pair
+            base = None           # the one-species student with radial weights per pair
             for banks, count in itertools.product([int(b) for b in args.banks.split(",")],
                                                   (1, 2, 3, 5)):
                 species = ELEMENTS[:count]
@@ -73,7 +73,7 @@ def main() -> None:
                 if args.compiled:
                     modules.append(compiled(energy, species, preset, banks, Path(folder)))
                 times = timed(modules, inputs, turns=5 if args.compiled else 1)
-                base = [b or t for b, t in zip(base, times)] + base[len(times):]
+                base = base or times
                 line = (f"{preset:9s} {banks:5d} {count:7d} {1000 * times[0]:9.1f} "
                         f"{len(atoms) / times[0]:10.3g} {times[0] / base[0]:13.2f}")
                 if args.compiled:

@@ -251,12 +251,12 @@ def compile_model(model_path: str | os.PathLike, output: str | os.PathLike, *,
     loaded = load_model(model_path, device="cpu")
     program = export_program(loaded, device)
     output.parent.mkdir(parents=True, exist_ok=True)
+    meta = loaded.metadata.to_dict()
+    meta.update(version=2, target={**target_here(device), "threads": threads})
+    meta["model"] = {**meta["model"], "compiled_from": str(Path(model_path).name)}
     crashes = []
     for packaging, configs in PACKAGINGS:
-        meta = loaded.metadata.to_dict()
-        meta.update(version=2, target={**target_here(device), "threads": threads,
-                                       "packaging": packaging})
-        meta["model"] = {**meta["model"], "compiled_from": str(Path(model_path).name)}
+        meta["target"]["packaging"] = packaging
         text = json.dumps(meta, indent=1, sort_keys=True)
         ModelMetadata.from_json(text)            # a valid version 2 file, or say why not
         try:

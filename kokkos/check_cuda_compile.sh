@@ -42,10 +42,10 @@ printf '#pragma once\n#define MLFF_VERSION "check"\n#define MLFF_LAMMPS_VERSION 
 # the sources compile side by side (each one nvcc process; the slowest two take minutes),
 # each into its own log, shown when it fails
 pids=()
-sources=(pair_mlff_kokkos.cpp mlff_model.cpp mlffplugin.cpp pair_mlff.cpp)
+sources=(pair_mlff_kokkos.cpp mlff_model.cpp mlff_native.cpp mlffplugin.cpp pair_mlff.cpp)
 for source in "${sources[@]}"; do
   extra=()
-  [ "$source" = mlff_model.cpp ] && extra=($torch_include)
+  case "$source" in mlff_model.cpp|mlff_native.cpp) extra=($torch_include);; esac
   echo "nvcc (sm_90): $source"
   "$KOKKOS/bin/nvcc_wrapper" "${flags[@]}" "${extra[@]}" -c "$ROOT/pair_style/$source" \
     -o "$WORK/$source.o" > "$WORK/$source.log" 2>&1 &

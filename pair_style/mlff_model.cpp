@@ -3,6 +3,7 @@
 ------------------------------------------------------------------------- */
 
 #include "mlff_model.h"
+#include "mlff_native.h"
 
 // LAMMPS headers before torch headers (see docs/design.md)
 #include "json.h"
@@ -28,6 +29,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 
 using MLFF::ModelError;
@@ -177,6 +179,8 @@ struct MLFF::Model::Impl {
   torch::Tensor type_species;              // [ntypes+1] LAMMPS type -> species, on the device
   torch::Tensor packed;                    // host float64 outputs of the last call (device path)
   torch::Tensor device_energy, device_grad;    // outputs of the last DeviceGraph call
+  std::unique_ptr<NativeModel> native;     // evaluator native: the student in C++
+  std::vector<double> native_energy, native_grad;    // its outputs of the last call
   // MLFF_PROFILE=1: seconds spent in the device path's phases (synchronised per phase)
   bool profile = false;
   double phase_seconds[4] = {0, 0, 0, 0};
@@ -294,7 +298,165 @@ MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl
     impl->module.eval();
   }
   smoke_test(path);
+  if (request.evaluator == "native") {
+    if (impl->compiled)
+      throw ModelError("`evaluator native` reads the student's weights from its TorchScript "
+                       "file (.pt); '" + path + "' is a compiled package: give the .pt it was "
+                       "compiled from");
+    if (impl->device.is_cuda())
+      throw ModelError("`evaluator native` runs on the CPU (`device cpu`); on a GPU use the "
+                       "default evaluator");
+    load_native(path);
+  }
   impl->profile = profile_requested();
+}
+
+/* ----------------------------------------------------------------------
+   evaluator native: the student's weights from its TorchScript module, and a
+   check that the C++ student computes what the module computes
+------------------------------------------------------------------------- */
+
+void MLFF::Model::load_native(const std::string &path)
+{
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto &item : impl->module.named_parameters(true)) tensors[item.name] = item.value;
+  for (const auto &item : impl->module.named_buffers(true)) tensors[item.name] = item.value;
+  const std::string refuse = "`evaluator native` computes mlff students (mlff-tools train, "
+                             "distill); model '" + path + "' is not one (";
+  auto values = [&](const std::string &name) {
+    auto found = tensors.find("energy." + name);
+    if (found == tensors.end())
+      throw ModelError(refuse + "it has no `" + name + "`); use the default evaluator");
+    auto t = found->second.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+    return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
+  };
+  auto shape = [&](const std::string &name) { return tensors.at("energy." + name).sizes().vec(); };
+
+  StudentSpec spec;
+  spec.n_species = static_cast<int>(impl->meta.species.size());
+  spec.cutoff = impl->meta.cutoff;
+  spec.frequencies = values("frequencies");
+  spec.n_radial = static_cast<int>(spec.frequencies.size());
+  const int pairs = static_cast<int>(values("triu").size());
+  spec.n_channels = static_cast<int>(std::lround((std::sqrt(8.0 * pairs + 1.0) - 1.0) / 2.0));
+  const auto radial = values("radial_weight");
+  const auto radial_shape = shape("radial_weight");
+  const int S = spec.n_species, NR = spec.n_radial, K = spec.n_channels;
+  const int64_t width = radial_shape.size() == 2 ? radial_shape[1] : 0;
+  spec.l_max = K > 0 ? static_cast<int>(width / K) - 1 : 0;
+  // each species pair's weights [pair][n][width]: its own block, or its mix of shared banks
+  const int npairs = S * S;
+  spec.pair_weights.assign(std::size_t(npairs) * NR * width, 0.0);
+  if (tensors.count("energy.pair_embedding")) {
+    const auto mix = values("pair_embedding");
+    const int banks = static_cast<int>(shape("pair_embedding").back());
+    if (mix.size() != std::size_t(npairs) * banks || radial.size() != std::size_t(NR) * banks * width)
+      throw ModelError(refuse + "its radial banks do not match its species); use the default "
+                       "evaluator");
+    for (int p = 0; p < npairs; ++p)
+      for (int n = 0; n < NR; ++n)
+        for (int m = 0; m < banks; ++m)
+          for (int64_t c = 0; c < width; ++c)
+            spec.pair_weights[(std::size_t(p) * NR + n) * width + c] +=
+                mix[p * banks + m] * radial[(std::size_t(n) * banks + m) * width + c];
+  } else {
+    if (radial.size() != std::size_t(NR) * npairs * width)
+      throw ModelError(refuse + "its radial weights do not match its species); use the "
+                       "default evaluator");
+    for (int p = 0; p < npairs; ++p)
+      for (int n = 0; n < NR; ++n)
+        for (int64_t c = 0; c < width; ++c)
+          spec.pair_weights[(std::size_t(p) * NR + n) * width + c] =
+              radial[(std::size_t(n) * npairs + p) * width + c];
+  }
+  if (spec.l_max >= 3) spec.rank3 = values("rank3");
+  spec.reference_energy = values("reference_energy");
+  spec.energy_scale = values("energy_scale").at(0);
+  spec.inv_avg_neighbours = values("inv_avg_neighbours").at(0);
+  spec.feature_mean = values("feature_mean");
+  spec.feature_inv_std = values("feature_inv_std");
+  for (int layer = 0; tensors.count("energy.readout." + std::to_string(layer) + ".weight") ||
+                      tensors.count("energy.readout." + std::to_string(layer + 1) + ".weight");
+       ++layer) {
+    const std::string name = "readout." + std::to_string(layer);
+    if (!tensors.count("energy." + name + ".weight")) continue;    // an activation
+    const auto weight_shape = shape(name + ".weight");
+    spec.layer_weight.push_back(values(name + ".weight"));
+    spec.layer_bias.push_back(values(name + ".bias"));
+    spec.layer_out.push_back(static_cast<int>(weight_shape.at(0)));
+    spec.layer_in.push_back(static_cast<int>(weight_shape.at(1)));
+  }
+  const std::string wrong = check_student_spec(spec);
+  if (!wrong.empty())
+    throw ModelError(refuse + wrong + "); use the default evaluator");
+  impl->native.reset(make_native_model(spec, impl->meta.dtype));
+
+  // the C++ student against the module on a small cluster of every species: the same
+  // energies and gradients (float64 to 1e-10, float32 to 1e-4, relative to the largest)
+  const int natoms = 7;
+  std::vector<int64_t> species(natoms), centre, neighbour;
+  std::vector<double> vec, position(3 * natoms);
+  const double rc = impl->meta.cutoff;
+  for (int i = 0; i < natoms; ++i) {
+    species[i] = i % S;
+    for (int k = 0; k < 3; ++k)
+      position[3 * i + k] = 0.23 * rc * std::sin(1.7 * (i + 1) * (k + 1) + 0.4 * k);
+  }
+  for (int i = 0; i < natoms - 1; ++i)    // the last atom a ghost: energy but no edges
+    for (int j = 0; j < natoms; ++j) {
+      if (i == j) continue;
+      double d[3], r2 = 0.0;
+      for (int k = 0; k < 3; ++k) {
+        d[k] = position[3 * j + k] - position[3 * i + k];
+        r2 += d[k] * d[k];
+      }
+      if (r2 >= rc * rc || r2 < 1e-4) continue;
+      centre.push_back(i);
+      neighbour.push_back(j);
+      vec.insert(vec.end(), d, d + 3);
+    }
+  const int64_t nedges = static_cast<int64_t>(centre.size());
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
+  auto edge_index = torch::stack({torch::tensor(centre, i64), torch::tensor(neighbour, i64)});
+  auto reference = run_forward(impl->module, nullptr, torch::tensor(species, i64), edge_index,
+                               torch::tensor(vec, f64).view({nedges, 3}).to(impl->dtype),
+                               impl->dtype);
+  const double scale_e = std::max(1.0, reference.first.abs().max().item<double>());
+  const double scale_g = std::max(1.0, reference.second.abs().max().item<double>());
+  // as built (each centre's edges together), then in reverse order (gathered by centre first)
+  double off_e = 0.0, off_g = 0.0;
+  for (int pass = 0; pass < 2; ++pass) {
+    std::vector<int64_t> order(nedges), c(nedges), n(nedges);
+    std::vector<double> v(3 * nedges), energy(natoms), grad(3 * nedges);
+    for (int64_t e = 0; e < nedges; ++e) {
+      order[e] = pass == 0 ? e : nedges - 1 - e;
+      c[e] = centre[order[e]];
+      n[e] = neighbour[order[e]];
+      for (int k = 0; k < 3; ++k) v[3 * e + k] = vec[3 * order[e] + k];
+    }
+    impl->native->compute(natoms, species.data(), nedges, c.data(), n.data(), v.data(),
+                          energy.data(), grad.data());
+    auto mine_e = torch::tensor(energy, f64);
+    auto mine_g = torch::tensor(grad, f64).view({nedges, 3});
+    auto expected_g = reference.second.index_select(0, torch::tensor(order, i64));
+    off_e = std::max(off_e, (mine_e - reference.first).abs().max().item<double>() / scale_e);
+    off_g = std::max(off_g, (mine_g - expected_g).abs().max().item<double>() / scale_g);
+  }
+  const double tolerance = impl->dtype == torch::kFloat32 ? 1e-4 : 1e-10;
+  if (!(off_e <= tolerance && off_g <= tolerance)) {
+    char detail[160];
+    std::snprintf(detail, sizeof(detail), "energies %.2g and gradients %.2g apart, relative, "
+                  "against %.0e", off_e, off_g, tolerance);
+    impl->native.reset();
+    throw ModelError("`evaluator native` does not compute what model '" + path + "' computes (" +
+                     detail + "); use the default evaluator, and report this with the model");
+  }
+}
+
+std::string MLFF::Model::evaluator() const
+{
+  return impl->native ? "native" : "torch";
 }
 
 bool MLFF::Model::profile_requested()
@@ -449,6 +611,14 @@ MLFF::Result MLFF::Model::compute(const Graph &graph)
 {
   const int64_t natoms = static_cast<int64_t>(graph.species.size());
   const int64_t nedges = graph.nedges;
+  if (impl->native) {
+    impl->native_energy.resize(natoms);
+    impl->native_grad.resize(3 * nedges);
+    impl->native->compute(natoms, graph.species.data(), nedges, graph.centre.data(),
+                          graph.neighbour.data(), graph.edge_vec.data(),
+                          impl->native_energy.data(), impl->native_grad.data());
+    return checked_result(impl->native_energy.data(), impl->native_grad.data(), natoms, nedges);
+  }
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
 
@@ -477,9 +647,17 @@ MLFF::Result MLFF::Model::compute(const Graph &graph)
   impl->atom_energy = outputs.first.cpu();
   impl->edge_grad = outputs.second.cpu();
 
+  return checked_result(impl->atom_energy.data_ptr<double>(), impl->edge_grad.data_ptr<double>(),
+                        natoms, nedges);
+}
+
+// the outputs with the first non-finite energy and gradient found in them
+MLFF::Result MLFF::Model::checked_result(const double *atom_energy, const double *edge_grad,
+                                         int64_t natoms, int64_t nedges)
+{
   Result result;
-  result.atom_energy = impl->atom_energy.data_ptr<double>();
-  result.edge_grad = impl->edge_grad.data_ptr<double>();
+  result.atom_energy = atom_energy;
+  result.edge_grad = edge_grad;
   for (int64_t i = 0; i < natoms; ++i)
     if (!std::isfinite(result.atom_energy[i])) {
       result.first_bad_atom = i;
@@ -514,6 +692,8 @@ void MLFF::Model::set_type_species(const std::vector<int> &type_to_species)
 
 MLFF::NeighbourOutput MLFF::Model::compute(const NeighbourInput &in)
 {
+  if (impl->native)
+    throw ModelError("`evaluator native` computes graphs built on the host (`graph host`)");
   if (!impl->type_species.defined())
     throw ModelError("internal: set_type_species() was not called before compute()");
   const auto dev = impl->device;
@@ -626,6 +806,9 @@ MLFF::NeighbourOutput MLFF::Model::compute(const NeighbourInput &in)
 
 MLFF::DeviceResult MLFF::Model::compute(const DeviceGraph &graph)
 {
+  if (impl->native)
+    throw ModelError("`evaluator native` is not in pair_style mlff/kk yet; use the default "
+                     "evaluator there");
   const auto dev = impl->device;
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(dev);
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(dev);

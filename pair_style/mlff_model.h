@@ -41,6 +41,9 @@ struct DeviceRequest {
   std::string kind = "cpu";
   int node_local_rank = 0;    // picks the GPU when several ranks share a node
   int cuda_index = -1;        // this GPU instead (Kokkos's), when >= 0
+  // what computes the model: "torch" (its TorchScript or compiled code) or "native" (a
+  // student's own math in C++, mlff_native.h; CPU, host graph)
+  std::string evaluator = "torch";
 };
 
 // A graph in host memory, as the contract's forward() takes it.
@@ -130,6 +133,8 @@ class Model {
 
   const ModelMetadata &metadata() const;
   std::string device_name() const;
+  // "torch" or "native": what computes the model (DeviceRequest::evaluator)
+  std::string evaluator() const;
   Result compute(const Graph &graph);
 
   // LAMMPS type (1..ntypes) -> model species, -1 for a type left to another style
@@ -152,6 +157,9 @@ class Model {
   struct Impl;
   std::unique_ptr<Impl> impl;
   void smoke_test(const std::string &path);
+  void load_native(const std::string &path);
+  static Result checked_result(const double *atom_energy, const double *edge_grad,
+                               int64_t natoms, int64_t nedges);
 };
 
 }    // namespace MLFF

@@ -317,17 +317,19 @@ void PairMLFF::stop_non_finite_force(int i, int j, double distance)
 
 /* ----------------------------------------------------------------------
    pair_style mlff model.pt [device cpu|cuda|auto] [threads N] [graph host|device]
+                            [evaluator torch|native]
 ------------------------------------------------------------------------- */
 
 void PairMLFF::settings(int narg, char **arg)
 {
   if (narg < 1)
     error->all(FLERR, "Illegal pair_style mlff command: expected `pair_style mlff model.pt "
-                      "[device cpu|cuda|auto] [threads N] [graph host|device]`");
+                      "[device cpu|cuda|auto] [threads N] [graph host|device] [evaluator torch|native]`");
   check_units();
 
   std::string device = "default";
   std::string graph_where = "default";
+  std::string evaluator = "torch";
   int nthreads = 1;
   for (int iarg = 1; iarg < narg; iarg += 2) {
     const std::string key = arg[iarg];
@@ -346,9 +348,14 @@ void PairMLFF::settings(int narg, char **arg)
       if (value != "host" && value != "device")
         error->all(FLERR, "pair_style mlff: graph `{}` is not one of host, device", value);
       graph_where = value;
+    } else if (key == "evaluator") {
+      if (value != "torch" && value != "native")
+        error->all(FLERR, "pair_style mlff: evaluator `{}` is not one of torch, native", value);
+      evaluator = value;
     } else {
       error->all(FLERR,
-                 "pair_style mlff: unknown keyword `{}`; known keywords: device, threads, graph",
+                 "pair_style mlff: unknown keyword `{}`; known keywords: device, threads, graph, "
+                 "evaluator",
                  key);
     }
   }
@@ -356,8 +363,17 @@ void PairMLFF::settings(int narg, char **arg)
   // with several ranks per node, each picks a GPU by its rank within the node
   MPI_Comm node;
   MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, comm->me, MPI_INFO_NULL, &node);
+  if (evaluator == "native") {
+    if (kokkos_style)
+      error->all(FLERR, "pair_style mlff/kk: `evaluator native` is not in the Kokkos style yet; "
+                        "use pair_style mlff for it, or the default evaluator");
+    if (graph_where == "device")
+      error->all(FLERR, "pair_style mlff: `evaluator native` computes graphs built on the host; "
+                        "remove `graph device`");
+  }
   MLFF::DeviceRequest request;
   request.kind = device;
+  request.evaluator = evaluator;
   MPI_Comm_rank(node, &request.node_local_rank);
   MPI_Comm_free(&node);
   choose_device(request);
@@ -380,12 +396,13 @@ void PairMLFF::settings(int narg, char **arg)
     const auto &meta = model->metadata();
     utils::logmesg(lmp,
                    "pair_style {}: model '{}' species {} cutoff {} A {} on {}, {} thread(s), "
-                   "graph built {}\n",
+                   "graph built {}{}\n",
                    style_name(), model_path,
                    utils::join_words(meta.species, " "), meta.cutoff, meta.dtype,
                    model->device_name(), nthreads,
                    kokkos_style ? "by Kokkos kernels" : (graph_on_device ? "on the device"
-                                                                          : "on the host"));
+                                                                          : "on the host"),
+                   model->evaluator() == "native" ? ", computed by the native evaluator" : "");
     // Inductor writes a package's CPU code for a thread count: other counts run slower
     if (!on_gpu && meta.target_threads > 0 && meta.target_threads != nthreads)
       error->warning(FLERR,

@@ -1,0 +1,340 @@
+/* -*- c++ -*- ----------------------------------------------------------
+   mlff: the student (mlff_tools/model/student.py) evaluated natively.
+
+   One atom at a time, from its own edges: the sums of the radial basis times
+   the angular parts per neighbour species, the radial weights of its species
+   pairs, the channel-pair invariants, the readout MLP, and back through all of
+   them to d E_i / d edge_vec for each of its edges. The same numbers as the
+   TorchScript model's forward() and autograd (the contract in docs/design.md),
+   with no tensors between the steps: every edge is read twice (the sums, then
+   the gradient), and an atom's intermediates fit in a small scratch block.
+
+   The per-atom function takes a StudentView (flat arrays and sizes, no
+   containers), so that device code (Kokkos) can call it as it is; this file
+   includes no torch and no LAMMPS header. NativeStudent<T> owns the arrays and
+   computes a whole graph on the host (pair_style mlff ... evaluator native).
+------------------------------------------------------------------------- */
+
+#ifndef LMP_MLFF_NATIVE_H
+#define LMP_MLFF_NATIVE_H
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#ifndef MLFF_INLINE
+#define MLFF_INLINE inline
+#endif
+
+namespace MLFF {
+
+// the student's weights, as mlff_model.cpp reads them from a model file (float64 copies)
+struct StudentSpec {
+  int n_species = 0, n_radial = 0, n_channels = 0, l_max = 0;
+  double cutoff = 0.0;
+  std::vector<double> frequencies;        // [n_radial]
+  // the radial weights of each species pair, [z_i][z_j][n][(l_max + 1) k]
+  std::vector<double> pair_weights;
+  std::vector<double> rank3;              // [27][10], l_max 3 only
+  std::vector<double> reference_energy;   // [n_species]
+  double energy_scale = 1.0, inv_avg_neighbours = 1.0;
+  std::vector<double> feature_mean, feature_inv_std;    // [n_descriptors]
+  // the readout's linear layers (SiLU between them), weight [out][in] and bias [out]
+  std::vector<std::vector<double>> layer_weight, layer_bias;
+  std::vector<int> layer_in, layer_out;
+};
+
+// everything one atom's computation reads, as flat arrays in the model's dtype
+template <typename T> struct StudentView {
+  int n_species, n_radial, n_channels, l_max;
+  int n_angular;       // 8 (l = 1, 2) or 18 (and l = 3)
+  int n_values;        // 1 + n_angular: the l = 0 basis, then each angular part
+  int n_descriptors, n_layers, widest;
+  T cutoff, envelope_scale, energy_scale, inv_avg_neighbours;
+  const T *frequencies, *pair_weights, *rank3, *reference_energy;
+  const T *feature_mean, *feature_inv_std;
+  const T *weight;     // every layer's [out][in], one after another
+  const T *weight_t;   // the same, each [in][out]
+  const T *bias;       // every layer's [out]
+  const int *layer_in, *layer_out, *weight_offset, *bias_offset;
+  // scratch (in T) that one atom needs
+  int scratch_size() const
+  {
+    int activations = 0;
+    for (int layer = 0; layer < n_layers; ++layer) activations += 2 * layer_out[layer];
+    return 2 * n_species * n_radial * n_values + 2 * n_values * n_channels + 3 * widest +
+           activations + 2 * n_radial + 2 * n_values + 27;
+  }
+};
+
+// l of each of the n_values rows: 0, then 1 (x, y, z), 2 (5 values), 3 (10 values)
+MLFF_INLINE int row_l(int row)
+{
+  return row == 0 ? 0 : (row <= 3 ? 1 : (row <= 8 ? 2 : 3));
+}
+
+// b_n(r) = sqrt(2/rc) sin(f_n r) / r f_env(r / rc) and d b_n / dr, n = 0..n_radial-1; the
+// sines and cosines of f_n r = (n + 1) f_0 r by the angle-addition recurrence
+template <typename T>
+MLFF_INLINE void radial_basis(const StudentView<T> &w, T r, T *b, T *db)
+{
+  T x = r / w.cutoff;
+  T env = 0, denv = 0;
+  if (x < T(1)) {
+    const T x2 = x * x, x3 = x2 * x;
+    env = T(1) - x3 * (T(10) - x * (T(15) - T(6) * x));
+    denv = -T(30) * x2 * (T(1) - x) * (T(1) - x);
+  }
+  const T scale = env * w.envelope_scale / r;
+  const T dscale = w.envelope_scale * (denv / w.cutoff - env / r) / r;
+  const T angle = w.frequencies[0] * r;
+  const T s1 = std::sin(angle), c1 = std::cos(angle);
+  T s = s1, c = c1, s_prev = 0, c_prev = 1;
+  for (int n = 0; n < w.n_radial; ++n) {
+    b[n] = s * scale;
+    db[n] = w.frequencies[n] * c * scale + s * dscale;
+    const T s_next = T(2) * c1 * s - s_prev, c_next = T(2) * c1 * c - c_prev;
+    s_prev = s;
+    c_prev = c;
+    s = s_next;
+    c = c_next;
+  }
+}
+
+// the angular values of unit vector u: 1, then l = 1 (u), l = 2 (5), l = 3 (10)
+template <typename T>
+MLFF_INLINE void angular_parts(const StudentView<T> &w, const T *u, T *y, T *cube)
+{
+  const T x = u[0], yy_ = u[1], z = u[2];
+  const T sqrt2 = T(1.4142135623730951), sqrt6 = T(2.449489742783178);
+  y[0] = T(1);
+  y[1] = x;
+  y[2] = yy_;
+  y[3] = z;
+  y[4] = sqrt2 * x * yy_;
+  y[5] = sqrt2 * x * z;
+  y[6] = sqrt2 * yy_ * z;
+  y[7] = (x * x - yy_ * yy_) / sqrt2;
+  y[8] = (T(2) * z * z - x * x - yy_ * yy_) / sqrt6;
+  if (w.l_max >= 3) {
+    for (int a = 0; a < 3; ++a)
+      for (int b = 0; b < 3; ++b)
+        for (int c = 0; c < 3; ++c) cube[9 * a + 3 * b + c] = u[a] * u[b] * u[c];
+    for (int q = 0; q < 10; ++q) {
+      T sum = 0;
+      for (int abc = 0; abc < 27; ++abc) sum += cube[abc] * w.rank3[10 * abc + q];
+      y[9 + q] = sum;
+    }
+  }
+}
+
+/* One atom: its energy (returned) and the gradient of that energy with respect to each of
+   its `count` edges (written to edge_grad[3 * e]). vec[3 * e] is r_j - r_i of edge e; the species
+   of its neighbour is species[neighbour[e]]. scratch holds w.scratch_size() values. */
+template <typename T, typename Vec, typename Grad>
+MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const Vec *vec,
+                           const int64_t *neighbour, const int64_t *species, Grad *edge_grad,
+                           T *scratch)
+{
+  const int S = w.n_species, NR = w.n_radial, K = w.n_channels, C = w.n_values;
+  const int width = (w.l_max + 1) * K;
+  T *grid = scratch;                         // [S][NR][C] the sums over edges
+  T *dgrid = grid + S * NR * C;              // and their gradient
+  T *a = dgrid + S * NR * C;                 // [C][K] the densities
+  T *da = a + C * K;
+  T *features = da + C * K;                  // the readout's input
+  T *grad = features + w.widest;             // gradients at a layer's output and input
+  T *grad_in = grad + w.widest;
+  T *act = grad_in + w.widest;               // per layer: pre-activation, output
+  T *b = act;
+  for (int layer = 0; layer < w.n_layers; ++layer) b += 2 * w.layer_out[layer];
+  T *db = b + NR, *y = db + NR, *hy = y + C, *cube = hy + C;
+
+  for (int i = 0; i < S * NR * C; ++i) grid[i] = 0;
+  T u[3];
+  for (int64_t e = 0; e < count; ++e) {
+    const T dx = T(vec[3 * e]), dy = T(vec[3 * e + 1]), dz = T(vec[3 * e + 2]);
+    const T r = std::sqrt(dx * dx + dy * dy + dz * dz);
+    u[0] = dx / r;
+    u[1] = dy / r;
+    u[2] = dz / r;
+    radial_basis(w, r, b, db);
+    angular_parts(w, u, y, cube);
+    T *row = grid + species[neighbour[e]] * NR * C;
+    for (int n = 0; n < NR; ++n)
+      for (int c = 0; c < C; ++c) row[n * C + c] += b[n] * y[c];
+  }
+
+  // the densities: each row's sums through the radial weights of the atom's species pairs
+  for (int c = 0; c < C; ++c) {
+    T *arow = a + c * K;
+    for (int ch = 0; ch < K; ++ch) arow[ch] = 0;
+    const int column = row_l(c) * K;
+    for (int z = 0; z < S; ++z)
+      for (int n = 0; n < NR; ++n) {
+        const T sum = grid[(z * NR + n) * C + c];
+        const T *weights = w.pair_weights + ((zi * S + z) * NR + n) * width + column;
+        for (int ch = 0; ch < K; ++ch) arow[ch] += sum * weights[ch];
+      }
+    for (int ch = 0; ch < K; ++ch) arow[ch] *= w.inv_avg_neighbours;
+  }
+
+  // descriptors: A0, then per l the channel-pair products summed over the l's rows
+  int q = 0;
+  for (int ch = 0; ch < K; ++ch) features[q++] = a[ch];
+  for (int l = 0; l <= w.l_max; ++l) {
+    const int first = l == 0 ? 0 : (l == 1 ? 1 : (l == 2 ? 4 : 9));
+    const int rows = l == 0 ? 1 : (l == 1 ? 3 : (l == 2 ? 5 : 10));
+    for (int ch = 0; ch < K; ++ch)
+      for (int d = ch; d < K; ++d) {
+        T sum = 0;
+        for (int m = first; m < first + rows; ++m) sum += a[m * K + ch] * a[m * K + d];
+        features[q++] = sum;
+      }
+  }
+  for (int f = 0; f < w.n_descriptors; ++f)
+    features[f] = (features[f] - w.feature_mean[f]) * w.feature_inv_std[f];
+  for (int s = 0; s < S; ++s) features[w.n_descriptors + s] = s == zi ? T(1) : T(0);
+
+  // the readout, keeping each layer's pre-activation for the way back
+  const T *input = features;
+  T *layer_act = act;
+  T output = 0;
+  for (int layer = 0; layer < w.n_layers; ++layer) {
+    const int in = w.layer_in[layer], out = w.layer_out[layer];
+    T *pre = layer_act, *post = layer_act + out;
+    const T *wt = w.weight_t + w.weight_offset[layer];
+    const T *bias = w.bias + w.bias_offset[layer];
+    for (int o = 0; o < out; ++o) pre[o] = bias[o];
+    for (int i = 0; i < in; ++i) {
+      const T x = input[i];
+      for (int o = 0; o < out; ++o) pre[o] += wt[i * out + o] * x;
+    }
+    if (layer + 1 < w.n_layers)
+      for (int o = 0; o < out; ++o) post[o] = pre[o] / (T(1) + std::exp(-pre[o]));
+    else
+      output = pre[0];
+    input = post;
+    layer_act += 2 * out;
+  }
+  const T energy = w.reference_energy[zi] + w.energy_scale * output;
+
+  // back through the readout: grad holds d E / d (a layer's output), then its input
+  grad[0] = w.energy_scale;
+  for (int layer = w.n_layers - 1; layer >= 0; --layer) {
+    const int in = w.layer_in[layer], out = w.layer_out[layer];
+    if (layer + 1 < w.n_layers) {
+      const T *pre = act;
+      for (int l = 0; l < layer; ++l) pre += 2 * w.layer_out[l];
+      for (int o = 0; o < out; ++o) {
+        const T sigmoid = T(1) / (T(1) + std::exp(-pre[o]));
+        grad[o] *= sigmoid * (T(1) + pre[o] * (T(1) - sigmoid));
+      }
+    }
+    const T *wm = w.weight + w.weight_offset[layer];
+    for (int i = 0; i < in; ++i) grad_in[i] = 0;
+    for (int o = 0; o < out; ++o) {
+      const T g = grad[o];
+      for (int i = 0; i < in; ++i) grad_in[i] += wm[o * in + i] * g;
+    }
+    T *swap = grad;
+    grad = grad_in;
+    grad_in = swap;
+  }
+  // grad now holds d E / d features; to the descriptors' raw values
+  T *dfeatures = grad;
+  for (int f = 0; f < w.n_descriptors; ++f) dfeatures[f] *= w.feature_inv_std[f];
+
+  for (int i = 0; i < C * K; ++i) da[i] = 0;
+  q = 0;
+  for (int ch = 0; ch < K; ++ch) da[ch] += dfeatures[q++];
+  for (int l = 0; l <= w.l_max; ++l) {
+    const int first = l == 0 ? 0 : (l == 1 ? 1 : (l == 2 ? 4 : 9));
+    const int rows = l == 0 ? 1 : (l == 1 ? 3 : (l == 2 ? 5 : 10));
+    for (int ch = 0; ch < K; ++ch)
+      for (int d = ch; d < K; ++d) {
+        const T g = dfeatures[q++];
+        for (int m = first; m < first + rows; ++m) {
+          da[m * K + ch] += g * a[m * K + d];
+          da[m * K + d] += g * a[m * K + ch];
+        }
+      }
+  }
+  for (int z = 0; z < S; ++z)
+    for (int n = 0; n < NR; ++n) {
+      const T *weights = w.pair_weights + ((zi * S + z) * NR + n) * width;
+      for (int c = 0; c < C; ++c) {
+        const T *wc = weights + row_l(c) * K;
+        const T *dac = da + c * K;
+        T sum = 0;
+        for (int ch = 0; ch < K; ++ch) sum += dac[ch] * wc[ch];
+        dgrid[(z * NR + n) * C + c] = sum * w.inv_avg_neighbours;
+      }
+    }
+
+  // each edge: d E / d b_n and d E / d y, then through r and the unit vector
+  const T sqrt2 = T(1.4142135623730951), sqrt6 = T(2.449489742783178);
+  for (int64_t e = 0; e < count; ++e) {
+    const T dx = T(vec[3 * e]), dy = T(vec[3 * e + 1]), dz = T(vec[3 * e + 2]);
+    const T r = std::sqrt(dx * dx + dy * dy + dz * dz);
+    u[0] = dx / r;
+    u[1] = dy / r;
+    u[2] = dz / r;
+    radial_basis(w, r, b, db);
+    angular_parts(w, u, y, cube);
+    const T *drow = dgrid + species[neighbour[e]] * NR * C;
+    for (int c = 0; c < C; ++c) hy[c] = 0;
+    T de_dr = 0;
+    for (int n = 0; n < NR; ++n) {
+      T g = 0;
+      for (int c = 0; c < C; ++c) {
+        g += drow[n * C + c] * y[c];
+        hy[c] += drow[n * C + c] * b[n];
+      }
+      de_dr += g * db[n];
+    }
+    const T x = u[0], yv = u[1], z = u[2];
+    T gu[3] = {hy[1], hy[2], hy[3]};
+    gu[0] += sqrt2 * (hy[4] * yv + hy[5] * z + hy[7] * x) - T(2) * x * hy[8] / sqrt6;
+    gu[1] += sqrt2 * (hy[4] * x + hy[6] * z - hy[7] * yv) - T(2) * yv * hy[8] / sqrt6;
+    gu[2] += sqrt2 * (hy[5] * x + hy[6] * yv) + T(4) * z * hy[8] / sqrt6;
+    if (w.l_max >= 3) {
+      // cube[abc] now: sum_q rank3[abc][q] dE/dy_q; d(u_a u_b u_c) / du picks each factor
+      for (int abc = 0; abc < 27; ++abc) {
+        T sum = 0;
+        for (int qq = 0; qq < 10; ++qq) sum += w.rank3[10 * abc + qq] * hy[9 + qq];
+        cube[abc] = sum;
+      }
+      for (int p = 0; p < 3; ++p)
+        for (int s = 0; s < 3; ++s)
+          for (int t = 0; t < 3; ++t) {
+            const T uu = u[s] * u[t];
+            gu[p] += (cube[9 * p + 3 * s + t] + cube[9 * s + 3 * p + t] +
+                      cube[9 * s + 3 * t + p]) * uu;
+          }
+    }
+    const T radial = gu[0] * u[0] + gu[1] * u[1] + gu[2] * u[2];
+    for (int k = 0; k < 3; ++k) edge_grad[3 * e + k] = Grad(de_dr * u[k] + (gu[k] - radial * u[k]) / r);
+  }
+  return energy;
+}
+
+class NativeModel {
+ public:
+  virtual ~NativeModel() = default;
+  // atom_energy [natoms] and edge_grad [3 nedges] of a graph, as the contract's forward();
+  // any edge order (each centre's edges are gathered first where they are not together)
+  virtual void compute(int64_t natoms, const int64_t *species, int64_t nedges,
+                       const int64_t *centre, const int64_t *neighbour, const double *edge_vec,
+                       double *atom_energy, double *edge_grad) = 0;
+};
+
+// "" where the spec describes a student this code computes, else why not
+std::string check_student_spec(const StudentSpec &spec);
+// the evaluator for the model's dtype ("float32" or "float64"); threads from ATen's settings
+NativeModel *make_native_model(const StudentSpec &spec, const std::string &dtype);
+
+}    // namespace MLFF
+
+#endif

@@ -1,0 +1,141 @@
+"""`pair_style mlff model.pt evaluator native`: the student computed in C++
+(pair_style/mlff_native.h) equals the same file run by libtorch.
+
+Students with random weights and random descriptor statistics, of each kind train writes
+(one species; l_max 3; per-pair weights for three species with the `accurate` sizes; shared
+radial banks for six species), in float64 (to 1e-10) and float32 (to 1e-5 relative): energy,
+forces, pressure tensor, per-atom energy and per-atom virial in LAMMPS, on 1 and 2 ranks and
+with 2 threads. Bad requests are refused at `pair_style` by name.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.lammps import run_lmp, single_point
+from helpers.structures import silicon
+from mlff_tools.lammps import write_data
+from mlff_tools.model import EdgeGradient, ModelMetadata, save_model
+from mlff_tools.model.student import PRESETS, StudentEnergy
+
+TOL64 = 1e-10    # float64: relative to the largest value of each quantity
+TOL32 = 1e-5     # float32: the same, relative
+CUTOFF = 4.5
+
+# (species, preset, l_max, radial banks): the species treatments and sizes train writes
+KINDS = {
+    "Si-fast": (("Si",), "fast", 2, 0),
+    "Si-lmax3": (("Si",), "fast", 3, 0),
+    "SiCGe-accurate-lmax3": (("Si", "C", "Ge"), "accurate", 3, 0),
+    "six-species-banks": (("Si", "C", "Ge", "Sn", "O", "N"), "fast", 2, 8),
+}
+
+
+def student(path, species, preset, l_max, banks, dtype, seed=1):
+    """A student with random weights and descriptor statistics, saved as train saves one."""
+    torch.manual_seed(seed)
+    sizes = {**PRESETS[preset], "l_max": l_max, "radial_banks": banks}
+    energy = StudentEnergy(species, CUTOFF, dtype=torch.float64, **sizes)
+    with torch.no_grad():
+        for p in energy.parameters():
+            p.normal_(0.0, 0.5)
+        energy.reference_energy.uniform_(-5, -3)
+        energy.inv_avg_neighbours.fill_(1 / 20)
+        energy.feature_mean.normal_(0.0, 0.3)
+        energy.feature_inv_std.uniform_(0.5, 2.0)
+        energy.energy_scale.fill_(0.7)
+    module = EdgeGradient(energy).eval()
+    if dtype == "float32":
+        module = module.float()
+    return save_model(module, ModelMetadata(
+        species=species, cutoff=CUTOFF, dtype=dtype,
+        model={"arch": "density-expansion", "preset": preset, **sizes}), path)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("native")
+    return {(kind, dtype): student(folder / f"{kind}-{dtype}.pt", *spec, dtype)
+            for kind, spec in KINDS.items() for dtype in ("float64", "float32")}
+
+
+def structure(species):
+    """Rattled triclinic silicon (64 atoms) with the species laid over its sites in turn."""
+    atoms = silicon((2, 2, 2), rattle=0.1, triclinic=True, seed=4)
+    atoms.set_chemical_symbols([species[i % len(species)] for i in range(len(atoms))])
+    return atoms
+
+
+def lines(model, species, evaluator, extra=""):
+    return [f"pair_style mlff {model} evaluator {evaluator}{extra}",
+            f"pair_coeff * * {' '.join(species)}"]
+
+
+def relative_errors(result, reference):
+    def relative(a, b):
+        return float(np.abs(np.asarray(a) - np.asarray(b)).max() / max(np.abs(b).max(), 1.0))
+
+    return {"energy": relative(result.energy, reference.energy),
+            "forces": relative(result.forces, reference.forces),
+            "virial": relative(result.virial, reference.virial),
+            "per-atom energy": relative(result.atom_energy, reference.atom_energy),
+            "per-atom virial": relative(result.atom_virial, reference.atom_virial)}
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_native_equals_torch(models, tmp_path, kind, dtype):
+    species = list(KINDS[kind][0])
+    atoms = structure(species)
+    results = {}
+    for evaluator in ("torch", "native"):
+        (tmp_path / evaluator).mkdir()
+        results[evaluator] = single_point(atoms, species,
+                                          lines(models[kind, dtype], species, evaluator),
+                                          tmp_path=tmp_path / evaluator)
+    tolerance = TOL64 if dtype == "float64" else TOL32
+    errors = relative_errors(results["native"], results["torch"])
+    bad = {k: v for k, v in errors.items() if not v < tolerance}
+    assert not bad, f"{kind} {dtype}: native differs from torch by " + ", ".join(
+        f"{k} {v:.2e}" for k, v in bad.items()) + f" (tolerance {tolerance:g})"
+    assert np.abs(results["torch"].forces).max() > 0.01, "a test with no forces tests nothing"
+
+
+def test_native_on_two_ranks_and_two_threads(models, tmp_path):
+    """Two ranks (ghost atoms, forces sent back to their owners) and two threads per rank
+    give the one-rank torch numbers."""
+    species = list(KINDS["SiCGe-accurate-lmax3"][0])
+    model = models["SiCGe-accurate-lmax3", "float64"]
+    atoms = structure(species)
+    data = write_data(atoms, tmp_path / "structure.data", species)
+    setup = ["units metal", "atom_modify map yes", f"read_data {data}"]
+    reference = run_lmp(setup + lines(model, species, "torch"), nprocs=1, cwd=tmp_path / "torch")
+    for nprocs, threads in ((2, 1), (1, 2)):
+        result = run_lmp(setup + lines(model, species, "native", f" threads {threads}"),
+                         nprocs=nprocs, cwd=tmp_path / f"native-{nprocs}-{threads}")
+        assert "computed by the native evaluator" in result.output
+        for name, mine, theirs in (("energy", result.energy, reference.energy),
+                                   ("pressure", result.pressure, reference.pressure),
+                                   ("forces", result.forces, reference.forces),
+                                   ("per-atom virial", result.atom_virial, reference.atom_virial)):
+            error = np.abs(np.asarray(mine) - theirs).max() / max(np.abs(theirs).max(), 1.0)
+            assert error < TOL64, f"{nprocs} rank(s), {threads} thread(s): {name} off by {error:.2e}"
+
+
+def test_native_refuses_what_it_cannot_compute(models, tmp_path):
+    from mlff_tools.lammps import potentials_dir
+    from mlff_tools.model.sw import export_sw
+
+    atoms = structure(["Si"])
+    sw = export_sw(potentials_dir() / "Si.sw", tmp_path / "sw.pt")
+    model = models["Si-fast", "float64"]
+    cases = [
+        (lines(sw, ["Si"], "native"), "is not one"),
+        (lines(model, ["Si"], "native", " graph device"), "remove `graph device`"),
+        (lines(model, ["Si"], "jax"), "evaluator `jax` is not one of torch, native"),
+    ]
+    for pair, message in cases:
+        with pytest.raises(Exception, match=message):
+            single_point(atoms, ["Si"], pair, tmp_path=tmp_path)

@@ -180,6 +180,7 @@ struct MLFF::Model::Impl {
   torch::Tensor packed;                    // host float64 outputs of the last call (device path)
   torch::Tensor device_energy, device_grad;    // outputs of the last DeviceGraph call
   std::unique_ptr<NativeModel> native;     // evaluator native: the student in C++
+  StudentSpec native_spec;                 // and its weights
   std::vector<double> native_energy, native_grad;    // its outputs of the last call
   // MLFF_PROFILE=1: seconds spent in the device path's phases (synchronised per phase)
   bool profile = false;
@@ -303,9 +304,6 @@ MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl
       throw ModelError("`evaluator native` reads the student's weights from its TorchScript "
                        "file (.pt); '" + path + "' is a compiled package: give the .pt it was "
                        "compiled from");
-    if (impl->device.is_cuda())
-      throw ModelError("`evaluator native` runs on the CPU (`device cpu`); on a GPU use the "
-                       "default evaluator");
     load_native(path);
   }
   impl->profile = profile_requested();
@@ -390,6 +388,7 @@ void MLFF::Model::load_native(const std::string &path)
   if (!wrong.empty())
     throw ModelError(refuse + wrong + "); use the default evaluator");
   impl->native.reset(make_native_model(spec, impl->meta.dtype));
+  impl->native_spec = spec;
 
   // the C++ student against the module on a small cluster of every species: the same
   // energies and gradients (float64 to 1e-10, float32 to 1e-4, relative to the largest)
@@ -419,9 +418,12 @@ void MLFF::Model::load_native(const std::string &path)
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   auto f64 = torch::TensorOptions().dtype(torch::kFloat64);
   auto edge_index = torch::stack({torch::tensor(centre, i64), torch::tensor(neighbour, i64)});
-  auto reference = run_forward(impl->module, nullptr, torch::tensor(species, i64), edge_index,
-                               torch::tensor(vec, f64).view({nedges, 3}).to(impl->dtype),
+  auto reference = run_forward(impl->module, nullptr, torch::tensor(species, i64).to(impl->device),
+                               edge_index.to(impl->device),
+                               torch::tensor(vec, f64).view({nedges, 3}).to(impl->device, impl->dtype),
                                impl->dtype);
+  reference.first = reference.first.cpu();
+  reference.second = reference.second.cpu();
   const double scale_e = std::max(1.0, reference.first.abs().max().item<double>());
   const double scale_g = std::max(1.0, reference.second.abs().max().item<double>());
   // as built (each centre's edges together), then in reverse order (gathered by centre first)
@@ -457,6 +459,11 @@ void MLFF::Model::load_native(const std::string &path)
 std::string MLFF::Model::evaluator() const
 {
   return impl->native ? "native" : "torch";
+}
+
+const MLFF::StudentSpec *MLFF::Model::native_spec() const
+{
+  return impl->native ? &impl->native_spec : nullptr;
 }
 
 bool MLFF::Model::profile_requested()

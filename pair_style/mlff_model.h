@@ -19,6 +19,8 @@
 
 namespace MLFF {
 
+struct StudentSpec;    // mlff_native.h
+
 class ModelError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -135,6 +137,8 @@ class Model {
   std::string device_name() const;
   // "torch" or "native": what computes the model (DeviceRequest::evaluator)
   std::string evaluator() const;
+  // evaluator native: the student's weights (for device copies, mlff/kk), else nullptr
+  const StudentSpec *native_spec() const;
   Result compute(const Graph &graph);
 
   // LAMMPS type (1..ntypes) -> model species, -1 for a type left to another style

@@ -14,65 +14,14 @@ namespace {
 
 template <typename T> class NativeStudent : public MLFF::NativeModel {
  public:
-  explicit NativeStudent(const MLFF::StudentSpec &spec)
+  explicit NativeStudent(const MLFF::StudentSpec &spec) : arrays(spec)
   {
-    auto cast = [](const std::vector<double> &from) {
-      return std::vector<T>(from.begin(), from.end());
-    };
-    frequencies = cast(spec.frequencies);
-    pair_weights = cast(spec.pair_weights);
-    rank3 = cast(spec.rank3);
-    reference_energy = cast(spec.reference_energy);
-    feature_mean = cast(spec.feature_mean);
-    feature_inv_std = cast(spec.feature_inv_std);
-    layer_in = spec.layer_in;
-    layer_out = spec.layer_out;
-    int widest = layer_in[0];
-    for (std::size_t layer = 0; layer < layer_in.size(); ++layer) {
-      const int in = layer_in[layer], out = layer_out[layer];
-      weight_offset.push_back(static_cast<int>(weight.size()));
-      bias_offset.push_back(static_cast<int>(bias.size()));
-      const auto &w = spec.layer_weight[layer];
-      weight.insert(weight.end(), w.begin(), w.end());
-      weight_t.resize(weight.size());
-      for (int o = 0; o < out; ++o)
-        for (int i = 0; i < in; ++i) weight_t[weight_offset[layer] + i * out + o] = T(w[o * in + i]);
-      bias.insert(bias.end(), spec.layer_bias[layer].begin(), spec.layer_bias[layer].end());
-      widest = std::max(widest, std::max(in, out));
-    }
-
-    view.n_species = spec.n_species;
-    view.n_radial = spec.n_radial;
-    view.n_channels = spec.n_channels;
-    view.l_max = spec.l_max;
-    view.n_angular = spec.l_max >= 3 ? 18 : 8;
-    view.n_values = 1 + view.n_angular;
-    view.n_descriptors = static_cast<int>(spec.feature_mean.size());
-    view.n_layers = static_cast<int>(layer_in.size());
-    view.widest = widest;
-    view.cutoff = T(spec.cutoff);
-    view.envelope_scale = T(std::sqrt(2.0 / spec.cutoff));
-    view.energy_scale = T(spec.energy_scale);
-    view.inv_avg_neighbours = T(spec.inv_avg_neighbours);
-    view.frequencies = frequencies.data();
-    view.pair_weights = pair_weights.data();
-    view.rank3 = rank3.data();
-    view.reference_energy = reference_energy.data();
-    view.feature_mean = feature_mean.data();
-    view.feature_inv_std = feature_inv_std.data();
-    view.weight = weight.data();
-    view.weight_t = weight_t.data();
-    view.bias = bias.data();
-    view.layer_in = layer_in.data();
-    view.layer_out = layer_out.data();
-    view.weight_offset = weight_offset.data();
-    view.bias_offset = bias_offset.data();
-
+    view = arrays.view_on(arrays.values.data(), arrays.ints.data());
     // an atom with no edges: the readout of all-zero densities, one value per species
-    std::vector<T> scratch(view.scratch_size());
+    std::vector<T> scratch(view.scratch);
     for (int s = 0; s < spec.n_species; ++s)
-      idle.push_back(MLFF::student_atom<T, double, double>(view, s, 0, nullptr, nullptr,
-                                                           nullptr, nullptr, scratch.data()));
+      idle.push_back(MLFF::host_kernels::student_atom<T, double, double>(
+          view, s, 0, nullptr, nullptr, nullptr, nullptr, scratch.data()));
   }
 
   void compute(int64_t natoms, const int64_t *species, int64_t nedges, const int64_t *centre,
@@ -125,11 +74,11 @@ template <typename T> class NativeStudent : public MLFF::NativeModel {
     const int64_t nruns = static_cast<int64_t>(runs.size()) - 1;
     const auto &w = view;
     at::parallel_for(0, nruns, 64, [&](int64_t begin, int64_t end) {
-      std::vector<T> scratch(w.scratch_size());
+      std::vector<T> scratch(w.scratch);
       for (int64_t run = begin; run < end; ++run) {
         const int64_t start = runs[run], count = runs[run + 1] - start;
         const int64_t i = first[start];
-        atom_energy[i] = double(MLFF::student_atom<T, double, double>(
+        atom_energy[i] = double(MLFF::host_kernels::student_atom<T, double, double>(
             w, static_cast<int>(species[i]), count, vec + 3 * start, nbr + start, species,
             grad + 3 * start, scratch.data()));
       }
@@ -141,10 +90,9 @@ template <typename T> class NativeStudent : public MLFF::NativeModel {
   }
 
  private:
-  std::vector<T> frequencies, pair_weights, rank3, reference_energy, feature_mean,
-      feature_inv_std, weight, weight_t, bias, idle;
-  std::vector<int> layer_in, layer_out, weight_offset, bias_offset;
+  MLFF::StudentArrays<T> arrays;
   MLFF::StudentView<T> view{};
+  std::vector<T> idle;
   // per call: where each centre's run of edges starts, and the gathered copy where needed
   std::vector<int64_t> runs, order, sorted_centre, sorted_neighbour;
   std::vector<char> seen;

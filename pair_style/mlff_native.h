@@ -23,8 +23,17 @@
 #include <string>
 #include <vector>
 
-#ifndef MLFF_INLINE
+// Device code (pair_mlff_kokkos.cpp) defines MLFF_NATIVE_KOKKOS before including this file:
+// the per-atom functions are then Kokkos functions with Kokkos's math, in their own namespace
+// (the host build's copies, in mlff_native.cpp, are other functions, not other definitions)
+#ifdef MLFF_NATIVE_KOKKOS
+#define MLFF_INLINE KOKKOS_INLINE_FUNCTION
+#define MLFF_NATIVE_NS kokkos_kernels
+#define MLFF_MATH Kokkos
+#else
 #define MLFF_INLINE inline
+#define MLFF_NATIVE_NS host_kernels
+#define MLFF_MATH std
 #endif
 
 namespace MLFF {
@@ -58,15 +67,108 @@ template <typename T> struct StudentView {
   const T *weight_t;   // the same, each [in][out]
   const T *bias;       // every layer's [out]
   const int *layer_in, *layer_out, *weight_offset, *bias_offset;
-  // scratch (in T) that one atom needs
-  int scratch_size() const
+  int scratch;         // values (T) of scratch that one atom needs
+};
+
+// the arrays of a StudentView in two blocks, values (T) and integers, so that a device can
+// hold a copy of each and view it as the host does: view_on(values.data(), ints.data())
+template <typename T> struct StudentArrays {
+  std::vector<T> values;
+  std::vector<int> ints;
+  StudentView<T> sizes{};    // the sizes and scalars; its pointers are set by view_on
+
+  explicit StudentArrays(const StudentSpec &spec)
   {
-    int activations = 0;
-    for (int layer = 0; layer < n_layers; ++layer) activations += 2 * layer_out[layer];
-    return 2 * n_species * n_radial * n_values + 2 * n_values * n_channels + 3 * widest +
-           activations + 2 * n_radial + 2 * n_values + 27;
+    const auto add = [this](const std::vector<double> &from) {
+      const std::size_t start = values.size();
+      values.insert(values.end(), from.begin(), from.end());
+      return start;
+    };
+    auto &v = sizes;
+    v.n_species = spec.n_species;
+    v.n_radial = spec.n_radial;
+    v.n_channels = spec.n_channels;
+    v.l_max = spec.l_max;
+    v.n_angular = spec.l_max >= 3 ? 18 : 8;
+    v.n_values = 1 + v.n_angular;
+    v.n_descriptors = static_cast<int>(spec.feature_mean.size());
+    v.n_layers = static_cast<int>(spec.layer_in.size());
+    v.cutoff = T(spec.cutoff);
+    v.envelope_scale = T(std::sqrt(2.0 / spec.cutoff));
+    v.energy_scale = T(spec.energy_scale);
+    v.inv_avg_neighbours = T(spec.inv_avg_neighbours);
+    at.frequencies = add(spec.frequencies);
+    at.pair_weights = add(spec.pair_weights);
+    at.rank3 = add(spec.rank3);
+    at.reference_energy = add(spec.reference_energy);
+    at.feature_mean = add(spec.feature_mean);
+    at.feature_inv_std = add(spec.feature_inv_std);
+    std::vector<int> weight_offset, bias_offset;
+    at.weight = values.size();
+    for (const auto &w : spec.layer_weight) weight_offset.push_back(int(add(w) - at.weight));
+    at.weight_t = values.size();
+    int widest = spec.layer_in[0], activations = 0;
+    for (std::size_t layer = 0; layer < spec.layer_in.size(); ++layer) {
+      const int in = spec.layer_in[layer], out = spec.layer_out[layer];
+      for (int i = 0; i < in; ++i)
+        for (int o = 0; o < out; ++o) values.push_back(T(spec.layer_weight[layer][o * in + i]));
+      widest = in > widest ? in : widest;
+      widest = out > widest ? out : widest;
+      activations += 2 * out;
+    }
+    at.bias = values.size();
+    for (const auto &b : spec.layer_bias) bias_offset.push_back(int(add(b) - at.bias));
+    for (const auto &list : {spec.layer_in, spec.layer_out, weight_offset, bias_offset})
+      ints.insert(ints.end(), list.begin(), list.end());
+    v.widest = widest;
+    v.scratch = 2 * v.n_species * v.n_radial * v.n_values + 2 * v.n_values * v.n_channels +
+                3 * widest + activations + 2 * v.n_radial + 2 * v.n_values + 27;
+  }
+
+  // the view with its pointers into blocks (copies of values and ints) at these addresses
+  StudentView<T> view_on(const T *value_block, const int *int_block) const
+  {
+    StudentView<T> v = sizes;
+    v.frequencies = value_block + at.frequencies;
+    v.pair_weights = value_block + at.pair_weights;
+    v.rank3 = value_block + at.rank3;
+    v.reference_energy = value_block + at.reference_energy;
+    v.feature_mean = value_block + at.feature_mean;
+    v.feature_inv_std = value_block + at.feature_inv_std;
+    v.weight = value_block + at.weight;
+    v.weight_t = value_block + at.weight_t;
+    v.bias = value_block + at.bias;
+    v.layer_in = int_block;
+    v.layer_out = int_block + v.n_layers;
+    v.weight_offset = int_block + 2 * v.n_layers;
+    v.bias_offset = int_block + 3 * v.n_layers;
+    return v;
+  }
+
+ private:
+  struct {
+    std::size_t frequencies, pair_weights, rank3, reference_energy, feature_mean,
+        feature_inv_std, weight, weight_t, bias;
+  } at{};
+};
+
+namespace MLFF_NATIVE_NS {
+
+// scratch with one atom's values `stride` apart (stride: the atoms computed side by side), so
+// that on a GPU the threads of a warp read and write neighbouring addresses; a plain pointer
+// where an atom's scratch is its own block
+template <typename T> struct Strided {
+  T *base;
+  int64_t stride;
+  MLFF_INLINE T &operator[](int64_t k) const { return base[k * stride]; }
+  MLFF_INLINE Strided operator+(int64_t k) const { return {base + k * stride, stride}; }
+  MLFF_INLINE Strided &operator+=(int64_t k)
+  {
+    base += k * stride;
+    return *this;
   }
 };
+
 
 // l of each of the n_values rows: 0, then 1 (x, y, z), 2 (5 values), 3 (10 values)
 MLFF_INLINE int row_l(int row)
@@ -76,8 +178,8 @@ MLFF_INLINE int row_l(int row)
 
 // b_n(r) = sqrt(2/rc) sin(f_n r) / r f_env(r / rc) and d b_n / dr, n = 0..n_radial-1; the
 // sines and cosines of f_n r = (n + 1) f_0 r by the angle-addition recurrence
-template <typename T>
-MLFF_INLINE void radial_basis(const StudentView<T> &w, T r, T *b, T *db)
+template <typename T, typename P>
+MLFF_INLINE void radial_basis(const StudentView<T> &w, T r, P b, P db)
 {
   T x = r / w.cutoff;
   T env = 0, denv = 0;
@@ -89,7 +191,7 @@ MLFF_INLINE void radial_basis(const StudentView<T> &w, T r, T *b, T *db)
   const T scale = env * w.envelope_scale / r;
   const T dscale = w.envelope_scale * (denv / w.cutoff - env / r) / r;
   const T angle = w.frequencies[0] * r;
-  const T s1 = std::sin(angle), c1 = std::cos(angle);
+  const T s1 = MLFF_MATH::sin(angle), c1 = MLFF_MATH::cos(angle);
   T s = s1, c = c1, s_prev = 0, c_prev = 1;
   for (int n = 0; n < w.n_radial; ++n) {
     b[n] = s * scale;
@@ -103,8 +205,8 @@ MLFF_INLINE void radial_basis(const StudentView<T> &w, T r, T *b, T *db)
 }
 
 // the angular values of unit vector u: 1, then l = 1 (u), l = 2 (5), l = 3 (10)
-template <typename T>
-MLFF_INLINE void angular_parts(const StudentView<T> &w, const T *u, T *y, T *cube)
+template <typename T, typename P>
+MLFF_INLINE void angular_parts(const StudentView<T> &w, const T *u, P y, P cube)
 {
   const T x = u[0], yy_ = u[1], z = u[2];
   const T sqrt2 = T(1.4142135623730951), sqrt6 = T(2.449489742783178);
@@ -131,44 +233,44 @@ MLFF_INLINE void angular_parts(const StudentView<T> &w, const T *u, T *y, T *cub
 
 /* One atom: its energy (returned) and the gradient of that energy with respect to each of
    its `count` edges (written to edge_grad[3 * e]). vec[3 * e] is r_j - r_i of edge e; the species
-   of its neighbour is species[neighbour[e]]. scratch holds w.scratch_size() values. */
-template <typename T, typename Vec, typename Grad>
+   of its neighbour is species[neighbour[e]]. scratch holds w.scratch values: a pointer, or Strided. */
+template <typename T, typename Vec, typename Grad, typename P>
 MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const Vec *vec,
                            const int64_t *neighbour, const int64_t *species, Grad *edge_grad,
-                           T *scratch)
+                           P scratch)
 {
   const int S = w.n_species, NR = w.n_radial, K = w.n_channels, C = w.n_values;
   const int width = (w.l_max + 1) * K;
-  T *grid = scratch;                         // [S][NR][C] the sums over edges
-  T *dgrid = grid + S * NR * C;              // and their gradient
-  T *a = dgrid + S * NR * C;                 // [C][K] the densities
-  T *da = a + C * K;
-  T *features = da + C * K;                  // the readout's input
-  T *grad = features + w.widest;             // gradients at a layer's output and input
-  T *grad_in = grad + w.widest;
-  T *act = grad_in + w.widest;               // per layer: pre-activation, output
-  T *b = act;
+  P grid = scratch;                         // [S][NR][C] the sums over edges
+  P dgrid = grid + S * NR * C;              // and their gradient
+  P a = dgrid + S * NR * C;                 // [C][K] the densities
+  P da = a + C * K;
+  P features = da + C * K;                  // the readout's input
+  P grad = features + w.widest;             // gradients at a layer's output and input
+  P grad_in = grad + w.widest;
+  P act = grad_in + w.widest;               // per layer: pre-activation, output
+  P b = act;
   for (int layer = 0; layer < w.n_layers; ++layer) b += 2 * w.layer_out[layer];
-  T *db = b + NR, *y = db + NR, *hy = y + C, *cube = hy + C;
+  P db = b + NR, y = db + NR, hy = y + C, cube = hy + C;
 
   for (int i = 0; i < S * NR * C; ++i) grid[i] = 0;
   T u[3];
   for (int64_t e = 0; e < count; ++e) {
     const T dx = T(vec[3 * e]), dy = T(vec[3 * e + 1]), dz = T(vec[3 * e + 2]);
-    const T r = std::sqrt(dx * dx + dy * dy + dz * dz);
+    const T r = MLFF_MATH::sqrt(dx * dx + dy * dy + dz * dz);
     u[0] = dx / r;
     u[1] = dy / r;
     u[2] = dz / r;
     radial_basis(w, r, b, db);
     angular_parts(w, u, y, cube);
-    T *row = grid + species[neighbour[e]] * NR * C;
+    P row = grid + species[neighbour[e]] * NR * C;
     for (int n = 0; n < NR; ++n)
       for (int c = 0; c < C; ++c) row[n * C + c] += b[n] * y[c];
   }
 
   // the densities: each row's sums through the radial weights of the atom's species pairs
   for (int c = 0; c < C; ++c) {
-    T *arow = a + c * K;
+    P arow = a + c * K;
     for (int ch = 0; ch < K; ++ch) arow[ch] = 0;
     const int column = row_l(c) * K;
     for (int z = 0; z < S; ++z)
@@ -198,12 +300,12 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
   for (int s = 0; s < S; ++s) features[w.n_descriptors + s] = s == zi ? T(1) : T(0);
 
   // the readout, keeping each layer's pre-activation for the way back
-  const T *input = features;
-  T *layer_act = act;
+  P input = features;
+  P layer_act = act;
   T output = 0;
   for (int layer = 0; layer < w.n_layers; ++layer) {
     const int in = w.layer_in[layer], out = w.layer_out[layer];
-    T *pre = layer_act, *post = layer_act + out;
+    P pre = layer_act, post = layer_act + out;
     const T *wt = w.weight_t + w.weight_offset[layer];
     const T *bias = w.bias + w.bias_offset[layer];
     for (int o = 0; o < out; ++o) pre[o] = bias[o];
@@ -212,7 +314,7 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
       for (int o = 0; o < out; ++o) pre[o] += wt[i * out + o] * x;
     }
     if (layer + 1 < w.n_layers)
-      for (int o = 0; o < out; ++o) post[o] = pre[o] / (T(1) + std::exp(-pre[o]));
+      for (int o = 0; o < out; ++o) post[o] = pre[o] / (T(1) + MLFF_MATH::exp(-pre[o]));
     else
       output = pre[0];
     input = post;
@@ -225,10 +327,10 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
   for (int layer = w.n_layers - 1; layer >= 0; --layer) {
     const int in = w.layer_in[layer], out = w.layer_out[layer];
     if (layer + 1 < w.n_layers) {
-      const T *pre = act;
+      P pre = act;
       for (int l = 0; l < layer; ++l) pre += 2 * w.layer_out[l];
       for (int o = 0; o < out; ++o) {
-        const T sigmoid = T(1) / (T(1) + std::exp(-pre[o]));
+        const T sigmoid = T(1) / (T(1) + MLFF_MATH::exp(-pre[o]));
         grad[o] *= sigmoid * (T(1) + pre[o] * (T(1) - sigmoid));
       }
     }
@@ -238,12 +340,12 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
       const T g = grad[o];
       for (int i = 0; i < in; ++i) grad_in[i] += wm[o * in + i] * g;
     }
-    T *swap = grad;
+    P swap = grad;
     grad = grad_in;
     grad_in = swap;
   }
   // grad now holds d E / d features; to the descriptors' raw values
-  T *dfeatures = grad;
+  P dfeatures = grad;
   for (int f = 0; f < w.n_descriptors; ++f) dfeatures[f] *= w.feature_inv_std[f];
 
   for (int i = 0; i < C * K; ++i) da[i] = 0;
@@ -266,7 +368,7 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
       const T *weights = w.pair_weights + ((zi * S + z) * NR + n) * width;
       for (int c = 0; c < C; ++c) {
         const T *wc = weights + row_l(c) * K;
-        const T *dac = da + c * K;
+        P dac = da + c * K;
         T sum = 0;
         for (int ch = 0; ch < K; ++ch) sum += dac[ch] * wc[ch];
         dgrid[(z * NR + n) * C + c] = sum * w.inv_avg_neighbours;
@@ -277,13 +379,13 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
   const T sqrt2 = T(1.4142135623730951), sqrt6 = T(2.449489742783178);
   for (int64_t e = 0; e < count; ++e) {
     const T dx = T(vec[3 * e]), dy = T(vec[3 * e + 1]), dz = T(vec[3 * e + 2]);
-    const T r = std::sqrt(dx * dx + dy * dy + dz * dz);
+    const T r = MLFF_MATH::sqrt(dx * dx + dy * dy + dz * dz);
     u[0] = dx / r;
     u[1] = dy / r;
     u[2] = dz / r;
     radial_basis(w, r, b, db);
     angular_parts(w, u, y, cube);
-    const T *drow = dgrid + species[neighbour[e]] * NR * C;
+    P drow = dgrid + species[neighbour[e]] * NR * C;
     for (int c = 0; c < C; ++c) hy[c] = 0;
     T de_dr = 0;
     for (int n = 0; n < NR; ++n) {
@@ -319,6 +421,8 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
   }
   return energy;
 }
+
+}    // namespace MLFF_NATIVE_NS
 
 class NativeModel {
  public:

@@ -363,10 +363,7 @@ void PairMLFF::settings(int narg, char **arg)
   // with several ranks per node, each picks a GPU by its rank within the node
   MPI_Comm node;
   MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, comm->me, MPI_INFO_NULL, &node);
-  if (evaluator == "native") {
-    if (kokkos_style)
-      error->all(FLERR, "pair_style mlff/kk: `evaluator native` is not in the Kokkos style yet; "
-                        "use pair_style mlff for it, or the default evaluator");
+  if (evaluator == "native" && !kokkos_style) {
     if (graph_where == "device")
       error->all(FLERR, "pair_style mlff: `evaluator native` computes graphs built on the host; "
                         "remove `graph device`");
@@ -391,6 +388,9 @@ void PairMLFF::settings(int narg, char **arg)
   // on a GPU the graph is built there (no edge list crosses the bus); on a CPU both work
   const bool on_gpu = model->device_name().rfind("cuda", 0) == 0;
   graph_on_device = graph_where == "device" || (graph_where == "default" && on_gpu);
+  if (evaluator == "native" && on_gpu && !kokkos_style)
+    error->all(FLERR, "pair_style mlff: `evaluator native` computes on the CPU here; on a GPU "
+                      "run it as pair_style mlff/kk (-sf kk), or use `device cpu`");
 
   if (comm->me == 0) {
     const auto &meta = model->metadata();

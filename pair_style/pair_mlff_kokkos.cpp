@@ -24,7 +24,9 @@
 #include "mlff_model.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
+#include <type_traits>
 
 using namespace LAMMPS_NS;
 
@@ -97,10 +99,19 @@ template <class DeviceType> void PairMLFFKokkos<DeviceType>::compute(int eflag_i
   MLFF::DeviceResult result;
   Kokkos::fence("mlff:edges ready");
   profile_mark(0);
-  try {
-    result = model->compute(graph);
-  } catch (MLFF::ModelError &e) {
-    error->one(FLERR, "pair_style mlff/kk: {}", e.what());
+  if (model->native_spec() != nullptr) {
+    if (native_model != model.get()) upload_native();
+    if (model->metadata().dtype == "float32")
+      result = native_compute(native32, d_scratch32, nedges);
+    else
+      result = native_compute(native64, d_scratch64, nedges);
+    Kokkos::fence("mlff:native");
+  } else {
+    try {
+      result = model->compute(graph);
+    } catch (MLFF::ModelError &e) {
+      error->one(FLERR, "pair_style mlff/kk: {}", e.what());
+    }
   }
   profile_mark(1);
   tally(result, nedges);
@@ -197,6 +208,93 @@ template <class DeviceType> int64_t PairMLFFKokkos<DeviceType>::build_edges()
         }
       });
   return nedges;
+}
+
+/* ----------------------------------------------------------------------
+   evaluator native: the student's arrays copied to the device once per model
+------------------------------------------------------------------------- */
+
+template <class DeviceType> void PairMLFFKokkos<DeviceType>::upload_native()
+{
+  const MLFF::StudentSpec &spec = *model->native_spec();
+  auto upload = [](const auto &values, auto &view, const char *name) {
+    using View = std::remove_reference_t<decltype(view)>;
+    view = View(std::string(name), values.size());
+    auto host = Kokkos::create_mirror_view(view);
+    for (std::size_t k = 0; k < values.size(); ++k) host(k) = values[k];
+    Kokkos::deep_copy(view, host);
+  };
+  if (model->metadata().dtype == "float32") {
+    const MLFF::StudentArrays<float> arrays(spec);
+    upload(arrays.values, d_values32, "mlff:native_values");
+    upload(arrays.ints, d_native_ints, "mlff:native_ints");
+    native32 = arrays.view_on(d_values32.data(), d_native_ints.data());
+  } else {
+    const MLFF::StudentArrays<double> arrays(spec);
+    upload(arrays.values, d_values64, "mlff:native_values");
+    upload(arrays.ints, d_native_ints, "mlff:native_ints");
+    native64 = arrays.view_on(d_values64.data(), d_native_ints.data());
+  }
+  native_model = model.get();
+}
+
+/* ----------------------------------------------------------------------
+   evaluator native: each centre's energy and its edges' gradients from
+   its own edges (mlff_native.h), one thread per centre; on a GPU the
+   centres' scratch is interleaved (value k of centre ii at k inum + ii)
+------------------------------------------------------------------------- */
+
+template <class DeviceType>
+template <typename T>
+MLFF::DeviceResult PairMLFFKokkos<DeviceType>::native_compute(
+    const MLFF::StudentView<T> &student, Kokkos::View<T *, DeviceType> &scratch, int64_t nedges)
+{
+  const int inum = list->inum;
+  const int nall = atom->nlocal + atom->nghost;
+  if ((int64_t) scratch.extent(0) < (int64_t) inum * student.scratch)
+    scratch = Kokkos::View<T *, DeviceType>("mlff:native_scratch",
+                                            ((int64_t) inum + inum / 5 + 1) * student.scratch);
+  if ((int) d_native_energy.extent(0) < nall)
+    d_native_energy = t_double_1d("mlff:native_energy", nall * 1.2 + 1);
+  if ((int64_t) d_native_grad.extent(0) < 3 * nedges)
+    d_native_grad = t_double_1d("mlff:native_grad", 3 * (nedges + nedges / 5 + 16));
+
+  auto type = atomKK->k_type.view<DeviceType>();
+  auto d_ilist = static_cast<NeighListKokkos<DeviceType> *>(list)->d_ilist;
+  auto type_species = d_type_species;
+  auto count = d_count;
+  auto first = d_first;
+  auto species = d_species;
+  auto edge_index = d_edge_index;
+  auto edge_vec = d_edge_vec;
+  auto energy = d_native_energy;
+  auto grad = d_native_grad;
+  auto work = scratch;
+  const MLFF::StudentView<T> w = student;
+  // MLFF_NATIVE_INTERLEAVE=1: the GPU's layout on a host backend too (tests run it there)
+  static const bool interleave_asked = [] {
+    const char *value = std::getenv("MLFF_NATIVE_INTERLEAVE");
+    return value != nullptr && std::string(value) == "1";
+  }();
+  const bool interleave = execution_space == Device || interleave_asked;
+  const int64_t stride = inum;
+  Kokkos::parallel_for(
+      "mlff:native", Kokkos::RangePolicy<DeviceType>(0, inum), KOKKOS_LAMBDA(const int ii) {
+        const int i = d_ilist(ii);
+        if (type_species(type(i)) < 0) return;
+        const int64_t start = first(ii);
+        const MLFF::kokkos_kernels::Strided<T> atom_scratch =
+            interleave ? MLFF::kokkos_kernels::Strided<T>{work.data() + ii, stride}
+                       : MLFF::kokkos_kernels::Strided<T>{work.data() + (int64_t) ii * w.scratch, 1};
+        energy(i) = double(MLFF::kokkos_kernels::student_atom<T, double, double>(
+            w, static_cast<int>(species(i)), count(ii), edge_vec.data() + 3 * start,
+            edge_index.data() + nedges + start, species.data(), grad.data() + 3 * start,
+            atom_scratch));
+      });
+  MLFF::DeviceResult result;
+  result.atom_energy = d_native_energy.data();
+  result.edge_grad = d_native_grad.data();
+  return result;
 }
 
 /* ----------------------------------------------------------------------

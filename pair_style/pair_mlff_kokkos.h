@@ -17,6 +17,9 @@
 #include "pair_kokkos.h"
 #include "pair_mlff.h"
 
+#define MLFF_NATIVE_KOKKOS
+#include "mlff_native.h"
+
 #include <cstdint>
 
 namespace LAMMPS_NS {
@@ -43,6 +46,10 @@ template <class DeviceType> class PairMLFFKokkos : public PairMLFF {
   int64_t build_edges();
   void tally(const MLFF::DeviceResult &result, int64_t nedges);
   void report_problems(double min_rsq, int64_t nedges, const MLFF::DeviceResult *result);
+  // evaluator native: the student's own kernel, one thread per centre, on the device
+  template <typename T>
+  MLFF::DeviceResult native_compute(const MLFF::StudentView<T> &student,
+                                    Kokkos::View<T *, DeviceType> &scratch, int64_t nedges);
 
  protected:
   void choose_device(MLFF::DeviceRequest &request) override;
@@ -55,6 +62,17 @@ template <class DeviceType> class PairMLFFKokkos : public PairMLFF {
   t_int64_1d d_edge_index;                 // [2*capacity]: centres, then neighbours
   t_double_1d d_edge_vec;                  // [3*capacity]
   t_double_1d d_edge_rsq;                  // [capacity]
+
+  // evaluator native: the student's arrays in device memory (one dtype in use), the model
+  // they came from, per-centre scratch and the outputs the tally reads
+  const MLFF::Model *native_model = nullptr;
+  Kokkos::View<float *, DeviceType> d_values32, d_scratch32;
+  Kokkos::View<double *, DeviceType> d_values64, d_scratch64;
+  Kokkos::View<int *, DeviceType> d_native_ints;
+  MLFF::StudentView<float> native32{};
+  MLFF::StudentView<double> native64{};
+  t_double_1d d_native_energy, d_native_grad;
+  void upload_native();
 
   DAT::ttransform_kkacc_1d k_eatom;
   DAT::ttransform_kkacc_1d_6 k_vatom;

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from helpers.lammps import run_lmp, single_point
+from helpers.models import random_student_file
 from helpers.structures import silicon
 from mlff_tools.lammps import write_data
-from mlff_tools.model import EdgeGradient, ModelMetadata, save_model
-from mlff_tools.model.student import PRESETS, StudentEnergy
 
 TOL64 = 1e-10    # float64: relative to the largest value of each quantity
 TOL32 = 1e-5     # float32: the same, relative
-CUTOFF = 4.5
 
 # (species, preset, l_max, radial banks): the species treatments and sizes train writes
 KINDS = {
@@ -33,31 +30,11 @@ KINDS = {
 }
 
 
-def student(path, species, preset, l_max, banks, dtype, seed=1):
-    """A student with random weights and descriptor statistics, saved as train saves one."""
-    torch.manual_seed(seed)
-    sizes = {**PRESETS[preset], "l_max": l_max, "radial_banks": banks}
-    energy = StudentEnergy(species, CUTOFF, dtype=torch.float64, **sizes)
-    with torch.no_grad():
-        for p in energy.parameters():
-            p.normal_(0.0, 0.5)
-        energy.reference_energy.uniform_(-5, -3)
-        energy.inv_avg_neighbours.fill_(1 / 20)
-        energy.feature_mean.normal_(0.0, 0.3)
-        energy.feature_inv_std.uniform_(0.5, 2.0)
-        energy.energy_scale.fill_(0.7)
-    module = EdgeGradient(energy).eval()
-    if dtype == "float32":
-        module = module.float()
-    return save_model(module, ModelMetadata(
-        species=species, cutoff=CUTOFF, dtype=dtype,
-        model={"arch": "density-expansion", "preset": preset, **sizes}), path)
-
-
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("native")
-    return {(kind, dtype): student(folder / f"{kind}-{dtype}.pt", *spec, dtype)
+    return {(kind, dtype): random_student_file(folder / f"{kind}-{dtype}.pt", *spec,
+                                               dtype=dtype)
             for kind, spec in KINDS.items() for dtype in ("float64", "float32")}
 
 

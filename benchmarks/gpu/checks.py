@@ -3,9 +3,12 @@
 Parity: `device cuda` (graph built on the GPU) against `device cpu graph host` in the same
 LAMMPS, float64 to 1e-10 and float32 to 1e-5 relative, on orthogonal and triclinic boxes,
 on 1 rank, 2 ranks sharing the GPU and 4 ranks of which two own no atoms. With --style
-mlff/kk the GPU side runs under Kokkos (`-k on g 1 -sf kk -pk kokkos newton on neigh half`).
+mlff/kk the GPU side runs under Kokkos (`-k on g 1 -sf kk -pk kokkos newton on neigh half`),
+and the students also with `evaluator native` (their own kernel, one GPU thread per atom,
+against torch on one core).
 Speed: atom-steps/s of NVE on Si for the SW reference model and random-weight `fast` and
-`accurate` students, float32 and float64, at 4k to 2M atoms, against one CPU core; and the
+`accurate` students, float32 and float64, at 4k to 2M atoms (under mlff/kk the students'
+native kernel first), against one CPU core; and the
 seconds per epoch of `mlff-tools train` on the GPU against one CPU core; and the `fast`
 students compiled for the GPU (`mlff-tools compile --device cuda`): compile time, `.pt2` ==
 `.pt` in LAMMPS, and the compiled speed at 262k atoms.
@@ -122,16 +125,20 @@ def parity(args, models, folder: Path) -> list[dict]:
     if kokkos:
         gpu = ""    # mlff/kk runs the model where Kokkos runs
     structures = write_structures(folder)
-    cases = [(m, s, n) for m in ("sw64", "sw32", "fast64", "fast32", "accurate64")
+    cases = [(m, s, n, "") for m in ("sw64", "sw32", "fast64", "fast32", "accurate64")
              for s in ("orthogonal", "triclinic") for n in (1, 2)]
-    cases += [("sw64", "corner", 4), ("fast64", "corner", 4)]
-    def case(model, structure, nprocs):
+    cases += [("sw64", "corner", 4, ""), ("fast64", "corner", 4, "")]
+    if kokkos:    # the students' own kernel (evaluator native) against torch on one core
+        cases += [(m, s, n, "evaluator native") for m in ("fast64", "fast32", "accurate64")
+                  for s in ("orthogonal", "triclinic") for n in (1, 2)]
+        cases += [("fast64", "corner", 4, "evaluator native")]
+    def case(model, structure, nprocs, extra):
         data, natoms = structures[structure]
         before = ["processors 4 1 1"] if structure == "corner" else []
-        where = folder / f"{model}-{structure}-{nprocs}"
+        where = folder / f"{model}-{structure}-{nprocs}{'-native' if extra else ''}"
         ref = single_point(args, models[model], data, where / "cpu", "device cpu graph host")
-        got = single_point(args, models[model], data, where / "gpu", gpu, nprocs=nprocs,
-                           kokkos=kokkos, before=before)
+        got = single_point(args, models[model], data, where / "gpu", f"{gpu} {extra}".strip(),
+                           nprocs=nprocs, kokkos=kokkos, before=before)
         dtype = "float32" if model.endswith("32") else "float64"
         errors = {
             "energy": abs(got[0] - ref[0]) / natoms / max(abs(ref[0]) / natoms, 1.0),
@@ -139,9 +146,11 @@ def parity(args, models, folder: Path) -> list[dict]:
             "forces": np.abs(got[2] - ref[2]).max() / np.abs(ref[2]).max(),
         }
         ok = all(v < TOL[dtype] for v in errors.values())
-        print(f"parity {'PASS' if ok else 'FAIL'} {model:11s} {structure:10s} {nprocs} rank(s): "
+        label = model + (" native" if extra else "")
+        print(f"parity {'PASS' if ok else 'FAIL'} {label:18s} {structure:10s} {nprocs} rank(s): "
               + " ".join(f"{k} {v:.1e}" for k, v in errors.items()), flush=True)
         return {"model": model, "structure": structure, "ranks": nprocs, "ok": ok,
+                "evaluator": "native" if extra else "torch",
                 **{k: float(v) for k, v in errors.items()}}
 
     # the cases share the GPU: run several at once (parity, not speed)
@@ -157,16 +166,21 @@ def speed_plan(dry_run: bool, large: bool, kokkos: bool = False) -> list[tuple[s
     where: "gpu" the style under test, "gpu-noopt" the same with MLFF_JIT_OPTIMIZE=0
     (TorchScript without its profiling executor and fusion: mlff/kk at 262k atoms was as slow
     per step as at 1M), "plain" `pair_style mlff device cuda` in the same LAMMPS (the
-    baseline of mlff/kk), "cpu" one core."""
+    baseline of mlff/kk), "native" mlff/kk with `evaluator native` (the student's own kernel,
+    first: the likeliest way to the target), "cpu" one core."""
     if kokkos:
         if dry_run:
-            return [] if large else [(m, n, w) for m in ("sw32", "fast32")
-                                     for n, w in ((512, "gpu"), (4096, "gpu"), (4096, "plain"))
-                                     ] + [("fast32", 512, "gpu-noopt")]
+            return [] if large else [("fast32", 4096, "native")] + [
+                (m, n, w) for m in ("sw32", "fast32")
+                for n, w in ((512, "gpu"), (4096, "gpu"), (4096, "plain"))
+            ] + [("fast32", 512, "gpu-noopt")]
         if large:
-            return [("fast32", 2097152, "gpu"), ("accurate32", 1048576, "gpu"),
+            return [("fast32", 2097152, "native"), ("fast32", 4194304, "native"),
+                    ("fast32", 2097152, "gpu"), ("accurate32", 1048576, "gpu"),
                     ("fast64", 1048576, "gpu"), ("fast32", 3375000, "gpu")]
-        return [("fast32", n, "gpu") for n in (4096, 32768, 262144, 1048576)] + [
+        return [("fast32", n, "native") for n in (262144, 1048576, 4096, 32768)] + [
+            ("accurate32", 262144, "native"), ("fast64", 262144, "native")] + [
+            ("fast32", n, "gpu") for n in (4096, 32768, 262144, 1048576)] + [
             ("fast32", 262144, "gpu-noopt"), ("fast32", 1048576, "gpu-noopt"),
             ("fast32", 262144, "plain"), ("sw32", 262144, "gpu"), ("sw32", 1048576, "gpu"),
             ("accurate32", 262144, "gpu"), ("fast64", 262144, "gpu"), ("sw32", 262144, "plain")]
@@ -221,7 +235,7 @@ def speed(args, models, folder: Path, saved=lambda results: None, large=False,
             print(f"speed {model} {natoms} {where}: skipped (deadline)", flush=True)
             continue
         extra = {"gpu": "" if kokkos else gpu, "gpu-noopt": "" if kokkos else gpu,
-                 "plain": gpu, "cpu": "device cpu"}[where]
+                 "plain": gpu, "cpu": "device cpu", "native": "evaluator native"}[where]
         n = lattice_cells(natoms)
         start = time.perf_counter()
         if where == "gpu-noopt":
@@ -229,7 +243,8 @@ def speed(args, models, folder: Path, saved=lambda results: None, large=False,
         try:
             rate, count, nsteps = timed_nve(args, n, models[model], extra,
                                             folder / f"{model}-{natoms}-{where}",
-                                            kokkos=kokkos and where.startswith("gpu"))
+                                            kokkos=kokkos and where in ("gpu", "gpu-noopt",
+                                                                        "native"))
         except (RuntimeError, subprocess.TimeoutExpired) as error:   # out of memory, say
             print(f"speed {model} {natoms} {where}: failed: {str(error)[-400:]}", flush=True)
             results.append({"model": model, "atoms": 8 * n**3, "where": where,
@@ -280,22 +295,26 @@ def steps(args, models, folder: Path) -> list[dict]:
     small systems showed."""
     kokkos = args.style == "mlff/kk"
     gpu = "" if kokkos else gpu_keywords(args)
-    sizes = ((4096, "1"), (4096, "0")) if args.dry_run else \
-        ((262144, "1"), (1048576, "1"), (4096, "1"), (262144, "0"))
+    sizes = [(4096, "1", ""), (4096, "0", "")] if args.dry_run else \
+        [(262144, "1", ""), (1048576, "1", ""), (4096, "1", ""), (262144, "0", "")]
+    if kokkos:    # the student's own kernel first: its split of a step (edges, model, tally)
+        sizes.insert(0, (sizes[0][0], "1", "evaluator native"))
     results = []
-    for natoms, optimize in sizes:
+    for natoms, optimize, extra in sizes:
+        label = f"fast32{' native' if extra else ''} {natoms}"
         if time.time() > args.deadline - 30:
-            print(f"steps fast32 {natoms}: skipped (deadline)", flush=True)
+            print(f"steps {label}: skipped (deadline)", flush=True)
             continue
         n = lattice_cells(natoms)
         os.environ["MLFF_JIT_OPTIMIZE"] = optimize
         os.environ["MLFF_PROFILE"] = "1"
         try:
-            out = lammps(args, nve_commands(n, models["fast32"], gpu, [
+            out = lammps(args, nve_commands(n, models["fast32"], f"{gpu} {extra}".strip(), [
                 "thermo_style custom step cpu", "thermo 1", "run 40"]),
-                folder / f"fast32-{natoms}-opt{optimize}", kokkos=kokkos)
+                folder / f"fast32-{natoms}-opt{optimize}{'-native' if extra else ''}",
+                kokkos=kokkos)
         except (RuntimeError, subprocess.TimeoutExpired) as error:
-            print(f"steps fast32 {natoms}: failed: {str(error)[-400:]}", flush=True)
+            print(f"steps {label}: failed: {str(error)[-400:]}", flush=True)
             continue
         finally:
             os.environ.pop("MLFF_JIT_OPTIMIZE", None)
@@ -306,9 +325,10 @@ def steps(args, models, folder: Path) -> list[dict]:
         builds = [line for line in out.splitlines() if line.startswith("Neighbor list builds")]
         split = [line for line in out.splitlines() if "profile (" in line]
         entry = {"atoms": 8 * n**3, "jit_optimize": optimize, "ms_per_step": ms.tolist(),
+                 "evaluator": "native" if extra else "torch",
                  "neighbour_builds": builds[-1] if builds else None, "profile": split}
         results.append(entry)
-        print(f"steps fast32 {8 * n**3} atoms, MLFF_JIT_OPTIMIZE={optimize}: ms per step "
+        print(f"steps {label} atoms, MLFF_JIT_OPTIMIZE={optimize}: ms per step "
               f"{' '.join(f'{t:.0f}' for t in ms)}; median of the last 20 "
               f"{np.median(ms[-20:]):.1f} ms; {entry['neighbour_builds']}; {split}", flush=True)
     return results

@@ -6,7 +6,8 @@
 #   benchmarks/gpu/run.sh mlff   # plain LAMMPS + plugin built against that machine's CUDA torch:
 #                                # `pair_style mlff device cuda` parity and speed (est. 6-8 min)
 #   benchmarks/gpu/run.sh kk     # Kokkos CUDA LAMMPS (only the styles the checks use) +
-#                                # plugin: mlff/kk parity, speed and per-step split, the plain
+#                                # plugin: mlff/kk parity, speed and per-step split (the
+#                                # students' own kernel, `evaluator native`, first), the plain
 #                                # style's speed beside it; while LAMMPS builds, the
 #                                # student's kernel profile and the CUDA package probe
 #                                # (compile_probe.py; a package that loads is checked in

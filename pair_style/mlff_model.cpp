@@ -36,6 +36,12 @@ using MLFF::ModelError;
 
 namespace {
 
+// a model the native evaluator does not compute (not a student): torch runs it
+class NotAStudent : public ModelError {
+ public:
+  using ModelError::ModelError;
+};
+
 constexpr const char *METADATA_FILE = "mlff.json";
 constexpr const char *FORMAT = "mlff-model";
 constexpr int VERSION = 1;             // TorchScript
@@ -180,6 +186,7 @@ struct MLFF::Model::Impl {
   torch::Tensor packed;                    // host float64 outputs of the last call (device path)
   torch::Tensor device_energy, device_grad;    // outputs of the last DeviceGraph call
   std::unique_ptr<NativeModel> native;     // evaluator native: the student in C++
+  std::string evaluator_note;              // why `evaluator auto` did not take native
   StudentSpec native_spec;                 // and its weights
   std::vector<double> native_energy, native_grad;    // its outputs of the last call
   // MLFF_PROFILE=1: seconds spent in the device path's phases (synchronised per phase)
@@ -305,6 +312,15 @@ MLFF::Model::Model(const std::string &path, const DeviceRequest &request) : impl
                        "file (.pt); '" + path + "' is a compiled package: give the .pt it was "
                        "compiled from");
     load_native(path);
+  } else if (request.evaluator == "auto" && !impl->compiled && !impl->device.is_cuda()) {
+    // a student's .pt on the CPU: its own C++ (2.2x the TorchScript file on one core)
+    try {
+      load_native(path);
+    } catch (NotAStudent &) {
+      // the SW reference model or another contract module: libtorch runs it
+    } catch (ModelError &e) {
+      impl->evaluator_note = std::string(e.what()) + "; it runs with libtorch instead";
+    }
   }
   impl->profile = profile_requested();
 }
@@ -324,7 +340,7 @@ void MLFF::Model::load_native(const std::string &path)
   auto values = [&](const std::string &name) {
     auto found = tensors.find("energy." + name);
     if (found == tensors.end())
-      throw ModelError(refuse + "it has no `" + name + "`); use the default evaluator");
+      throw NotAStudent(refuse + "it has no `" + name + "`); use `evaluator torch`");
     auto t = found->second.detach().to(torch::kCPU, torch::kFloat64).contiguous();
     return std::vector<double>(t.data_ptr<double>(), t.data_ptr<double>() + t.numel());
   };
@@ -349,8 +365,8 @@ void MLFF::Model::load_native(const std::string &path)
     const auto mix = values("pair_embedding");
     const int banks = static_cast<int>(shape("pair_embedding").back());
     if (mix.size() != std::size_t(npairs) * banks || radial.size() != std::size_t(NR) * banks * width)
-      throw ModelError(refuse + "its radial banks do not match its species); use the default "
-                       "evaluator");
+      throw NotAStudent(refuse + "its radial banks do not match its species); use "
+                        "`evaluator torch`");
     for (int p = 0; p < npairs; ++p)
       for (int n = 0; n < NR; ++n)
         for (int m = 0; m < banks; ++m)
@@ -359,8 +375,8 @@ void MLFF::Model::load_native(const std::string &path)
                 mix[p * banks + m] * radial[(std::size_t(n) * banks + m) * width + c];
   } else {
     if (radial.size() != std::size_t(NR) * npairs * width)
-      throw ModelError(refuse + "its radial weights do not match its species); use the "
-                       "default evaluator");
+      throw NotAStudent(refuse + "its radial weights do not match its species); use "
+                        "`evaluator torch`");
     for (int p = 0; p < npairs; ++p)
       for (int n = 0; n < NR; ++n)
         for (int64_t c = 0; c < width; ++c)
@@ -386,7 +402,7 @@ void MLFF::Model::load_native(const std::string &path)
   }
   const std::string wrong = check_student_spec(spec);
   if (!wrong.empty())
-    throw ModelError(refuse + wrong + "); use the default evaluator");
+    throw NotAStudent(refuse + wrong + "); use `evaluator torch`");
   impl->native.reset(make_native_model(spec, impl->meta.dtype));
   impl->native_spec = spec;
 
@@ -451,14 +467,19 @@ void MLFF::Model::load_native(const std::string &path)
     std::snprintf(detail, sizeof(detail), "energies %.2g and gradients %.2g apart, relative, "
                   "against %.0e", off_e, off_g, tolerance);
     impl->native.reset();
-    throw ModelError("`evaluator native` does not compute what model '" + path + "' computes (" +
-                     detail + "); use the default evaluator, and report this with the model");
+    throw ModelError("the native evaluator does not compute what model '" + path + "' computes (" +
+                     detail + "): please report this with the model; `evaluator torch` runs it");
   }
 }
 
 std::string MLFF::Model::evaluator() const
 {
   return impl->native ? "native" : "torch";
+}
+
+std::string MLFF::Model::evaluator_note() const
+{
+  return impl->evaluator_note;
 }
 
 const MLFF::StudentSpec *MLFF::Model::native_spec() const

@@ -43,9 +43,10 @@ struct DeviceRequest {
   std::string kind = "cpu";
   int node_local_rank = 0;    // picks the GPU when several ranks share a node
   int cuda_index = -1;        // this GPU instead (Kokkos's), when >= 0
-  // what computes the model: "torch" (its TorchScript or compiled code) or "native" (a
-  // student's own math in C++, mlff_native.h; CPU, host graph)
-  std::string evaluator = "torch";
+  // what computes the model: "torch" (its TorchScript or compiled code), "native" (a
+  // student's own math in C++, mlff_native.h) or "auto" (native for a student's .pt on the
+  // CPU, else torch)
+  std::string evaluator = "auto";
 };
 
 // A graph in host memory, as the contract's forward() takes it.
@@ -137,6 +138,8 @@ class Model {
   std::string device_name() const;
   // "torch" or "native": what computes the model (DeviceRequest::evaluator)
   std::string evaluator() const;
+  // why `evaluator auto` runs torch on a student (its native check failed), else ""
+  std::string evaluator_note() const;
   // evaluator native: the student's weights (for device copies, mlff/kk), else nullptr
   const StudentSpec *native_spec() const;
   Result compute(const Graph &graph);

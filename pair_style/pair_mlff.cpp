@@ -317,19 +317,20 @@ void PairMLFF::stop_non_finite_force(int i, int j, double distance)
 
 /* ----------------------------------------------------------------------
    pair_style mlff model.pt [device cpu|cuda|auto] [threads N] [graph host|device]
-                            [evaluator torch|native]
+                            [evaluator auto|torch|native]
 ------------------------------------------------------------------------- */
 
 void PairMLFF::settings(int narg, char **arg)
 {
   if (narg < 1)
     error->all(FLERR, "Illegal pair_style mlff command: expected `pair_style mlff model.pt "
-                      "[device cpu|cuda|auto] [threads N] [graph host|device] [evaluator torch|native]`");
+                      "[device cpu|cuda|auto] [threads N] [graph host|device] "
+                      "[evaluator auto|torch|native]`");
   check_units();
 
   std::string device = "default";
   std::string graph_where = "default";
-  std::string evaluator = "torch";
+  std::string evaluator = "auto";
   int nthreads = 1;
   for (int iarg = 1; iarg < narg; iarg += 2) {
     const std::string key = arg[iarg];
@@ -349,8 +350,9 @@ void PairMLFF::settings(int narg, char **arg)
         error->all(FLERR, "pair_style mlff: graph `{}` is not one of host, device", value);
       graph_where = value;
     } else if (key == "evaluator") {
-      if (value != "torch" && value != "native")
-        error->all(FLERR, "pair_style mlff: evaluator `{}` is not one of torch, native", value);
+      if (value != "auto" && value != "torch" && value != "native")
+        error->all(FLERR, "pair_style mlff: evaluator `{}` is not one of auto, torch, native",
+                   value);
       evaluator = value;
     } else {
       error->all(FLERR,
@@ -371,6 +373,10 @@ void PairMLFF::settings(int narg, char **arg)
   MLFF::DeviceRequest request;
   request.kind = device;
   request.evaluator = evaluator;
+  // auto: the native evaluator where it is tested as the default, a student's .pt on the
+  // host graph; torch under mlff/kk (its device kernel is chosen by `evaluator native`)
+  if (evaluator == "auto" && (kokkos_style || graph_where == "device"))
+    request.evaluator = "torch";
   MPI_Comm_rank(node, &request.node_local_rank);
   MPI_Comm_free(&node);
   choose_device(request);
@@ -403,6 +409,8 @@ void PairMLFF::settings(int narg, char **arg)
                    kokkos_style ? "by Kokkos kernels" : (graph_on_device ? "on the device"
                                                                           : "on the host"),
                    model->evaluator() == "native" ? ", computed by the native evaluator" : "");
+    if (!model->evaluator_note().empty())
+      error->warning(FLERR, "pair_style {}: {}", style_name(), model->evaluator_note());
     // Inductor writes a package's CPU code for a thread count: other counts run slower
     if (!on_gpu && meta.target_threads > 0 && meta.target_threads != nthreads)
       error->warning(FLERR,

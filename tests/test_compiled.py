@@ -171,16 +171,19 @@ def test_compile_command_and_info(compiled, tmp_path, capsys):
 
 
 def test_bench_times_torchscript_and_compiled(compiled, tmp_path, capsys, monkeypatch):
-    """`bench` on a .pt times the package beside it too, and prints their ratio; a package for
-    another machine beside it is not timed (and, with --no-compile, not replaced)."""
+    """`bench` on a student's .pt times it through the native evaluator and the package beside
+    it too, and prints their ratios to TorchScript; a package for another machine beside it is
+    not timed (and, with --no-compile, not replaced)."""
     monkeypatch.chdir(tmp_path)
     source, _ = compiled["float64"]
     argv = ["bench", "--model", str(source), "--sizes", "64", "--ranks", "1", "--plot", "b.png"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     rows = [line for line in printed.splitlines() if line.startswith("student (")]
-    assert [row.split(" ", 2)[1] for row in rows] == ["(TorchScript)", "(compiled)"], printed
+    assert [row.split(" ", 2)[1] for row in rows] == ["(TorchScript)", "(native)",
+                                                      "(compiled)"], printed
     assert "compiled / TorchScript at 64 atoms, 1 rank(s): " in printed
+    assert "native / TorchScript at 64 atoms, 1 rank(s): " in printed
     stale = tmp_path / "model"
     stale.mkdir()
     stale_source = stale / "student.pt"

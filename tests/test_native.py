@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from helpers.lammps import run_lmp, single_point
 from helpers.models import random_student_file
 from helpers.structures import silicon
 from mlff_tools.lammps import write_data
+from mlff_tools.model import EdgeGradient, ModelMetadata, save_model
+from mlff_tools.model.student import StudentEnergy
 
 TOL64 = 1e-10    # float64: relative to the largest value of each quantity
 TOL32 = 1e-5     # float32: the same, relative
@@ -111,8 +114,51 @@ def test_native_refuses_what_it_cannot_compute(models, tmp_path):
     cases = [
         (lines(sw, ["Si"], "native"), "is not one"),
         (lines(model, ["Si"], "native", " graph device"), "remove `graph device`"),
-        (lines(model, ["Si"], "jax"), "evaluator `jax` is not one of torch, native"),
+        (lines(model, ["Si"], "jax"), "evaluator `jax` is not one of auto, torch, native"),
     ]
     for pair, message in cases:
         with pytest.raises(Exception, match=message):
             single_point(atoms, ["Si"], pair, tmp_path=tmp_path)
+
+
+def test_auto_takes_native_for_students_on_the_host_graph(models, tmp_path):
+    """With no evaluator keyword (auto) a student's .pt runs natively on the host graph, and
+    with libtorch where native does not apply: the SW reference model, `graph device`."""
+    from mlff_tools.lammps import potentials_dir
+    from mlff_tools.model.sw import export_sw
+
+    sw = export_sw(potentials_dir() / "Si.sw", tmp_path / "sw.pt")
+    data = write_data(structure(["Si"]), tmp_path / "si.data", ["Si"])
+    setup = ["units metal", f"read_data {data}"]
+    student = models["Si-fast", "float64"]
+    for model, extra, native in ((student, "", True), (sw, "", False),
+                                 (student, " graph device", False)):
+        result = run_lmp(setup + [f"pair_style mlff {model}{extra}", "pair_coeff * * Si"],
+                         nprocs=1, cwd=tmp_path / f"{model.stem}{extra.replace(' ', '-')}")
+        said = "computed by the native evaluator" in result.output
+        assert said == native, f"{model.name}{extra}: native {said}, expected {native}"
+
+
+def test_a_student_native_gets_wrong_runs_with_torch_and_says_so(tmp_path):
+    """The check at pair_style: where the C++ student and the module differ, auto warns and
+    runs libtorch (the module's numbers), and `evaluator native` stops with the difference."""
+    # a module whose channel pairs (a buffer the C++ student does not read: it knows the
+    # order) are not the ones its weights were trained for: it computes other invariants
+    energy = StudentEnergy(("Si",), 4.5, dtype=torch.float64)
+    with torch.no_grad():
+        energy.triu_cols.copy_(energy.triu_rows)
+    model = save_model(EdgeGradient(energy).eval(), ModelMetadata(
+        species=("Si",), cutoff=4.5, dtype="float64",
+        model={"arch": "density-expansion", "preset": "fast"}), tmp_path / "shifted.pt")
+    data = write_data(structure(["Si"]), tmp_path / "si.data", ["Si"])
+    setup = ["units metal", f"read_data {data}"]
+    auto = run_lmp(setup + [f"pair_style mlff {model}", "pair_coeff * * Si"], nprocs=1,
+                   cwd=tmp_path / "auto")
+    assert "WARNING" in auto.output and "does not compute what model" in auto.output
+    assert "computed by the native evaluator" not in auto.output
+    torch_run = run_lmp(setup + [f"pair_style mlff {model} evaluator torch",
+                                 "pair_coeff * * Si"], nprocs=1, cwd=tmp_path / "torch")
+    assert auto.energy == torch_run.energy
+    refused = run_lmp(setup + [f"pair_style mlff {model} evaluator native", "pair_coeff * * Si"],
+                      nprocs=1, cwd=tmp_path / "native", check=False)
+    assert "does not compute what model" in refused and "energies" in refused

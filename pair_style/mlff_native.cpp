@@ -72,15 +72,17 @@ template <typename T> class NativeStudent : public MLFF::NativeModel {
     }
 
     const int64_t nruns = static_cast<int64_t>(runs.size()) - 1;
+    int64_t most = 0;    // edges of the busiest centre: the size of the per-edge cache
+    for (int64_t run = 0; run < nruns; ++run) most = std::max(most, runs[run + 1] - runs[run]);
     const auto &w = view;
     at::parallel_for(0, nruns, 64, [&](int64_t begin, int64_t end) {
-      std::vector<T> scratch(w.scratch);
+      std::vector<T> scratch(w.scratch), cache(most * MLFF::host_kernels::edge_values(w));
       for (int64_t run = begin; run < end; ++run) {
         const int64_t start = runs[run], count = runs[run + 1] - start;
         const int64_t i = first[start];
         atom_energy[i] = double(MLFF::host_kernels::student_atom<T, double, double>(
             w, static_cast<int>(species[i]), count, vec + 3 * start, nbr + start, species,
-            grad + 3 * start, scratch.data()));
+            grad + 3 * start, scratch.data(), cache.data()));
       }
     });
 
@@ -105,6 +107,9 @@ std::string MLFF::check_student_spec(const StudentSpec &spec)
 {
   const int S = spec.n_species, NR = spec.n_radial, K = spec.n_channels;
   if (S < 1 || NR < 1 || K < 1) return "no species, radial functions or channels";
+  if (NR > host_kernels::MAX_RADIAL)
+    return std::to_string(NR) + " radial functions, more than " +
+           std::to_string(host_kernels::MAX_RADIAL);
   if (spec.l_max != 2 && spec.l_max != 3) return "l_max " + std::to_string(spec.l_max);
   if (static_cast<int>(spec.frequencies.size()) != NR) return "frequencies of another size";
   if (spec.pair_weights.size() != std::size_t(S) * S * NR * (spec.l_max + 1) * K)

@@ -122,7 +122,7 @@ template <typename T> struct StudentArrays {
       ints.insert(ints.end(), list.begin(), list.end());
     v.widest = widest;
     v.scratch = 2 * v.n_species * v.n_radial * v.n_values + 2 * v.n_values * v.n_channels +
-                3 * widest + activations + 2 * v.n_radial + 2 * v.n_values + 27;
+                3 * widest + activations;
   }
 
   // the view with its pointers into blocks (copies of values and ints) at these addresses
@@ -170,6 +170,18 @@ template <typename T> struct Strided {
 };
 
 
+// the most radial functions and per-edge values (1 + 3 + 5 + 10) one edge holds (a GPU
+// thread keeps them in its local memory: `accurate` has 10 radial functions)
+constexpr int MAX_RADIAL = 16;
+constexpr int MAX_VALUES = 19;
+
+// values kept per edge by student_atom's edge_cache: 1 / r, u, the basis, its derivative and
+// the angular parts
+template <typename T> MLFF_INLINE int edge_values(const StudentView<T> &w)
+{
+  return 4 + 2 * w.n_radial + w.n_values;
+}
+
 // l of each of the n_values rows: 0, then 1 (x, y, z), 2 (5 values), 3 (10 values)
 MLFF_INLINE int row_l(int row)
 {
@@ -179,24 +191,25 @@ MLFF_INLINE int row_l(int row)
 // b_n(r) = sqrt(2/rc) sin(f_n r) / r f_env(r / rc) and d b_n / dr, n = 0..n_radial-1; the
 // sines and cosines of f_n r = (n + 1) f_0 r by the angle-addition recurrence
 template <typename T, typename P>
-MLFF_INLINE void radial_basis(const StudentView<T> &w, T r, P b, P db)
+MLFF_INLINE void radial_basis(const StudentView<T> &w, T r, T inv_r, P b, P db)
 {
-  T x = r / w.cutoff;
+  const T inv_cutoff = T(1) / w.cutoff;
+  const T x = r * inv_cutoff;
   T env = 0, denv = 0;
   if (x < T(1)) {
     const T x2 = x * x, x3 = x2 * x;
     env = T(1) - x3 * (T(10) - x * (T(15) - T(6) * x));
     denv = -T(30) * x2 * (T(1) - x) * (T(1) - x);
   }
-  const T scale = env * w.envelope_scale / r;
-  const T dscale = w.envelope_scale * (denv / w.cutoff - env / r) / r;
+  const T scale = env * w.envelope_scale * inv_r;
+  const T dscale = w.envelope_scale * (denv * inv_cutoff - env * inv_r) * inv_r;
   const T angle = w.frequencies[0] * r;
-  const T s1 = MLFF_MATH::sin(angle), c1 = MLFF_MATH::cos(angle);
+  const T s1 = MLFF_MATH::sin(angle), c1 = MLFF_MATH::cos(angle), twice_c1 = T(2) * c1;
   T s = s1, c = c1, s_prev = 0, c_prev = 1;
   for (int n = 0; n < w.n_radial; ++n) {
     b[n] = s * scale;
     db[n] = w.frequencies[n] * c * scale + s * dscale;
-    const T s_next = T(2) * c1 * s - s_prev, c_next = T(2) * c1 * c - c_prev;
+    const T s_next = twice_c1 * s - s_prev, c_next = twice_c1 * c - c_prev;
     s_prev = s;
     c_prev = c;
     s = s_next;
@@ -209,7 +222,8 @@ template <typename T, typename P>
 MLFF_INLINE void angular_parts(const StudentView<T> &w, const T *u, P y, P cube)
 {
   const T x = u[0], yy_ = u[1], z = u[2];
-  const T sqrt2 = T(1.4142135623730951), sqrt6 = T(2.449489742783178);
+  const T sqrt2 = T(1.4142135623730951), inv_sqrt2 = T(0.7071067811865476),
+          inv_sqrt6 = T(0.4082482904638631);
   y[0] = T(1);
   y[1] = x;
   y[2] = yy_;
@@ -217,8 +231,8 @@ MLFF_INLINE void angular_parts(const StudentView<T> &w, const T *u, P y, P cube)
   y[4] = sqrt2 * x * yy_;
   y[5] = sqrt2 * x * z;
   y[6] = sqrt2 * yy_ * z;
-  y[7] = (x * x - yy_ * yy_) / sqrt2;
-  y[8] = (T(2) * z * z - x * x - yy_ * yy_) / sqrt6;
+  y[7] = (x * x - yy_ * yy_) * inv_sqrt2;
+  y[8] = (T(2) * z * z - x * x - yy_ * yy_) * inv_sqrt6;
   if (w.l_max >= 3) {
     for (int a = 0; a < 3; ++a)
       for (int b = 0; b < 3; ++b)
@@ -233,11 +247,14 @@ MLFF_INLINE void angular_parts(const StudentView<T> &w, const T *u, P y, P cube)
 
 /* One atom: its energy (returned) and the gradient of that energy with respect to each of
    its `count` edges (written to edge_grad[3 * e]). vec[3 * e] is r_j - r_i of edge e; the species
-   of its neighbour is species[neighbour[e]]. scratch holds w.scratch values: a pointer, or Strided. */
+   of its neighbour is species[neighbour[e]]. scratch holds w.scratch values: a pointer, or Strided.
+   edge_cache, where given, holds edge_values(w) values per edge: each edge's basis and
+   angular parts kept from the sums for the gradient (the host), else computed again (a GPU
+   thread, whose memory is better spent on more threads). */
 template <typename T, typename Vec, typename Grad, typename P>
 MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const Vec *vec,
                            const int64_t *neighbour, const int64_t *species, Grad *edge_grad,
-                           P scratch)
+                           P scratch, T *edge_cache = nullptr)
 {
   const int S = w.n_species, NR = w.n_radial, K = w.n_channels, C = w.n_values;
   const int width = (w.l_max + 1) * K;
@@ -249,23 +266,31 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
   P grad = features + w.widest;             // gradients at a layer's output and input
   P grad_in = grad + w.widest;
   P act = grad_in + w.widest;               // per layer: pre-activation, output
-  P b = act;
-  for (int layer = 0; layer < w.n_layers; ++layer) b += 2 * w.layer_out[layer];
-  P db = b + NR, y = db + NR, hy = y + C, cube = hy + C;
+  // one edge's values in local arrays: the compiler sees they are not the scratch it adds to
+  T b[MAX_RADIAL], db[MAX_RADIAL], y[MAX_VALUES], hy[MAX_VALUES], cube[27];
 
   for (int i = 0; i < S * NR * C; ++i) grid[i] = 0;
   T u[3];
   for (int64_t e = 0; e < count; ++e) {
     const T dx = T(vec[3 * e]), dy = T(vec[3 * e + 1]), dz = T(vec[3 * e + 2]);
-    const T r = MLFF_MATH::sqrt(dx * dx + dy * dy + dz * dz);
-    u[0] = dx / r;
-    u[1] = dy / r;
-    u[2] = dz / r;
-    radial_basis(w, r, b, db);
-    angular_parts(w, u, y, cube);
+    const T r = MLFF_MATH::sqrt(dx * dx + dy * dy + dz * dz), inv_r = T(1) / r;
+    u[0] = dx * inv_r;
+    u[1] = dy * inv_r;
+    u[2] = dz * inv_r;
+    T *keep = edge_cache ? edge_cache + e * edge_values(w) : nullptr;
+    T *eb = keep ? keep + 4 : b, *edb = keep ? keep + 4 + NR : db;
+    T *ey = keep ? keep + 4 + 2 * NR : y;
+    radial_basis(w, r, inv_r, eb, edb);
+    angular_parts(w, u, ey, cube);
+    if (keep) {
+      keep[0] = inv_r;
+      keep[1] = u[0];
+      keep[2] = u[1];
+      keep[3] = u[2];
+    }
     P row = grid + species[neighbour[e]] * NR * C;
     for (int n = 0; n < NR; ++n)
-      for (int c = 0; c < C; ++c) row[n * C + c] += b[n] * y[c];
+      for (int c = 0; c < C; ++c) row[n * C + c] += eb[n] * ey[c];
   }
 
   // the densities: each row's sums through the radial weights of the atom's species pairs
@@ -376,31 +401,45 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
     }
 
   // each edge: d E / d b_n and d E / d y, then through r and the unit vector
-  const T sqrt2 = T(1.4142135623730951), sqrt6 = T(2.449489742783178);
+  const T sqrt2 = T(1.4142135623730951), two_over_sqrt6 = T(0.8164965809277261);
   for (int64_t e = 0; e < count; ++e) {
-    const T dx = T(vec[3 * e]), dy = T(vec[3 * e + 1]), dz = T(vec[3 * e + 2]);
-    const T r = MLFF_MATH::sqrt(dx * dx + dy * dy + dz * dz);
-    u[0] = dx / r;
-    u[1] = dy / r;
-    u[2] = dz / r;
-    radial_basis(w, r, b, db);
-    angular_parts(w, u, y, cube);
+    const T *eb = b, *edb = db, *ey = y;
+    T inv_r;
+    if (edge_cache) {
+      const T *keep = edge_cache + e * edge_values(w);
+      inv_r = keep[0];
+      u[0] = keep[1];
+      u[1] = keep[2];
+      u[2] = keep[3];
+      eb = keep + 4;
+      edb = keep + 4 + NR;
+      ey = keep + 4 + 2 * NR;
+    } else {
+      const T dx = T(vec[3 * e]), dy = T(vec[3 * e + 1]), dz = T(vec[3 * e + 2]);
+      const T r = MLFF_MATH::sqrt(dx * dx + dy * dy + dz * dz);
+      inv_r = T(1) / r;
+      u[0] = dx * inv_r;
+      u[1] = dy * inv_r;
+      u[2] = dz * inv_r;
+      radial_basis(w, r, inv_r, b, db);
+      angular_parts(w, u, y, cube);
+    }
     P drow = dgrid + species[neighbour[e]] * NR * C;
     for (int c = 0; c < C; ++c) hy[c] = 0;
     T de_dr = 0;
     for (int n = 0; n < NR; ++n) {
       T g = 0;
       for (int c = 0; c < C; ++c) {
-        g += drow[n * C + c] * y[c];
-        hy[c] += drow[n * C + c] * b[n];
+        g += drow[n * C + c] * ey[c];
+        hy[c] += drow[n * C + c] * eb[n];
       }
-      de_dr += g * db[n];
+      de_dr += g * edb[n];
     }
     const T x = u[0], yv = u[1], z = u[2];
     T gu[3] = {hy[1], hy[2], hy[3]};
-    gu[0] += sqrt2 * (hy[4] * yv + hy[5] * z + hy[7] * x) - T(2) * x * hy[8] / sqrt6;
-    gu[1] += sqrt2 * (hy[4] * x + hy[6] * z - hy[7] * yv) - T(2) * yv * hy[8] / sqrt6;
-    gu[2] += sqrt2 * (hy[5] * x + hy[6] * yv) + T(4) * z * hy[8] / sqrt6;
+    gu[0] += sqrt2 * (hy[4] * yv + hy[5] * z + hy[7] * x) - two_over_sqrt6 * x * hy[8];
+    gu[1] += sqrt2 * (hy[4] * x + hy[6] * z - hy[7] * yv) - two_over_sqrt6 * yv * hy[8];
+    gu[2] += sqrt2 * (hy[5] * x + hy[6] * yv) + T(2) * two_over_sqrt6 * z * hy[8];
     if (w.l_max >= 3) {
       // cube[abc] now: sum_q rank3[abc][q] dE/dy_q; d(u_a u_b u_c) / du picks each factor
       for (int abc = 0; abc < 27; ++abc) {
@@ -417,7 +456,8 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
           }
     }
     const T radial = gu[0] * u[0] + gu[1] * u[1] + gu[2] * u[2];
-    for (int k = 0; k < 3; ++k) edge_grad[3 * e + k] = Grad(de_dr * u[k] + (gu[k] - radial * u[k]) / r);
+    for (int k = 0; k < 3; ++k)
+      edge_grad[3 * e + k] = Grad(de_dr * u[k] + (gu[k] - radial * u[k]) * inv_r);
   }
   return energy;
 }

@@ -111,8 +111,13 @@ def test_native_refuses_what_it_cannot_compute(models, tmp_path):
     atoms = structure(["Si"])
     sw = export_sw(potentials_dir() / "Si.sw", tmp_path / "sw.pt")
     model = models["Si-fast", "float64"]
+    wide = save_model(EdgeGradient(StudentEnergy(("Si",), 4.5, n_radial=20,
+                                                 dtype=torch.float64)).eval(),
+                      ModelMetadata(species=("Si",), cutoff=4.5, dtype="float64",
+                                    model={"arch": "density-expansion"}), tmp_path / "wide.pt")
     cases = [
         (lines(sw, ["Si"], "native"), "is not one"),
+        (lines(wide, ["Si"], "native"), "20 radial functions, more than 16"),
         (lines(model, ["Si"], "native", " graph device"), "remove `graph device`"),
         (lines(model, ["Si"], "jax"), "evaluator `jax` is not one of auto, torch, native"),
     ]

@@ -177,7 +177,7 @@ def student_files(model: Path, folder: Path, compile_missing: bool) -> dict[str,
     source = model.with_suffix(".pt") if is_package(model) else model
     package = model if is_package(model) else model.with_suffix(".pt2")
     if source.is_file() and not is_package(source):
-        files["student (TorchScript)"] = str(source)
+        files["student (TorchScript)"] = f"{source} evaluator torch"
         if load_model(source).metadata.model.get("arch") == "density-expansion":
             files["student (native)"] = f"{source} evaluator native"
     if package != model and package.is_file():
@@ -278,8 +278,9 @@ def teacher_speed(teacher: str, structure: str, natoms_target: int = 512,
 
 
 def student_speed(model: Path, structure: str, natoms_target: int = 512, repeats: int = 3) -> dict:
-    """Student atom-steps/s in LAMMPS (NVE, one rank, one thread) at about 512 atoms: the
-    fastest of ``repeats`` runs of 300 steps, as the teacher's is its fastest call."""
+    """Student atom-steps/s in LAMMPS (NVE, one rank, one thread, `pair_style mlff model` with
+    its default evaluator) at about 512 atoms: the fastest of ``repeats`` runs of 300 steps, as
+    the teacher's is its fastest call; and the evaluator that ran it."""
     import subprocess
 
     from .inputs import InputConfig, write_input
@@ -301,4 +302,7 @@ def student_speed(model: Path, structure: str, natoms_target: int = 512, repeats
             raise BenchError(f"the speed run failed:\n{proc.stdout[-1500:]}")
         speed, natoms = loop_speed(proc.stdout)
         speeds.append(speed)
-    return {"atoms": natoms, "atom_steps_per_s": max(speeds), "runs": speeds}
+    # what computed it: a student's .pt runs on the native evaluator by default (evaluator auto)
+    evaluator = "native" if "computed by the native evaluator" in proc.stdout else "torch"
+    return {"atoms": natoms, "atom_steps_per_s": max(speeds), "runs": speeds,
+            "evaluator": evaluator}

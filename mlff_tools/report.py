@@ -171,8 +171,9 @@ def distill_headline(config, state: dict, final: dict) -> dict:
     out = {
         "speedup_over_teacher": final["speedup"],
         "student_atom_steps_per_s": final["student_speed"]["atom_steps_per_s"],
-        "student_atom_steps_per_s_torchscript": final.get(
-            "student_speed_torchscript", final["student_speed"])["atom_steps_per_s"],
+        "student_atom_steps_per_s_pt": final.get(
+            "student_speed_pt", final["student_speed"])["atom_steps_per_s"],
+        "student_pt_evaluator": final.get("student_speed_pt", {}).get("evaluator", "torch"),
         "compiled_model": final.get("compiled_model"),
         "teacher_atom_steps_per_s": final["teacher_speed"]["atom_steps_per_s"],
         "force_mae_mev_per_A": md.get("force_mae_mev_per_A"),
@@ -217,12 +218,21 @@ def print_distill_headline(report: dict, out: Path) -> None:
     print(f"mlff distill: {report['teacher']['name']} -> {final['model']}"
           + (f" and {final['compiled_model']} (compiled for this machine)"
              if final.get("compiled_model") else ""))
+    # model.pt (as `pair_style mlff model.pt` runs it) and model.pt2, the faster first: the
+    # headline's (reports written before the native evaluator name model.pt's "torchscript")
+    pt = final.get("student_speed_pt", final.get("student_speed_torchscript", {}))
+    files = [(Path(final["model"]).name + (" (native evaluator)"
+                                           if pt.get("evaluator") == "native" else ""),
+              pt.get("atom_steps_per_s"))]
     compiled = final.get("compiled_model")
-    torchscript = final.get("student_speed_torchscript", {}).get("atom_steps_per_s")
-    print(f"speed-up     {h['speedup_over_teacher']:.0f}x  (student "
-          f"{'model.pt2 ' if compiled else ''}{h['student_atom_steps_per_s']:.3g} atom-steps/s "
+    if compiled:
+        files.append((Path(compiled).name, final.get("student_speed_compiled",
+                                                     final["student_speed"])["atom_steps_per_s"]))
+    shown = [f"{name} {speed:.3g}" for name, speed in
+             sorted((f for f in files if f[1]), key=lambda f: -f[1])]
+    print(f"speed-up     {h['speedup_over_teacher']:.0f}x  (student {shown[0]} atom-steps/s "
           f"in LAMMPS at {final['student_speed']['atoms']} atoms"
-          + (f", model.pt {torchscript:.3g}" if compiled and torchscript else "")
+          + "".join(f", {other}" for other in shown[1:])
           + f"; teacher {h['teacher_atom_steps_per_s']:.3g} at {final['teacher_speed']['atoms']} "
           "atoms through ASE; one core each)")
     print(f"accuracy     force MAE {fmt(h['force_mae_mev_per_A'], '.1f')} meV/Å, energy MAE "

@@ -245,29 +245,49 @@ MLFF_INLINE void angular_parts(const StudentView<T> &w, const T *u, P y, P cube)
   }
 }
 
-/* One atom: its energy (returned) and the gradient of that energy with respect to each of
-   its `count` edges (written to edge_grad[3 * e]). vec[3 * e] is r_j - r_i of edge e; the species
-   of its neighbour is species[neighbour[e]]. scratch holds w.scratch values: a pointer, or Strided.
-   edge_cache, where given, holds edge_values(w) values per edge: each edge's basis and
-   angular parts kept from the sums for the gradient (the host), else computed again (a GPU
-   thread, whose memory is better spent on more threads). */
-template <typename T, typename Vec, typename Grad, typename P>
-MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const Vec *vec,
-                           const int64_t *neighbour, const int64_t *species, Grad *edge_grad,
-                           P scratch, T *edge_cache = nullptr)
+// where one atom's values lie in its scratch
+template <typename P> struct AtomScratch {
+  P grid, dgrid;       // [S][NR][C] the sums over edges, and their gradient
+  P a, da;             // [C][K] the densities, and their gradient
+  P features;          // the readout's input; after the readout, d E / d features
+  P grad, grad_in;     // the readout's gradients at a layer's output and input
+  P act;               // per layer: pre-activation, output
+};
+
+template <typename T, typename P>
+MLFF_INLINE AtomScratch<P> atom_scratch(const StudentView<T> &w, P scratch)
+{
+  const int grids = w.n_species * w.n_radial * w.n_values, densities = w.n_values * w.n_channels;
+  AtomScratch<P> at;
+  at.grid = scratch;
+  at.dgrid = scratch + grids;
+  at.a = scratch + 2 * grids;
+  at.da = scratch + 2 * grids + densities;
+  at.features = scratch + 2 * grids + 2 * densities;
+  at.grad = at.features + w.widest;
+  at.grad_in = at.grad + w.widest;
+  at.act = at.grad_in + w.widest;
+  return at;
+}
+
+/* One atom, in three steps (student_atom runs them in turn; the host batches the middle one
+   over atoms). vec[3 * e] is r_j - r_i of the atom's edge e, the species of its neighbour is
+   species[neighbour[e]]; scratch holds w.scratch values (a pointer, or Strided). edge_cache,
+   where given, holds edge_values(w) values per edge: each edge's basis and angular parts
+   kept from the sums for the gradient (the host), else computed again (a GPU thread, whose
+   memory is better spent on more threads).
+   atom_sums: the sums over the edges, the densities and the readout's input (features). */
+template <typename T, typename Vec, typename P>
+MLFF_INLINE void atom_sums(const StudentView<T> &w, int zi, int64_t count, const Vec *vec,
+                           const int64_t *neighbour, const int64_t *species, P scratch,
+                           T *edge_cache = nullptr)
 {
   const int S = w.n_species, NR = w.n_radial, K = w.n_channels, C = w.n_values;
   const int width = (w.l_max + 1) * K;
-  P grid = scratch;                         // [S][NR][C] the sums over edges
-  P dgrid = grid + S * NR * C;              // and their gradient
-  P a = dgrid + S * NR * C;                 // [C][K] the densities
-  P da = a + C * K;
-  P features = da + C * K;                  // the readout's input
-  P grad = features + w.widest;             // gradients at a layer's output and input
-  P grad_in = grad + w.widest;
-  P act = grad_in + w.widest;               // per layer: pre-activation, output
+  const AtomScratch<P> at = atom_scratch(w, scratch);
+  P grid = at.grid, a = at.a, features = at.features;
   // one edge's values in local arrays: the compiler sees they are not the scratch it adds to
-  T b[MAX_RADIAL], db[MAX_RADIAL], y[MAX_VALUES], hy[MAX_VALUES], cube[27];
+  T b[MAX_RADIAL], db[MAX_RADIAL], y[MAX_VALUES], cube[27];
 
   for (int i = 0; i < S * NR * C; ++i) grid[i] = 0;
   T u[3];
@@ -324,6 +344,14 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
     features[f] = (features[f] - w.feature_mean[f]) * w.feature_inv_std[f];
   for (int s = 0; s < S; ++s) features[w.n_descriptors + s] = s == zi ? T(1) : T(0);
 
+}
+
+// the readout of the atom's features and its gradient, left in their place; its energy
+template <typename T, typename P>
+MLFF_INLINE T atom_readout(const StudentView<T> &w, int zi, P scratch)
+{
+  const AtomScratch<P> at = atom_scratch(w, scratch);
+  P features = at.features, grad = at.grad, grad_in = at.grad_in, act = at.act;
   // the readout, keeping each layer's pre-activation for the way back
   P input = features;
   P layer_act = act;
@@ -369,12 +397,28 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
     grad = grad_in;
     grad_in = swap;
   }
-  // grad now holds d E / d features; to the descriptors' raw values
-  P dfeatures = grad;
+  for (int f = 0; f < w.layer_in[0]; ++f) features[f] = grad[f];
+  return energy;
+}
+
+// atom_gradient: from d E / d features back to each edge's d E / d edge_vec
+template <typename T, typename Vec, typename Grad, typename P>
+MLFF_INLINE void atom_gradient(const StudentView<T> &w, int zi, int64_t count, const Vec *vec,
+                               const int64_t *neighbour, const int64_t *species,
+                               Grad *edge_grad, P scratch, T *edge_cache = nullptr)
+{
+  const int S = w.n_species, NR = w.n_radial, K = w.n_channels, C = w.n_values;
+  const int width = (w.l_max + 1) * K;
+  const AtomScratch<P> at = atom_scratch(w, scratch);
+  P dgrid = at.dgrid, a = at.a, da = at.da, features = at.features;
+  T b[MAX_RADIAL], db[MAX_RADIAL], y[MAX_VALUES], hy[MAX_VALUES], cube[27], u[3];
+
+  // the readout left d E / d features where the features were; to the raw descriptors
+  P dfeatures = features;
   for (int f = 0; f < w.n_descriptors; ++f) dfeatures[f] *= w.feature_inv_std[f];
 
   for (int i = 0; i < C * K; ++i) da[i] = 0;
-  q = 0;
+  int q = 0;
   for (int ch = 0; ch < K; ++ch) da[ch] += dfeatures[q++];
   for (int l = 0; l <= w.l_max; ++l) {
     const int first = l == 0 ? 0 : (l == 1 ? 1 : (l == 2 ? 4 : 9));
@@ -459,6 +503,17 @@ MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const
     for (int k = 0; k < 3; ++k)
       edge_grad[3 * e + k] = Grad(de_dr * u[k] + (gu[k] - radial * u[k]) * inv_r);
   }
+}
+
+// one atom: its energy (returned) and its edges' gradients (edge_grad[3 * e])
+template <typename T, typename Vec, typename Grad, typename P>
+MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const Vec *vec,
+                           const int64_t *neighbour, const int64_t *species, Grad *edge_grad,
+                           P scratch, T *edge_cache = nullptr)
+{
+  atom_sums(w, zi, count, vec, neighbour, species, scratch, edge_cache);
+  const T energy = atom_readout(w, zi, scratch);
+  atom_gradient(w, zi, count, vec, neighbour, species, edge_grad, scratch, edge_cache);
   return energy;
 }
 

@@ -9,10 +9,12 @@
    with no tensors between the steps: every edge is read twice (the sums, then
    the gradient), and an atom's intermediates fit in a small scratch block.
 
-   The per-atom function takes a StudentView (flat arrays and sizes, no
-   containers), so that device code (Kokkos) can call it as it is; this file
-   includes no torch and no LAMMPS header. NativeStudent<T> owns the arrays and
-   computes a whole graph on the host (pair_style mlff ... evaluator native).
+   The per-atom functions (atom_sums, atom_readout, atom_gradient; student_atom
+   runs the three) take a StudentView (flat arrays and sizes, no containers), so
+   that device code (Kokkos, one thread per atom) calls them as they are; this
+   file includes no torch and no LAMMPS header. mlff_native.cpp computes a whole
+   graph on the host with them, eight atoms at a time through one readout
+   (pair_style mlff ... evaluator native, the default for a student's .pt).
 ------------------------------------------------------------------------- */
 
 #ifndef LMP_MLFF_NATIVE_H

@@ -425,6 +425,17 @@ void PairMLFFKokkos<DeviceType>::report_problems(double min_rsq, int64_t nedges,
 }
 
 /* ----------------------------------------------------------------------
+   pair_style as in mlff; a new model's native arrays are uploaded at its
+   first step (a model at the address of one uploaded before is another)
+------------------------------------------------------------------------- */
+
+template <class DeviceType> void PairMLFFKokkos<DeviceType>::settings(int narg, char **arg)
+{
+  PairMLFF::settings(narg, arg);
+  native_model = nullptr;
+}
+
+/* ----------------------------------------------------------------------
    pair_coeff as in mlff, then the type map goes to the device
 ------------------------------------------------------------------------- */
 

@@ -39,6 +39,7 @@ template <class DeviceType> class PairMLFFKokkos : public PairMLFF {
   ~PairMLFFKokkos() override;
 
   void compute(int, int) override;
+  void settings(int, char **) override;
   void coeff(int, char **) override;
   void init_style() override;
 

@@ -194,6 +194,27 @@ def test_native_evaluator_equals_torch(tmp_path, dtype, tol):
                         "vs mlff torch", tol)
 
 
+def test_native_evaluator_follows_a_new_pair_style(tmp_path):
+    """A student, another model, then a third student under `evaluator native` in one input:
+    the last step runs the third student's weights (each new pair_style uploads its own)."""
+    from helpers.models import random_student_file
+
+    first, third = (random_student_file(tmp_path / f"{name}.pt", ("Si",), seed=seed)
+                    for name, seed in (("first", 1), ("third", 2)))
+    second = random_student_file(tmp_path / "second.pt", ("Si",), seed=3)
+    atoms = silicon((2, 2, 2), rattle=0.1, seed=4)
+    data = write_data(atoms, tmp_path / "si.data", ["Si"])
+    switched = run(setup(data) + [f"pair_style mlff {first} evaluator native",
+                                  "pair_coeff * * Si", "run 0",
+                                  f"pair_style mlff {second} evaluator torch",
+                                  "pair_coeff * * Si", "run 0",
+                                  f"pair_style mlff {third} evaluator native",
+                                  "pair_coeff * * Si"], tmp_path, "switched")
+    alone = run(setup(data) + [f"pair_style mlff {third} evaluator torch", "pair_coeff * * Si"],
+                tmp_path, "alone", kokkos=False)
+    assert_same(switched, alone, len(atoms), "the third student after two pair_style changes")
+
+
 def test_hybrid_overlay_null_type(models, tmp_path):
     """A type mapped to NULL is left out of the graph, as in mlff (hybrid/overlay with zbl)."""
     atoms = silicon((2, 2, 2), rattle=0.1)

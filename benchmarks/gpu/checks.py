@@ -1,6 +1,6 @@
 """GPU checks and benchmarks of pair_style mlff, run by benchmarks/gpu/run.sh.
 
-Parity: `device cuda` (graph built on the GPU) against `device cpu graph host` in the same
+Parity: `device cuda` (graph built on the GPU) against `device cpu graph host evaluator torch` in the same
 LAMMPS, float64 to 1e-10 and float32 to 1e-5 relative, on orthogonal and triclinic boxes,
 on 1 rank, 2 ranks sharing the GPU and 4 ranks of which two own no atoms. With --style
 mlff/kk the GPU side runs under Kokkos (`-k on g 1 -sf kk -pk kokkos newton on neigh half`),
@@ -136,7 +136,9 @@ def parity(args, models, folder: Path) -> list[dict]:
         data, natoms = structures[structure]
         before = ["processors 4 1 1"] if structure == "corner" else []
         where = folder / f"{model}-{structure}-{nprocs}{'-native' if extra else ''}"
-        ref = single_point(args, models[model], data, where / "cpu", "device cpu graph host")
+        # the reference: libtorch on one core (a student's .pt would run natively by default)
+        ref = single_point(args, models[model], data, where / "cpu",
+                           "device cpu graph host evaluator torch")
         got = single_point(args, models[model], data, where / "gpu", f"{gpu} {extra}".strip(),
                            nprocs=nprocs, kokkos=kokkos, before=before)
         dtype = "float32" if model.endswith("32") else "float64"

@@ -190,6 +190,29 @@ MLFF_INLINE int row_l(int row)
   return row == 0 ? 0 : (row <= 3 ? 1 : (row <= 8 ? 2 : 3));
 }
 
+// the first of l's rows, and how many it has
+MLFF_INLINE int first_row(int l)
+{
+  return l == 0 ? 0 : (l == 1 ? 1 : (l == 2 ? 4 : 9));
+}
+MLFF_INLINE int row_count(int l)
+{
+  return l == 0 ? 1 : (l == 1 ? 3 : (l == 2 ? 5 : 10));    // l = 3: all 10 symmetric terms
+}
+
+// |r| of an edge, its reciprocal in inv_r and its direction in u, in the model's dtype
+template <typename T, typename Vec>
+MLFF_INLINE T edge_direction(const Vec *vec, T &inv_r, T *u)
+{
+  const T dx = T(vec[0]), dy = T(vec[1]), dz = T(vec[2]);
+  const T r = MLFF_MATH::sqrt(dx * dx + dy * dy + dz * dz);
+  inv_r = T(1) / r;
+  u[0] = dx * inv_r;
+  u[1] = dy * inv_r;
+  u[2] = dz * inv_r;
+  return r;
+}
+
 // b_n(r) = sqrt(2/rc) sin(f_n r) / r f_env(r / rc) and d b_n / dr, n = 0..n_radial-1; the
 // sines and cosines of f_n r = (n + 1) f_0 r by the angle-addition recurrence
 template <typename T, typename P>
@@ -294,11 +317,8 @@ MLFF_INLINE void atom_sums(const StudentView<T> &w, int zi, int64_t count, const
   for (int i = 0; i < S * NR * C; ++i) grid[i] = 0;
   T u[3];
   for (int64_t e = 0; e < count; ++e) {
-    const T dx = T(vec[3 * e]), dy = T(vec[3 * e + 1]), dz = T(vec[3 * e + 2]);
-    const T r = MLFF_MATH::sqrt(dx * dx + dy * dy + dz * dz), inv_r = T(1) / r;
-    u[0] = dx * inv_r;
-    u[1] = dy * inv_r;
-    u[2] = dz * inv_r;
+    T inv_r;
+    const T r = edge_direction(vec + 3 * e, inv_r, u);
     T *keep = edge_cache ? edge_cache + e * edge_values(w) : nullptr;
     T *eb = keep ? keep + 4 : b, *edb = keep ? keep + 4 + NR : db;
     T *ey = keep ? keep + 4 + 2 * NR : y;
@@ -333,8 +353,7 @@ MLFF_INLINE void atom_sums(const StudentView<T> &w, int zi, int64_t count, const
   int q = 0;
   for (int ch = 0; ch < K; ++ch) features[q++] = a[ch];
   for (int l = 0; l <= w.l_max; ++l) {
-    const int first = l == 0 ? 0 : (l == 1 ? 1 : (l == 2 ? 4 : 9));
-    const int rows = l == 0 ? 1 : (l == 1 ? 3 : (l == 2 ? 5 : 10));
+    const int first = first_row(l), rows = row_count(l);
     for (int ch = 0; ch < K; ++ch)
       for (int d = ch; d < K; ++d) {
         T sum = 0;
@@ -423,8 +442,7 @@ MLFF_INLINE void atom_gradient(const StudentView<T> &w, int zi, int64_t count, c
   int q = 0;
   for (int ch = 0; ch < K; ++ch) da[ch] += dfeatures[q++];
   for (int l = 0; l <= w.l_max; ++l) {
-    const int first = l == 0 ? 0 : (l == 1 ? 1 : (l == 2 ? 4 : 9));
-    const int rows = l == 0 ? 1 : (l == 1 ? 3 : (l == 2 ? 5 : 10));
+    const int first = first_row(l), rows = row_count(l);
     for (int ch = 0; ch < K; ++ch)
       for (int d = ch; d < K; ++d) {
         const T g = dfeatures[q++];
@@ -461,12 +479,7 @@ MLFF_INLINE void atom_gradient(const StudentView<T> &w, int zi, int64_t count, c
       edb = keep + 4 + NR;
       ey = keep + 4 + 2 * NR;
     } else {
-      const T dx = T(vec[3 * e]), dy = T(vec[3 * e + 1]), dz = T(vec[3 * e + 2]);
-      const T r = MLFF_MATH::sqrt(dx * dx + dy * dy + dz * dz);
-      inv_r = T(1) / r;
-      u[0] = dx * inv_r;
-      u[1] = dy * inv_r;
-      u[2] = dz * inv_r;
+      const T r = edge_direction(vec + 3 * e, inv_r, u);
       radial_basis(w, r, inv_r, b, db);
       angular_parts(w, u, y, cube);
     }

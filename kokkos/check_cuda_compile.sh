@@ -42,12 +42,15 @@ printf '#pragma once\n#define MLFF_VERSION "check"\n#define MLFF_LAMMPS_VERSION 
 # the sources compile side by side (each one nvcc process; the slowest two take minutes),
 # each into its own log, shown when it fails
 pids=()
-sources=(pair_mlff_kokkos.cpp mlff_model.cpp mlff_native.cpp mlffplugin.cpp pair_mlff.cpp)
+# MLFF_CHECK_SOURCES: only these (e.g. pair_mlff_kokkos.cpp); MLFF_NVCC_FLAGS: more flags, e.g.
+# "-Xptxas -v" for each kernel's registers, spills and local memory (in the source's log)
+read -r -a sources <<< "${MLFF_CHECK_SOURCES:-pair_mlff_kokkos.cpp mlff_model.cpp mlff_native.cpp mlffplugin.cpp pair_mlff.cpp}"
+read -r -a more_flags <<< "${MLFF_NVCC_FLAGS:-}"
 for source in "${sources[@]}"; do
   extra=()
   case "$source" in mlff_model.cpp|mlff_native.cpp) extra=($torch_include);; esac
   echo "nvcc (sm_90): $source"
-  "$KOKKOS/bin/nvcc_wrapper" "${flags[@]}" "${extra[@]}" -c "$ROOT/pair_style/$source" \
+  "$KOKKOS/bin/nvcc_wrapper" "${flags[@]}" "${more_flags[@]}" "${extra[@]}" -c "$ROOT/pair_style/$source" \
     -o "$WORK/$source.o" > "$WORK/$source.log" 2>&1 &
   pids+=($!)
 done
@@ -56,7 +59,9 @@ for i in "${!sources[@]}"; do
   wait "${pids[$i]}" || { echo "nvcc failed on ${sources[$i]}:"; cat "$WORK/${sources[$i]}.log"; failed=1; }
 done
 [ "$failed" = 0 ] || exit 1
-grep -a -F -q "rebuild it against the installed lammps: make kokkos" "$WORK/mlffplugin.cpp.o" \
-  && grep -a -F -q "4 Jul 2026" "$WORK/mlffplugin.cpp.o" \
-  || { echo "nvcc changed the version strings of mlffplugin.cpp"; exit 1; }
-echo "all plugin sources compile for CUDA sm_90"
+if [[ " ${sources[*]} " == *" mlffplugin.cpp "* ]]; then
+  grep -a -F -q "rebuild it against the installed lammps: make kokkos" "$WORK/mlffplugin.cpp.o" \
+    && grep -a -F -q "4 Jul 2026" "$WORK/mlffplugin.cpp.o" \
+    || { echo "nvcc changed the version strings of mlffplugin.cpp"; exit 1; }
+fi
+echo "compiled for CUDA sm_90: ${sources[*]}"

@@ -367,6 +367,32 @@ MLFF_INLINE void atom_sums(const StudentView<T> &w, int zi, int64_t count, const
 
 }
 
+// y[c] = bias[c] + sum_r m[r][c] x[r] for the cols columns of the rows x cols matrix m (bias
+// may be null: zero), COLUMNS of y at a time in registers: x is read once per block of
+// columns and y written once, where adding into y in the scratch had read and written it for
+// every element of m (on a GPU thread the scratch is global memory)
+constexpr int COLUMNS = 8;
+template <typename T, typename P>
+MLFF_INLINE void dense_columns(const T *m, int rows, int cols, const T *bias, P x, P y)
+{
+  int c0 = 0;
+  for (; c0 + COLUMNS <= cols; c0 += COLUMNS) {
+    T acc[COLUMNS];
+    for (int j = 0; j < COLUMNS; ++j) acc[j] = bias ? bias[c0 + j] : T(0);
+    for (int r = 0; r < rows; ++r) {
+      const T xr = x[r];
+      const T *row = m + r * cols + c0;
+      for (int j = 0; j < COLUMNS; ++j) acc[j] += row[j] * xr;
+    }
+    for (int j = 0; j < COLUMNS; ++j) y[c0 + j] = acc[j];
+  }
+  for (; c0 < cols; ++c0) {
+    T acc = bias ? bias[c0] : T(0);
+    for (int r = 0; r < rows; ++r) acc += m[r * cols + c0] * x[r];
+    y[c0] = acc;
+  }
+}
+
 // the readout of the atom's features and its gradient, left in their place; its energy
 template <typename T, typename P>
 MLFF_INLINE T atom_readout(const StudentView<T> &w, int zi, P scratch)
@@ -382,11 +408,7 @@ MLFF_INLINE T atom_readout(const StudentView<T> &w, int zi, P scratch)
     P pre = layer_act, post = layer_act + out;
     const T *wt = w.weight_t + w.weight_offset[layer];
     const T *bias = w.bias + w.bias_offset[layer];
-    for (int o = 0; o < out; ++o) pre[o] = bias[o];
-    for (int i = 0; i < in; ++i) {
-      const T x = input[i];
-      for (int o = 0; o < out; ++o) pre[o] += wt[i * out + o] * x;
-    }
+    dense_columns<T>(wt, in, out, bias, input, pre);
     if (layer + 1 < w.n_layers)
       for (int o = 0; o < out; ++o) post[o] = pre[o] / (T(1) + MLFF_MATH::exp(-pre[o]));
     else
@@ -409,11 +431,7 @@ MLFF_INLINE T atom_readout(const StudentView<T> &w, int zi, P scratch)
       }
     }
     const T *wm = w.weight + w.weight_offset[layer];
-    for (int i = 0; i < in; ++i) grad_in[i] = 0;
-    for (int o = 0; o < out; ++o) {
-      const T g = grad[o];
-      for (int i = 0; i < in; ++i) grad_in[i] += wm[o * in + i] * g;
-    }
+    dense_columns<T>(wm, out, in, nullptr, grad, grad_in);
     P swap = grad;
     grad = grad_in;
     grad_in = swap;

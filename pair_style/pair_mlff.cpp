@@ -38,7 +38,7 @@ static constexpr double OVERLAP_SQ = MLFF::OVERLAP_DISTANCE * MLFF::OVERLAP_DIST
 /* ---------------------------------------------------------------------- */
 
 PairMLFF::PairMLFF(LAMMPS *lmp) :
-    Pair(lmp), graph(new MLFF::Graph), cutoff(0.0), graph_on_device(false), kokkos_style(false),
+    Pair(lmp), graph(new MLFF::Graph), cutoff(0.0), graph_on_device(false), kokkos_style(false), kokkos_on_gpu(false),
     profile(MLFF::Model::profile_requested()), profile_phases{"graph", "model", "scatter"},
     phase_seconds{0.0, 0.0, 0.0}, profiled_calls(0), last_nedges(0)
 {
@@ -373,9 +373,10 @@ void PairMLFF::settings(int narg, char **arg)
   MLFF::DeviceRequest request;
   request.kind = device;
   request.evaluator = evaluator;
-  // auto: the native evaluator where it is tested as the default, a student's .pt on the
-  // host graph; torch under mlff/kk (its device kernel is chosen by `evaluator native`)
-  if (evaluator == "auto" && (kokkos_style || graph_where == "device"))
+  // auto: the native evaluator where it is tested and measured as the faster, a student's .pt
+  // on the host graph and mlff/kk on a host backend (OpenMP, Serial); torch under mlff/kk on
+  // a GPU until a GPU has measured its native kernel (chosen there by `evaluator native`)
+  if (evaluator == "auto" && (kokkos_on_gpu || graph_where == "device"))
     request.evaluator = "torch";
   MPI_Comm_rank(node, &request.node_local_rank);
   MPI_Comm_free(&node);

@@ -43,6 +43,7 @@ class PairMLFF : public Pair {
   std::vector<int> type_to_species;    // LAMMPS type -> model species index, -1 for NULL
   bool graph_on_device;                // build the graph on the model's device (`graph device`)
   bool kokkos_style;                   // this is mlff/kk
+  bool kokkos_on_gpu;                  // ... and its kernels run on a GPU (not OpenMP/Serial)
   std::vector<int> centres, offsets, neighbours;    // the neighbour list, flattened
   // MLFF_PROFILE=1: seconds in each of a step's three phases (graph host: graph, model,
   // scatter; mlff/kk: edges, model, tally, fenced), logged per call when the style is

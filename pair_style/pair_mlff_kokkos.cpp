@@ -39,6 +39,7 @@ PairMLFFKokkos<DeviceType>::PairMLFFKokkos(LAMMPS *lmp) : PairMLFF(lmp)
   kokkos_style = true;
   atomKK = (AtomKokkos *) atom;
   execution_space = ExecutionSpaceFromDevice<DeviceType>::space;
+  kokkos_on_gpu = execution_space == Device;
   datamask_read = X_MASK | F_MASK | TAG_MASK | TYPE_MASK | ENERGY_MASK | VIRIAL_MASK;
   datamask_modify = F_MASK | ENERGY_MASK | VIRIAL_MASK;
   profile_phases = {"edges", "model", "tally"};

@@ -148,8 +148,9 @@ def test_compiled_package_equals_native_sw_kk(models, potentials, tmp_path):
 
 @pytest.mark.parametrize("dtype, tol", [("float64", TOL64), ("float32", TOL32)])
 def test_student_two_species(tmp_path, dtype, tol):
-    """A two-species student (random weights): mlff/kk == mlff on 2 ranks, triclinic SiC;
-    a float32 student agrees to float32 precision."""
+    """A two-species student (random weights) run by libtorch (`evaluator torch`, the GPU's
+    default path: the model reads Kokkos's edge views in place): mlff/kk == mlff on 2 ranks,
+    triclinic SiC; a float32 student agrees to float32 precision."""
     from ase.build import bulk
 
     from helpers.models import saved_random_student
@@ -158,10 +159,31 @@ def test_student_two_species(tmp_path, dtype, tol):
     atoms = lammps_orientation(bulk("SiC", "zincblende", a=4.36).repeat((3, 3, 3)))
     atoms.rattle(0.1, seed=3)
     data = write_data(atoms, tmp_path / "sic.data", ["Si", "C"])
-    commands = setup(data) + [f"pair_style mlff {model}", "pair_coeff * * Si C"]
+    commands = setup(data) + [f"pair_style mlff {model} evaluator torch", "pair_coeff * * Si C"]
     plain = run(commands, tmp_path, "plain", kokkos=False)
     kokkos = run(commands, tmp_path, "kokkos", nprocs=2)
+    assert "computed by the native evaluator" not in kokkos.output
     assert_same(kokkos, plain, len(atoms), f"{dtype} student, mlff/kk vs mlff", tol)
+
+
+def test_auto_takes_native_on_a_host_backend(models, tmp_path):
+    """`evaluator auto` (the default) under mlff/kk on OpenMP runs a student's .pt natively,
+    as plain mlff does on a CPU (measured faster there), with torch's numbers; the SW
+    reference model, which is no student, still runs on libtorch."""
+    from helpers.models import random_student_file
+
+    model = random_student_file(tmp_path / "student.pt", ("Si",))
+    data = write_data(silicon((2, 2, 2), rattle=0.1, seed=5), tmp_path / "si.data", ["Si"])
+    auto = run(setup(data) + [f"pair_style mlff {model}", "pair_coeff * * Si"], tmp_path, "auto")
+    assert "pair mlff/kk" in auto.output
+    assert "computed by the native evaluator" in auto.output, auto.output[-2000:]
+    torch_run = run(setup(data) + [f"pair_style mlff {model} evaluator torch",
+                                   "pair_coeff * * Si"], tmp_path, "torch")
+    assert "computed by the native evaluator" not in torch_run.output
+    assert_same(auto, torch_run, 64, "mlff/kk auto (native) vs evaluator torch")
+    sw = run(setup(data) + [f"pair_style mlff {models['si64']}", "pair_coeff * * Si"],
+             tmp_path, "sw")
+    assert "computed by the native evaluator" not in sw.output
 
 
 @pytest.mark.parametrize("dtype, tol", [("float64", TOL64), ("float32", TOL32)])

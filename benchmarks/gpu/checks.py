@@ -1,11 +1,11 @@
 """GPU checks and benchmarks of pair_style mlff, run by benchmarks/gpu/run.sh.
 
-Parity: `device cuda` (graph built on the GPU) against `device cpu graph host evaluator torch` in the same
-LAMMPS, float64 to 1e-10 and float32 to 1e-5 relative, on orthogonal and triclinic boxes,
-on 1 rank, 2 ranks sharing the GPU and 4 ranks of which two own no atoms. With --style
-mlff/kk the GPU side runs under Kokkos (`-k on g 1 -sf kk -pk kokkos newton on neigh half`),
-and the students also with `evaluator native` (their own kernel, one GPU thread per atom,
-against torch on one core).
+Parity: `device cuda` (graph built on the GPU) against `device cpu graph host evaluator
+torch` in the same LAMMPS, float64 to 1e-10 and float32 to 1e-5 relative, on orthogonal and
+triclinic boxes, on 1 rank, 2 ranks sharing the GPU and 4 ranks of which two own no atoms.
+With --style mlff/kk the GPU side runs under Kokkos (`-k on g 1 -sf kk -pk kokkos newton on
+neigh half`), and the students also with `evaluator native` (their own kernel, one GPU
+thread per atom, against torch on one core).
 Speed: atom-steps/s of NVE on Si for the SW reference model and random-weight `fast` and
 `accurate` students, float32 and float64, at 4k to 2M atoms (under mlff/kk the students'
 native kernel first), against one CPU core; and the
@@ -42,6 +42,9 @@ SPEED_SECONDS = 2                            # timed part of each speed run
 # and 1M atoms alike), which a 2 s window after 10 steps counted as the speed
 WARM_UP = 30
 PARALLEL = 6                                 # parity cases at once
+# libtorch named: `evaluator auto` runs a student natively on a CPU and under mlff/kk on a
+# host backend, where the dry run puts the "gpu" side
+TORCH = "evaluator torch"
 
 
 def export_models(folder: Path, sw_file: Path) -> dict[str, Path]:
@@ -139,7 +142,9 @@ def parity(args, models, folder: Path) -> list[dict]:
         # the reference: libtorch on one core (a student's .pt would run natively by default)
         ref = single_point(args, models[model], data, where / "cpu",
                            "device cpu graph host evaluator torch")
-        got = single_point(args, models[model], data, where / "gpu", f"{gpu} {extra}".strip(),
+        # torch named: under mlff/kk on a host backend (the dry run) auto would run native
+        got = single_point(args, models[model], data, where / "gpu",
+                           f"{gpu} {extra or TORCH}".strip(),
                            nprocs=nprocs, kokkos=kokkos, before=before)
         dtype = "float32" if model.endswith("32") else "float64"
         errors = {
@@ -236,8 +241,9 @@ def speed(args, models, folder: Path, saved=lambda results: None, large=False,
         if time.time() > args.deadline - 25:
             print(f"speed {model} {natoms} {where}: skipped (deadline)", flush=True)
             continue
-        extra = {"gpu": "" if kokkos else gpu, "gpu-noopt": "" if kokkos else gpu,
-                 "plain": gpu, "cpu": "device cpu", "native": "evaluator native"}[where]
+        style = f"{'' if kokkos else gpu} {TORCH}".strip()
+        extra = {"gpu": style, "gpu-noopt": style, "plain": f"{gpu} {TORCH}",
+                 "cpu": "device cpu", "native": "evaluator native"}[where]
         n = lattice_cells(natoms)
         start = time.perf_counter()
         if where == "gpu-noopt":
@@ -311,7 +317,8 @@ def steps(args, models, folder: Path) -> list[dict]:
         os.environ["MLFF_JIT_OPTIMIZE"] = optimize
         os.environ["MLFF_PROFILE"] = "1"
         try:
-            out = lammps(args, nve_commands(n, models["fast32"], f"{gpu} {extra}".strip(), [
+            keywords = f"{gpu} {extra or TORCH}".strip()
+            out = lammps(args, nve_commands(n, models["fast32"], keywords, [
                 "thermo_style custom step cpu", "thermo 1", "run 40"]),
                 folder / f"fast32-{natoms}-opt{optimize}{'-native' if extra else ''}",
                 kokkos=kokkos)

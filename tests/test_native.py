@@ -104,6 +104,32 @@ def test_native_on_two_ranks_and_two_threads(models, tmp_path):
             assert error < TOL64, f"{nprocs} rank(s), {threads} thread(s): {name} off by {error:.2e}"
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_baseline_products_equal_torch(models, tmp_path, dtype):
+    """The readout's products have two builds on x86-64, AVX2 with FMA (taken where the CPU
+    has them) and the plugin's baseline; MLFF_NATIVE_AVX2=0 runs the baseline, which must
+    give torch's numbers too (the `accurate` sizes: 424 inputs, 96 wide)."""
+    species = list(KINDS["SiCGe-accurate-lmax3"][0])
+    model = models["SiCGe-accurate-lmax3", dtype]
+    data = write_data(structure(species), tmp_path / "structure.data", species)
+    setup = ["units metal", "atom_modify map yes", f"read_data {data}"]
+    reference = run_lmp(setup + lines(model, species, "torch"), nprocs=1, cwd=tmp_path / "torch")
+    result = run_lmp(setup + lines(model, species, "native"), nprocs=1, cwd=tmp_path / "base",
+                     env={"MLFF_NATIVE_AVX2": "0"})
+    tolerance = TOL64 if dtype == "float64" else TOL32
+    errors = {name: float(np.abs(np.asarray(mine) - theirs).max() / max(np.abs(theirs).max(), 1.0))
+              for name, mine, theirs in (
+                  ("energy", result.energy, reference.energy),
+                  ("pressure", result.pressure, reference.pressure),
+                  ("forces", result.forces, reference.forces),
+                  ("per-atom energy", result.atom_energy, reference.atom_energy),
+                  ("per-atom virial", result.atom_virial, reference.atom_virial))}
+    bad = {k: v for k, v in errors.items() if not v < tolerance}
+    assert "computed by the native evaluator" in result.output
+    assert not bad, f"baseline products, {dtype}: " + ", ".join(
+        f"{k} {v:.2e}" for k, v in bad.items())
+
+
 def test_native_refuses_what_it_cannot_compute(models, tmp_path):
     from mlff_tools.lammps import potentials_dir
     from mlff_tools.model.sw import export_sw

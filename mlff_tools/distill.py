@@ -509,10 +509,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
                              lambda: held_out_errors(final_model, state["sampled"]["test"]))
     final["compiled_model"] = once("compile", lambda: (_compiled_before(model, final_model, log)
                                                       or _compile(final_model, log)))
-    # the MD of this stage runs the compiled model where there is one: the same student (compile
-    # checks it against model.pt) at about twice the speed
     compiled_here = final["compiled_model"] and Path(final["compiled_model"]).exists()
-    runs_with = Path(final["compiled_model"]) if compiled_here else final_model
     speeds = once("speed", lambda: {
         "teacher": teacher_speed(config.teacher, config.structure),
         "pt": student_speed(final_model, config.structure),
@@ -525,6 +522,13 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     final["student_speed"] = max([speeds["compiled"], final["student_speed_pt"]],
                                  key=lambda s: s["atom_steps_per_s"] if s else 0.0)
     final["student_speed_compiled"] = speeds["compiled"]
+    # the MD of this stage runs the faster file: the same student either way (compile checks
+    # the package against model.pt), and model.pt runs natively where it is a student
+    runs_with = (Path(final["compiled_model"])
+                 if compiled_here and final["student_speed"] is speeds["compiled"]
+                 else final_model)
+    log(f"final: the MD runs {runs_with.name}, the faster file "
+        f"({final['student_speed']['atom_steps_per_s']:.3g} atom-steps/s)")
     final["speedup"] = (final["student_speed"]["atom_steps_per_s"]
                         / final["teacher_speed"]["atom_steps_per_s"])
 

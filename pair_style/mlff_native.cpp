@@ -298,9 +298,6 @@ std::string MLFF::check_student_spec(const StudentSpec &spec)
 {
   const int S = spec.n_species, NR = spec.n_radial, K = spec.n_channels;
   if (S < 1 || NR < 1 || K < 1) return "no species, radial functions or channels";
-  if (NR > host_kernels::MAX_RADIAL)
-    return std::to_string(NR) + " radial functions, more than " +
-           std::to_string(host_kernels::MAX_RADIAL);
   if (spec.l_max != 2 && spec.l_max != 3) return "l_max " + std::to_string(spec.l_max);
   if (static_cast<int>(spec.frequencies.size()) != NR) return "frequencies of another size";
   if (spec.pair_weights.size() != std::size_t(S) * S * NR * (spec.l_max + 1) * K)

@@ -172,9 +172,7 @@ template <typename T> struct Strided {
 };
 
 
-// the most radial functions and per-edge values (1 + 3 + 5 + 10) one edge holds (a GPU
-// thread keeps them in its local memory: `accurate` has 10 radial functions)
-constexpr int MAX_RADIAL = 16;
+// the most angular values (1 + 3 + 5 + 10) one edge has
 constexpr int MAX_VALUES = 19;
 
 // values kept per edge by student_atom's edge_cache: 1 / r, u, the basis, its derivative and
@@ -213,37 +211,53 @@ MLFF_INLINE T edge_direction(const Vec *vec, T &inv_r, T *u)
   return r;
 }
 
-// b_n(r) = sqrt(2/rc) sin(f_n r) / r f_env(r / rc) and d b_n / dr, n = 0..n_radial-1; the
-// sines and cosines of f_n r = (n + 1) f_0 r by the angle-addition recurrence
-template <typename T, typename P>
-MLFF_INLINE void radial_basis(const StudentView<T> &w, T r, T inv_r, P b, P db)
-{
-  const T inv_cutoff = T(1) / w.cutoff;
-  const T x = r * inv_cutoff;
-  T env = 0, denv = 0;
-  if (x < T(1)) {
-    const T x2 = x * x, x3 = x2 * x;
-    env = T(1) - x3 * (T(10) - x * (T(15) - T(6) * x));
-    denv = -T(30) * x2 * (T(1) - x) * (T(1) - x);
+// b_n(r) = sqrt(2/rc) sin(f_n r) / r f_env(r / rc) and d b_n / dr for n = 0, 1, ... in turn
+// (next()); the sines and cosines of f_n r = (n + 1) f_0 r by the angle-addition recurrence
+template <typename T> struct RadialSeries {
+  T scale, dscale, s, c, s_prev, c_prev, twice_c1;
+  MLFF_INLINE RadialSeries(const StudentView<T> &w, T r, T inv_r)
+  {
+    const T inv_cutoff = T(1) / w.cutoff;
+    const T x = r * inv_cutoff;
+    T env = 0, denv = 0;
+    if (x < T(1)) {
+      const T x2 = x * x, x3 = x2 * x;
+      env = T(1) - x3 * (T(10) - x * (T(15) - T(6) * x));
+      denv = -T(30) * x2 * (T(1) - x) * (T(1) - x);
+    }
+    scale = env * w.envelope_scale * inv_r;
+    dscale = w.envelope_scale * (denv * inv_cutoff - env * inv_r) * inv_r;
+    const T angle = w.frequencies[0] * r;
+    s = MLFF_MATH::sin(angle);
+    c = MLFF_MATH::cos(angle);
+    twice_c1 = T(2) * c;
+    s_prev = 0;
+    c_prev = 1;
   }
-  const T scale = env * w.envelope_scale * inv_r;
-  const T dscale = w.envelope_scale * (denv * inv_cutoff - env * inv_r) * inv_r;
-  const T angle = w.frequencies[0] * r;
-  const T s1 = MLFF_MATH::sin(angle), c1 = MLFF_MATH::cos(angle), twice_c1 = T(2) * c1;
-  T s = s1, c = c1, s_prev = 0, c_prev = 1;
-  for (int n = 0; n < w.n_radial; ++n) {
-    b[n] = s * scale;
-    db[n] = w.frequencies[n] * c * scale + s * dscale;
+  // b_n and d b_n / dr of the next n, whose frequency is f_n
+  MLFF_INLINE void next(T f_n, T &b, T &db)
+  {
+    b = s * scale;
+    db = f_n * c * scale + s * dscale;
     const T s_next = twice_c1 * s - s_prev, c_next = twice_c1 * c - c_prev;
     s_prev = s;
     c_prev = c;
     s = s_next;
     c = c_next;
   }
+};
+
+// the whole basis into b[n] and db[n], n = 0..n_radial-1
+template <typename T, typename P>
+MLFF_INLINE void radial_basis(const StudentView<T> &w, T r, T inv_r, P b, P db)
+{
+  RadialSeries<T> series(w, r, inv_r);
+  for (int n = 0; n < w.n_radial; ++n) series.next(w.frequencies[n], b[n], db[n]);
 }
 
 // the angular values of unit vector u: 1, then l = 1 (u), l = 2 (5), l = 3 (10)
-template <typename T, typename P>
+// (NV: the values y holds where known when compiled, 9 or 19; 0 where it is w.n_values)
+template <int NV = 0, typename T, typename P>
 MLFF_INLINE void angular_parts(const StudentView<T> &w, const T *u, P y, P cube)
 {
   const T x = u[0], yy_ = u[1], z = u[2];
@@ -258,7 +272,7 @@ MLFF_INLINE void angular_parts(const StudentView<T> &w, const T *u, P y, P cube)
   y[6] = sqrt2 * yy_ * z;
   y[7] = (x * x - yy_ * yy_) * inv_sqrt2;
   y[8] = (T(2) * z * z - x * x - yy_ * yy_) * inv_sqrt6;
-  if (w.l_max >= 3) {
+  if (NV != 9 && w.l_max >= 3) {
     for (int a = 0; a < 3; ++a)
       for (int b = 0; b < 3; ++b)
         for (int c = 0; c < 3; ++c) cube[9 * a + 3 * b + c] = u[a] * u[b] * u[c];
@@ -295,6 +309,28 @@ MLFF_INLINE AtomScratch<P> atom_scratch(const StudentView<T> &w, P scratch)
   return at;
 }
 
+/* The sums over an atom's edges without an edge cache (a GPU thread): each edge's NV angular
+   values (9, or 19 with l = 3, known when compiled, so that they sit in registers) and its
+   basis one n at a time from the recurrence, added into the neighbour species' rows of grid */
+template <int NV, typename T, typename Vec, typename P>
+MLFF_INLINE void edge_sums(const StudentView<T> &w, int64_t count, const Vec *vec,
+                           const int64_t *neighbour, const int64_t *species, P grid)
+{
+  const int NR = w.n_radial;
+  for (int64_t e = 0; e < count; ++e) {
+    T inv_r, u[3], y[NV], cube[NV == 9 ? 1 : 27];
+    const T r = edge_direction(vec + 3 * e, inv_r, u);
+    angular_parts<NV>(w, u, y, cube);
+    RadialSeries<T> series(w, r, inv_r);
+    P row = grid + species[neighbour[e]] * NR * NV;
+    for (int n = 0; n < NR; ++n) {
+      T b, db;
+      series.next(w.frequencies[n], b, db);
+      for (int c = 0; c < NV; ++c) row[n * NV + c] += b * y[c];
+    }
+  }
+}
+
 /* One atom, in three steps (student_atom runs them in turn; the host batches the middle one
    over atoms). vec[3 * e] is r_j - r_i of the atom's edge e, the species of its neighbour is
    species[neighbour[e]]; scratch holds w.scratch values (a pointer, or Strided). edge_cache,
@@ -311,25 +347,26 @@ MLFF_INLINE void atom_sums(const StudentView<T> &w, int zi, int64_t count, const
   const int width = (w.l_max + 1) * K;
   const AtomScratch<P> at = atom_scratch(w, scratch);
   P grid = at.grid, a = at.a, features = at.features;
-  // one edge's values in local arrays: the compiler sees they are not the scratch it adds to
-  T b[MAX_RADIAL], db[MAX_RADIAL], y[MAX_VALUES], cube[27];
 
   for (int i = 0; i < S * NR * C; ++i) grid[i] = 0;
-  T u[3];
-  for (int64_t e = 0; e < count; ++e) {
-    T inv_r;
+  if (!edge_cache) {
+    if (C == 9)
+      edge_sums<9>(w, count, vec, neighbour, species, grid);
+    else
+      edge_sums<19>(w, count, vec, neighbour, species, grid);
+  }
+  T cube[27];
+  for (int64_t e = 0; edge_cache && e < count; ++e) {
+    T inv_r, u[3];
     const T r = edge_direction(vec + 3 * e, inv_r, u);
-    T *keep = edge_cache ? edge_cache + e * edge_values(w) : nullptr;
-    T *eb = keep ? keep + 4 : b, *edb = keep ? keep + 4 + NR : db;
-    T *ey = keep ? keep + 4 + 2 * NR : y;
+    T *keep = edge_cache + e * edge_values(w);
+    T *eb = keep + 4, *edb = keep + 4 + NR, *ey = keep + 4 + 2 * NR;
     radial_basis(w, r, inv_r, eb, edb);
     angular_parts(w, u, ey, cube);
-    if (keep) {
-      keep[0] = inv_r;
-      keep[1] = u[0];
-      keep[2] = u[1];
-      keep[3] = u[2];
-    }
+    keep[0] = inv_r;
+    keep[1] = u[0];
+    keep[2] = u[1];
+    keep[3] = u[2];
     P row = grid + species[neighbour[e]] * NR * C;
     for (int n = 0; n < NR; ++n)
       for (int c = 0; c < C; ++c) row[n * C + c] += eb[n] * ey[c];
@@ -440,6 +477,67 @@ MLFF_INLINE T atom_readout(const StudentView<T> &w, int zi, P scratch)
   return energy;
 }
 
+// one edge's d E / d edge_vec into out[3], from d E / d r (de_dr) and d E / d y (hy, NV
+// values: 9, 19, or 0 where w.n_values when compiled); cube: 27 values of room (l = 3)
+template <int NV, typename T, typename Grad>
+MLFF_INLINE void edge_gradient(const StudentView<T> &w, const T *u, T inv_r, T de_dr,
+                               const T *hy, T *cube, Grad *out)
+{
+  const T sqrt2 = T(1.4142135623730951), two_over_sqrt6 = T(0.8164965809277261);
+  const T x = u[0], yv = u[1], z = u[2];
+  T gu[3] = {hy[1], hy[2], hy[3]};
+  gu[0] += sqrt2 * (hy[4] * yv + hy[5] * z + hy[7] * x) - two_over_sqrt6 * x * hy[8];
+  gu[1] += sqrt2 * (hy[4] * x + hy[6] * z - hy[7] * yv) - two_over_sqrt6 * yv * hy[8];
+  gu[2] += sqrt2 * (hy[5] * x + hy[6] * yv) + T(2) * two_over_sqrt6 * z * hy[8];
+  if (NV != 9 && w.l_max >= 3) {
+    // cube[abc] now: sum_q rank3[abc][q] dE/dy_q; d(u_a u_b u_c) / du picks each factor
+    for (int abc = 0; abc < 27; ++abc) {
+      T sum = 0;
+      for (int qq = 0; qq < 10; ++qq) sum += w.rank3[10 * abc + qq] * hy[9 + qq];
+      cube[abc] = sum;
+    }
+    for (int p = 0; p < 3; ++p)
+      for (int s = 0; s < 3; ++s)
+        for (int t = 0; t < 3; ++t) {
+          const T uu = u[s] * u[t];
+          gu[p] += (cube[9 * p + 3 * s + t] + cube[9 * s + 3 * p + t] +
+                    cube[9 * s + 3 * t + p]) * uu;
+        }
+  }
+  const T radial = gu[0] * u[0] + gu[1] * u[1] + gu[2] * u[2];
+  for (int k = 0; k < 3; ++k) out[k] = Grad(de_dr * u[k] + (gu[k] - radial * u[k]) * inv_r);
+}
+
+// the edges' gradients without an edge cache (a GPU thread), as edge_sums computes the edges:
+// NV angular values and d E / d y in registers, the basis one n at a time
+template <int NV, typename T, typename Vec, typename P, typename Grad>
+MLFF_INLINE void edge_gradients(const StudentView<T> &w, int64_t count, const Vec *vec,
+                                const int64_t *neighbour, const int64_t *species, P dgrid,
+                                Grad *edge_grad)
+{
+  const int NR = w.n_radial;
+  for (int64_t e = 0; e < count; ++e) {
+    T inv_r, u[3], y[NV], hy[NV], cube[NV == 9 ? 1 : 27];
+    const T r = edge_direction(vec + 3 * e, inv_r, u);
+    angular_parts<NV>(w, u, y, cube);
+    RadialSeries<T> series(w, r, inv_r);
+    P drow = dgrid + species[neighbour[e]] * NR * NV;
+    for (int c = 0; c < NV; ++c) hy[c] = 0;
+    T de_dr = 0;
+    for (int n = 0; n < NR; ++n) {
+      T b, db, g = 0;
+      series.next(w.frequencies[n], b, db);
+      for (int c = 0; c < NV; ++c) {
+        const T d = drow[n * NV + c];
+        g += d * y[c];
+        hy[c] += d * b;
+      }
+      de_dr += g * db;
+    }
+    edge_gradient<NV>(w, u, inv_r, de_dr, hy, cube, edge_grad + 3 * e);
+  }
+}
+
 // atom_gradient: from d E / d features back to each edge's d E / d edge_vec
 template <typename T, typename Vec, typename Grad, typename P>
 MLFF_INLINE void atom_gradient(const StudentView<T> &w, int zi, int64_t count, const Vec *vec,
@@ -450,7 +548,7 @@ MLFF_INLINE void atom_gradient(const StudentView<T> &w, int zi, int64_t count, c
   const int width = (w.l_max + 1) * K;
   const AtomScratch<P> at = atom_scratch(w, scratch);
   P dgrid = at.dgrid, a = at.a, da = at.da, features = at.features;
-  T b[MAX_RADIAL], db[MAX_RADIAL], y[MAX_VALUES], hy[MAX_VALUES], cube[27], u[3];
+  T hy[MAX_VALUES], cube[27];    // the edge cache's path
 
   // the readout left d E / d features where the features were; to the raw descriptors
   P dfeatures = features;
@@ -483,24 +581,18 @@ MLFF_INLINE void atom_gradient(const StudentView<T> &w, int zi, int64_t count, c
     }
 
   // each edge: d E / d b_n and d E / d y, then through r and the unit vector
-  const T sqrt2 = T(1.4142135623730951), two_over_sqrt6 = T(0.8164965809277261);
+  if (!edge_cache) {
+    if (C == 9)
+      edge_gradients<9>(w, count, vec, neighbour, species, dgrid, edge_grad);
+    else
+      edge_gradients<19>(w, count, vec, neighbour, species, dgrid, edge_grad);
+    return;
+  }
   for (int64_t e = 0; e < count; ++e) {
-    const T *eb = b, *edb = db, *ey = y;
-    T inv_r;
-    if (edge_cache) {
-      const T *keep = edge_cache + e * edge_values(w);
-      inv_r = keep[0];
-      u[0] = keep[1];
-      u[1] = keep[2];
-      u[2] = keep[3];
-      eb = keep + 4;
-      edb = keep + 4 + NR;
-      ey = keep + 4 + 2 * NR;
-    } else {
-      const T r = edge_direction(vec + 3 * e, inv_r, u);
-      radial_basis(w, r, inv_r, b, db);
-      angular_parts(w, u, y, cube);
-    }
+    const T *keep = edge_cache + e * edge_values(w);
+    const T inv_r = keep[0];
+    const T u[3] = {keep[1], keep[2], keep[3]};
+    const T *eb = keep + 4, *edb = keep + 4 + NR, *ey = keep + 4 + 2 * NR;
     P drow = dgrid + species[neighbour[e]] * NR * C;
     for (int c = 0; c < C; ++c) hy[c] = 0;
     T de_dr = 0;
@@ -512,29 +604,7 @@ MLFF_INLINE void atom_gradient(const StudentView<T> &w, int zi, int64_t count, c
       }
       de_dr += g * edb[n];
     }
-    const T x = u[0], yv = u[1], z = u[2];
-    T gu[3] = {hy[1], hy[2], hy[3]};
-    gu[0] += sqrt2 * (hy[4] * yv + hy[5] * z + hy[7] * x) - two_over_sqrt6 * x * hy[8];
-    gu[1] += sqrt2 * (hy[4] * x + hy[6] * z - hy[7] * yv) - two_over_sqrt6 * yv * hy[8];
-    gu[2] += sqrt2 * (hy[5] * x + hy[6] * yv) + T(2) * two_over_sqrt6 * z * hy[8];
-    if (w.l_max >= 3) {
-      // cube[abc] now: sum_q rank3[abc][q] dE/dy_q; d(u_a u_b u_c) / du picks each factor
-      for (int abc = 0; abc < 27; ++abc) {
-        T sum = 0;
-        for (int qq = 0; qq < 10; ++qq) sum += w.rank3[10 * abc + qq] * hy[9 + qq];
-        cube[abc] = sum;
-      }
-      for (int p = 0; p < 3; ++p)
-        for (int s = 0; s < 3; ++s)
-          for (int t = 0; t < 3; ++t) {
-            const T uu = u[s] * u[t];
-            gu[p] += (cube[9 * p + 3 * s + t] + cube[9 * s + 3 * p + t] +
-                      cube[9 * s + 3 * t + p]) * uu;
-          }
-    }
-    const T radial = gu[0] * u[0] + gu[1] * u[1] + gu[2] * u[2];
-    for (int k = 0; k < 3; ++k)
-      edge_grad[3 * e + k] = Grad(de_dr * u[k] + (gu[k] - radial * u[k]) * inv_r);
+    edge_gradient<0>(w, u, inv_r, de_dr, hy, cube, edge_grad + 3 * e);
   }
 }
 

@@ -216,6 +216,26 @@ def test_native_evaluator_equals_torch(tmp_path, dtype, tol):
                         "vs mlff torch", tol)
 
 
+def test_native_kernel_with_twenty_radial_functions(tmp_path):
+    """The device kernel's edges (basis one function at a time, the angular values in
+    registers) with 20 radial functions and l_max 3, two species, float64: mlff/kk native ==
+    mlff torch."""
+    from helpers.models import random_student_file
+
+    model = random_student_file(tmp_path / "wide.pt", ("Si", "C"), "fast", l_max=3,
+                                n_radial=20)
+    atoms = silicon((2, 2, 2), rattle=0.1, triclinic=True, seed=4)
+    atoms.set_chemical_symbols(["Si", "C"] * (len(atoms) // 2))
+    data = write_data(atoms, tmp_path / "sic.data", ["Si", "C"])
+    pair = "pair_style mlff {} evaluator {}"
+    plain = run(setup(data) + [pair.format(model, "torch"), "pair_coeff * * Si C"], tmp_path,
+                "torch", kokkos=False)
+    native = run(setup(data) + [pair.format(model, "native"), "pair_coeff * * Si C"], tmp_path,
+                 "native")
+    assert "computed by the native evaluator" in native.output
+    assert_same(native, plain, len(atoms), "20 radial functions, mlff/kk native vs mlff torch")
+
+
 def test_native_evaluator_follows_a_new_pair_style(tmp_path):
     """A student, another model, then a third student under `evaluator native` in one input:
     the last step runs the third student's weights (each new pair_style uploads its own)."""

@@ -54,13 +54,16 @@ def saved_random_student(species, path, seed=3, dtype="float64", l_max=None, rad
 
 
 def random_student_file(path, species, preset="fast", l_max=2, radial_banks=0,
-                        dtype="float64", seed=1):
+                        dtype="float64", seed=1, n_radial=None):
     """A student with random weights and random descriptor statistics (mean, scale, energy
-    scale: every array a model file holds is exercised), saved as train saves one."""
+    scale: every array a model file holds is exercised), saved as train saves one; n_radial
+    overrides the preset's."""
     from mlff_tools.model import ModelMetadata, save_model
 
     torch.manual_seed(seed)
     sizes = {**PRESETS[preset], "l_max": l_max, "radial_banks": radial_banks}
+    if n_radial is not None:
+        sizes["n_radial"] = n_radial
     energy = StudentEnergy(tuple(species), CUTOFF, dtype=torch.float64, **sizes)
     with torch.no_grad():
         for p in energy.parameters():

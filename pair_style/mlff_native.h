@@ -341,12 +341,12 @@ MLFF_INLINE void edge_sums(const StudentView<T> &w, int64_t count, const Vec *ve
 template <typename T, typename Vec, typename P>
 MLFF_INLINE void atom_sums(const StudentView<T> &w, int zi, int64_t count, const Vec *vec,
                            const int64_t *neighbour, const int64_t *species, P scratch,
-                           T *edge_cache = nullptr)
+                           T *edge_cache = nullptr, const P *own_grid = nullptr)
 {
   const int S = w.n_species, NR = w.n_radial, K = w.n_channels, C = w.n_values;
   const int width = (w.l_max + 1) * K;
   const AtomScratch<P> at = atom_scratch(w, scratch);
-  P grid = at.grid, a = at.a, features = at.features;
+  P grid = own_grid ? *own_grid : at.grid, a = at.a, features = at.features;
 
   for (int i = 0; i < S * NR * C; ++i) grid[i] = 0;
   if (!edge_cache) {
@@ -542,12 +542,13 @@ MLFF_INLINE void edge_gradients(const StudentView<T> &w, int64_t count, const Ve
 template <typename T, typename Vec, typename Grad, typename P>
 MLFF_INLINE void atom_gradient(const StudentView<T> &w, int zi, int64_t count, const Vec *vec,
                                const int64_t *neighbour, const int64_t *species,
-                               Grad *edge_grad, P scratch, T *edge_cache = nullptr)
+                               Grad *edge_grad, P scratch, T *edge_cache = nullptr,
+                               const P *own_grid = nullptr)
 {
   const int S = w.n_species, NR = w.n_radial, K = w.n_channels, C = w.n_values;
   const int width = (w.l_max + 1) * K;
   const AtomScratch<P> at = atom_scratch(w, scratch);
-  P dgrid = at.dgrid, a = at.a, da = at.da, features = at.features;
+  P dgrid = own_grid ? *own_grid : at.dgrid, a = at.a, da = at.da, features = at.features;
   T hy[MAX_VALUES], cube[27];    // the edge cache's path
 
   // the readout left d E / d features where the features were; to the raw descriptors
@@ -608,16 +609,26 @@ MLFF_INLINE void atom_gradient(const StudentView<T> &w, int zi, int64_t count, c
   }
 }
 
-// one atom: its energy (returned) and its edges' gradients (edge_grad[3 * e])
+// one atom: its energy (returned) and its edges' gradients (edge_grad[3 * e]); own_grid,
+// where given, holds the sums over the edges and then their gradient (w.n_species
+// n_radial n_values values) instead of the scratch: a GPU block's shared memory, where the
+// sums' additions, one per edge and grid value, cost far less than in global memory
 template <typename T, typename Vec, typename Grad, typename P>
 MLFF_INLINE T student_atom(const StudentView<T> &w, int zi, int64_t count, const Vec *vec,
                            const int64_t *neighbour, const int64_t *species, Grad *edge_grad,
-                           P scratch, T *edge_cache = nullptr)
+                           P scratch, T *edge_cache = nullptr, const P *own_grid = nullptr)
 {
-  atom_sums(w, zi, count, vec, neighbour, species, scratch, edge_cache);
+  atom_sums(w, zi, count, vec, neighbour, species, scratch, edge_cache, own_grid);
   const T energy = atom_readout(w, zi, scratch);
-  atom_gradient(w, zi, count, vec, neighbour, species, edge_grad, scratch, edge_cache);
+  atom_gradient(w, zi, count, vec, neighbour, species, edge_grad, scratch, edge_cache,
+                own_grid);
   return energy;
+}
+
+// the values of one atom's grid (the sums over its edges, then their gradient)
+template <typename T> MLFF_INLINE int grid_values(const StudentView<T> &w)
+{
+  return w.n_species * w.n_radial * w.n_values;
 }
 
 }    // namespace MLFF_NATIVE_NS

@@ -279,6 +279,58 @@ MLFF::DeviceResult PairMLFFKokkos<DeviceType>::native_compute(
   }();
   const bool interleave = execution_space == Device || interleave_asked;
   const int64_t stride = inum;
+  // MLFF_NATIVE_SHARED=1: each atom's grid in its team's scratch (a GPU block's shared
+  // memory), one atom per thread, as many threads per team as fit (up to 128, a multiple of
+  // 32 on a GPU; MLFF_NATIVE_TEAM=N asks for N, as tests do on a host backend); off by
+  // default until a GPU has measured it against the global grid
+  static const int shared_team = [] {
+    const char *shared = std::getenv("MLFF_NATIVE_SHARED");
+    if (shared == nullptr || std::string(shared) != "1") return 0;
+    const char *team = std::getenv("MLFF_NATIVE_TEAM");
+    return team ? std::max(1, std::atoi(team)) : -1;
+  }();
+  if (shared_team != 0 && inum > 0) {
+    using Policy = Kokkos::TeamPolicy<DeviceType>;
+    using Shared = Kokkos::View<T *, typename DeviceType::scratch_memory_space,
+                                Kokkos::MemoryTraits<Kokkos::Unmanaged>>;
+    const int grid = MLFF::kokkos_kernels::grid_values(student);
+    const auto kernel = KOKKOS_LAMBDA(const typename Policy::member_type &member)
+    {
+      Shared own(member.team_scratch(0), std::size_t(member.team_size()) * grid);
+      const int ii = member.league_rank() * member.team_size() + member.team_rank();
+      if (ii >= inum) return;
+      const int i = d_ilist(ii);
+      if (type_species(type(i)) < 0) return;
+      const int64_t start = first(ii);
+      const MLFF::kokkos_kernels::Strided<T> atom_scratch =
+          interleave ? MLFF::kokkos_kernels::Strided<T>{work.data() + ii, stride}
+                     : MLFF::kokkos_kernels::Strided<T>{work.data() + (int64_t) ii * w.scratch, 1};
+      // value k of the team's thread t at k team_size + t: a warp's threads in neighbouring
+      // banks
+      const MLFF::kokkos_kernels::Strided<T> own_grid{own.data() + member.team_rank(),
+                                                     member.team_size()};
+      energy(i) = double(MLFF::kokkos_kernels::student_atom<T, double, double>(
+          w, static_cast<int>(species(i)), count(ii), edge_vec.data() + 3 * start,
+          edge_index.data() + nedges + start, species.data(), grad.data() + 3 * start,
+          atom_scratch, static_cast<T *>(nullptr), &own_grid));
+    };
+    const std::size_t room = static_cast<std::size_t>(Policy::scratch_size_max(0));
+    const int fit = static_cast<int>(room / Shared::shmem_size(grid));
+    const int most = Policy(1, 1).team_size_max(kernel, Kokkos::ParallelForTag());
+    int team = shared_team > 0 ? shared_team
+                               : (execution_space == Device ? std::min(128, fit / 32 * 32) : 1);
+    team = std::min(team, most);
+    const std::size_t bytes = Shared::shmem_size(std::size_t(std::max(team, 1)) * grid);
+    if (team >= 1 && bytes <= room) {    // else (a grid too large to share) the global grid
+      Policy policy((inum + team - 1) / team, team);
+      policy.set_scratch_size(0, Kokkos::PerTeam(bytes));
+      Kokkos::parallel_for("mlff:native_shared", policy, kernel);
+      MLFF::DeviceResult result;
+      result.atom_energy = d_native_energy.data();
+      result.edge_grad = d_native_grad.data();
+      return result;
+    }
+  }
   Kokkos::parallel_for(
       "mlff:native", Kokkos::RangePolicy<DeviceType>(0, inum), KOKKOS_LAMBDA(const int ii) {
         const int i = d_ilist(ii);

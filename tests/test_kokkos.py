@@ -191,7 +191,9 @@ def test_native_evaluator_equals_torch(tmp_path, dtype, tol):
     """`evaluator native` under mlff/kk (the student's own kernel, one thread per centre, on
     Kokkos's device) == mlff with torch: three species, l_max 3, the `accurate` sizes, on 1
     and 2 ranks, with two threads, and with the GPU's interleaved scratch
-    (MLFF_NATIVE_INTERLEAVE=1); six species with shared radial banks on one rank."""
+    (MLFF_NATIVE_INTERLEAVE=1); with each atom's grid in its team's scratch
+    (MLFF_NATIVE_SHARED=1), two atoms per team of two threads and one per team of one; six
+    species with shared radial banks on one rank, and in team scratch."""
     from helpers.models import random_student_file
 
     for species, preset, l_max, banks in ((("Si", "C", "Ge"), "accurate", 3, 0),
@@ -206,8 +208,11 @@ def test_native_evaluator_equals_torch(tmp_path, dtype, tol):
         plain = run(setup(data) + [p.replace("EVALUATOR", "torch") for p in pair], tmp_path,
                     f"{label}-torch", kokkos=False)
         native = setup(data) + [p.replace("EVALUATOR", "native") for p in pair]
-        runs = [dict(), dict(nprocs=2), dict(threads=2, env={"MLFF_NATIVE_INTERLEAVE": "1"})]
-        for options in runs if banks == 0 else runs[:1]:
+        shared = {"MLFF_NATIVE_SHARED": "1", "MLFF_NATIVE_TEAM": "2"}
+        runs = [dict(), dict(nprocs=2), dict(threads=2, env={"MLFF_NATIVE_INTERLEAVE": "1"}),
+                dict(threads=2, env={**shared, "MLFF_NATIVE_INTERLEAVE": "1"}),
+                dict(env={**shared, "MLFF_NATIVE_TEAM": "1"})]
+        for options in runs if banks == 0 else runs[:1] + runs[-1:]:
             result = run(native, tmp_path, f"{label}-native-{len(os.listdir(tmp_path))}",
                          **options)
             assert "pair mlff/kk" in result.output

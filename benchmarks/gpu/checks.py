@@ -66,7 +66,8 @@ def gpu_keywords(args) -> str:
     return "device cpu graph device" if args.dry_run else "device cuda"
 
 
-def lammps(args, commands: list[str], folder: Path, *, nprocs=1, kokkos=False) -> str:
+def lammps(args, commands: list[str], folder: Path, *, nprocs=1, kokkos=False,
+           env=None) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     script = folder / "in.lmp"
     script.write_text("\n".join(commands) + "\n")
@@ -76,7 +77,8 @@ def lammps(args, commands: list[str], folder: Path, *, nprocs=1, kokkos=False) -
                     "-pk", "kokkos", "newton", "on", "neigh", "half"]
     if nprocs > 1:
         command = [str(Path(sys.executable).parent / "mpirun"), "-np", str(nprocs), *command]
-    env = {**os.environ, "LAMMPS_PLUGIN_PATH": str(args.plugin_dir), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "LAMMPS_PLUGIN_PATH": str(args.plugin_dir), "OMP_NUM_THREADS": "1",
+           **(env or {})}
     proc = subprocess.run(command, cwd=folder, capture_output=True, text=True, env=env,
                           timeout=900)
     if proc.returncode != 0:
@@ -85,7 +87,7 @@ def lammps(args, commands: list[str], folder: Path, *, nprocs=1, kokkos=False) -
 
 
 def single_point(args, model: Path, data: Path, folder: Path, pair_extra: str, *, nprocs=1,
-                 kokkos=False, before=()):
+                 kokkos=False, before=(), env=None):
     """Energy, pressure tensor and forces (by atom id) of one structure."""
     dump = folder / "forces.dump"
     out = lammps(args, ["units metal", *before, f"read_data {data}",
@@ -94,7 +96,7 @@ def single_point(args, model: Path, data: Path, folder: Path, pair_extra: str, *
                         "dump_modify f format float %.17g sort id", "run 0",
                         'print "RESULT $(pe:%.17g) $(pxx:%.17g) $(pyy:%.17g) $(pzz:%.17g) '
                         '$(pxy:%.17g) $(pxz:%.17g) $(pyz:%.17g)"'],
-                 folder, nprocs=nprocs, kokkos=kokkos)
+                 folder, nprocs=nprocs, kokkos=kokkos, env=env)
     values = [line.split()[1:] for line in out.splitlines() if line.startswith("RESULT ")][0]
     return float(values[0]), np.array(values[1:], float), np.loadtxt(dump, skiprows=9)[:, 1:4]
 
@@ -128,24 +130,29 @@ def parity(args, models, folder: Path) -> list[dict]:
     if kokkos:
         gpu = ""    # mlff/kk runs the model where Kokkos runs
     structures = write_structures(folder)
-    cases = [(m, s, n, "") for m in ("sw64", "sw32", "fast64", "fast32", "accurate64")
+    cases = [(m, s, n, "", False) for m in ("sw64", "sw32", "fast64", "fast32", "accurate64")
              for s in ("orthogonal", "triclinic") for n in (1, 2)]
-    cases += [("sw64", "corner", 4, ""), ("fast64", "corner", 4, "")]
+    cases += [("sw64", "corner", 4, "", False), ("fast64", "corner", 4, "", False)]
     if kokkos:    # the students' own kernel (evaluator native) against torch on one core
-        cases += [(m, s, n, "evaluator native") for m in ("fast64", "fast32", "accurate64")
+        cases += [(m, s, n, "evaluator native", False) for m in ("fast64", "fast32", "accurate64")
                   for s in ("orthogonal", "triclinic") for n in (1, 2)]
-        cases += [("fast64", "corner", 4, "evaluator native")]
-    def case(model, structure, nprocs, extra):
+        cases += [("fast64", "corner", 4, "evaluator native", False)]
+        # and with each atom's grid in its block's shared memory (MLFF_NATIVE_SHARED=1)
+        cases += [(m, s, n, "evaluator native", True) for m in ("fast64", "fast32", "accurate64")
+                  for s, n in (("triclinic", 1), ("orthogonal", 2))]
+    def case(model, structure, nprocs, extra, shared):
         data, natoms = structures[structure]
         before = ["processors 4 1 1"] if structure == "corner" else []
-        where = folder / f"{model}-{structure}-{nprocs}{'-native' if extra else ''}"
+        kind = ("-native" if extra else "") + ("-shared" if shared else "")
+        where = folder / f"{model}-{structure}-{nprocs}{kind}"
         # the reference: libtorch on one core (a student's .pt would run natively by default)
         ref = single_point(args, models[model], data, where / "cpu",
                            "device cpu graph host evaluator torch")
         # torch named: under mlff/kk on a host backend (the dry run) auto would run native
         got = single_point(args, models[model], data, where / "gpu",
                            f"{gpu} {extra or TORCH}".strip(),
-                           nprocs=nprocs, kokkos=kokkos, before=before)
+                           nprocs=nprocs, kokkos=kokkos, before=before,
+                           env={"MLFF_NATIVE_SHARED": "1"} if shared else None)
         dtype = "float32" if model.endswith("32") else "float64"
         errors = {
             "energy": abs(got[0] - ref[0]) / natoms / max(abs(ref[0]) / natoms, 1.0),
@@ -153,11 +160,11 @@ def parity(args, models, folder: Path) -> list[dict]:
             "forces": np.abs(got[2] - ref[2]).max() / np.abs(ref[2]).max(),
         }
         ok = all(v < TOL[dtype] for v in errors.values())
-        label = model + (" native" if extra else "")
+        label = model + (" native" if extra else "") + ("-shared" if shared else "")
         print(f"parity {'PASS' if ok else 'FAIL'} {label:18s} {structure:10s} {nprocs} rank(s): "
               + " ".join(f"{k} {v:.1e}" for k, v in errors.items()), flush=True)
         return {"model": model, "structure": structure, "ranks": nprocs, "ok": ok,
-                "evaluator": "native" if extra else "torch",
+                "evaluator": "native" if extra else "torch", "shared_grid": shared,
                 **{k: float(v) for k, v in errors.items()}}
 
     # the cases share the GPU: run several at once (parity, not speed)
@@ -174,10 +181,12 @@ def speed_plan(dry_run: bool, large: bool, kokkos: bool = False) -> list[tuple[s
     (TorchScript without its profiling executor and fusion: mlff/kk at 262k atoms was as slow
     per step as at 1M), "plain" `pair_style mlff device cuda` in the same LAMMPS (the
     baseline of mlff/kk), "native" mlff/kk with `evaluator native` (the student's own kernel,
-    first: the likeliest way to the target), "cpu" one core."""
+    first: the likeliest way to the target), "native-shared" the same with each atom's grid
+    in its block's shared memory (MLFF_NATIVE_SHARED=1), "cpu" one core."""
     if kokkos:
         if dry_run:
-            return [] if large else [("fast32", 4096, "native")] + [
+            return [] if large else [("fast32", 4096, "native"),
+                                     ("fast32", 4096, "native-shared")] + [
                 (m, n, w) for m in ("sw32", "fast32")
                 for n, w in ((512, "gpu"), (4096, "gpu"), (4096, "plain"))
             ] + [("fast32", 512, "gpu-noopt")]
@@ -185,8 +194,10 @@ def speed_plan(dry_run: bool, large: bool, kokkos: bool = False) -> list[tuple[s
             return [("fast32", 2097152, "native"), ("fast32", 4194304, "native"),
                     ("fast32", 2097152, "gpu"), ("accurate32", 1048576, "gpu"),
                     ("fast64", 1048576, "gpu"), ("fast32", 3375000, "gpu")]
-        return [("fast32", n, "native") for n in (262144, 1048576, 4096, 32768)] + [
-            ("accurate32", 262144, "native"), ("fast64", 262144, "native")] + [
+        return [("fast32", 262144, "native"), ("fast32", 262144, "native-shared")] + [
+            ("fast32", n, "native") for n in (1048576, 4096, 32768)] + [
+            ("accurate32", 262144, "native"), ("accurate32", 262144, "native-shared"),
+            ("fast64", 262144, "native"), ("fast32", 1048576, "native-shared")] + [
             ("fast32", n, "gpu") for n in (4096, 32768, 262144, 1048576)] + [
             ("fast32", 262144, "gpu-noopt"), ("fast32", 1048576, "gpu-noopt"),
             ("fast32", 262144, "plain"), ("sw32", 262144, "gpu"), ("sw32", 1048576, "gpu"),
@@ -243,16 +254,19 @@ def speed(args, models, folder: Path, saved=lambda results: None, large=False,
             continue
         style = f"{'' if kokkos else gpu} {TORCH}".strip()
         extra = {"gpu": style, "gpu-noopt": style, "plain": f"{gpu} {TORCH}",
-                 "cpu": "device cpu", "native": "evaluator native"}[where]
+                 "cpu": "device cpu", "native": "evaluator native",
+                 "native-shared": "evaluator native"}[where]
         n = lattice_cells(natoms)
         start = time.perf_counter()
         if where == "gpu-noopt":
             os.environ["MLFF_JIT_OPTIMIZE"] = "0"
+        if where == "native-shared":
+            os.environ["MLFF_NATIVE_SHARED"] = "1"
         try:
             rate, count, nsteps = timed_nve(args, n, models[model], extra,
                                             folder / f"{model}-{natoms}-{where}",
-                                            kokkos=kokkos and where in ("gpu", "gpu-noopt",
-                                                                        "native"))
+                                            kokkos=kokkos and where in (
+                                                "gpu", "gpu-noopt", "native", "native-shared"))
         except (RuntimeError, subprocess.TimeoutExpired) as error:   # out of memory, say
             print(f"speed {model} {natoms} {where}: failed: {str(error)[-400:]}", flush=True)
             results.append({"model": model, "atoms": 8 * n**3, "where": where,
@@ -260,6 +274,7 @@ def speed(args, models, folder: Path, saved=lambda results: None, large=False,
             continue
         finally:
             os.environ.pop("MLFF_JIT_OPTIMIZE", None)
+            os.environ.pop("MLFF_NATIVE_SHARED", None)
         results.append({"model": model, "atoms": count, "where": where, "steps": nsteps,
                         "atom_steps_per_s": rate, "wall_s": time.perf_counter() - start})
         print(f"speed {model:11s} {count:8d} atoms {where}: {rate:.3e} atom-steps/s "

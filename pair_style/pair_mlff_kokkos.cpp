@@ -279,6 +279,20 @@ MLFF::DeviceResult PairMLFFKokkos<DeviceType>::native_compute(
   }();
   const bool interleave = execution_space == Device || interleave_asked;
   const int64_t stride = inum;
+  using Grid = MLFF::kokkos_kernels::Strided<T>;
+  // one centre, its grid in the scratch (own_grid null) or where own_grid says
+  const auto one_atom = KOKKOS_LAMBDA(const int ii, const Grid *own_grid)
+  {
+    const int i = d_ilist(ii);
+    if (type_species(type(i)) < 0) return;
+    const int64_t start = first(ii);
+    const Grid atom_scratch = interleave ? Grid{work.data() + ii, stride}
+                                         : Grid{work.data() + (int64_t) ii * w.scratch, 1};
+    energy(i) = double(MLFF::kokkos_kernels::student_atom<T, double, double>(
+        w, static_cast<int>(species(i)), count(ii), edge_vec.data() + 3 * start,
+        edge_index.data() + nedges + start, species.data(), grad.data() + 3 * start,
+        atom_scratch, static_cast<T *>(nullptr), own_grid));
+  };
   // MLFF_NATIVE_SHARED=1: each atom's grid in its team's scratch (a GPU block's shared
   // memory), one atom per thread, as many threads per team as fit (up to 128, a multiple of
   // 32 on a GPU; MLFF_NATIVE_TEAM=N asks for N, as tests do on a host backend); off by
@@ -289,6 +303,7 @@ MLFF::DeviceResult PairMLFFKokkos<DeviceType>::native_compute(
     const char *team = std::getenv("MLFF_NATIVE_TEAM");
     return team ? std::max(1, std::atoi(team)) : -1;
   }();
+  bool done = false;
   if (shared_team != 0 && inum > 0) {
     using Policy = Kokkos::TeamPolicy<DeviceType>;
     using Shared = Kokkos::View<T *, typename DeviceType::scratch_memory_space,
@@ -298,21 +313,10 @@ MLFF::DeviceResult PairMLFFKokkos<DeviceType>::native_compute(
     {
       Shared own(member.team_scratch(0), std::size_t(member.team_size()) * grid);
       const int ii = member.league_rank() * member.team_size() + member.team_rank();
-      if (ii >= inum) return;
-      const int i = d_ilist(ii);
-      if (type_species(type(i)) < 0) return;
-      const int64_t start = first(ii);
-      const MLFF::kokkos_kernels::Strided<T> atom_scratch =
-          interleave ? MLFF::kokkos_kernels::Strided<T>{work.data() + ii, stride}
-                     : MLFF::kokkos_kernels::Strided<T>{work.data() + (int64_t) ii * w.scratch, 1};
       // value k of the team's thread t at k team_size + t: a warp's threads in neighbouring
       // banks
-      const MLFF::kokkos_kernels::Strided<T> own_grid{own.data() + member.team_rank(),
-                                                     member.team_size()};
-      energy(i) = double(MLFF::kokkos_kernels::student_atom<T, double, double>(
-          w, static_cast<int>(species(i)), count(ii), edge_vec.data() + 3 * start,
-          edge_index.data() + nedges + start, species.data(), grad.data() + 3 * start,
-          atom_scratch, static_cast<T *>(nullptr), &own_grid));
+      const Grid own_grid{own.data() + member.team_rank(), member.team_size()};
+      if (ii < inum) one_atom(ii, &own_grid);
     };
     const std::size_t room = static_cast<std::size_t>(Policy::scratch_size_max(0));
     const int fit = static_cast<int>(room / Shared::shmem_size(grid));
@@ -325,25 +329,13 @@ MLFF::DeviceResult PairMLFFKokkos<DeviceType>::native_compute(
       Policy policy((inum + team - 1) / team, team);
       policy.set_scratch_size(0, Kokkos::PerTeam(bytes));
       Kokkos::parallel_for("mlff:native_shared", policy, kernel);
-      MLFF::DeviceResult result;
-      result.atom_energy = d_native_energy.data();
-      result.edge_grad = d_native_grad.data();
-      return result;
+      done = true;
     }
   }
-  Kokkos::parallel_for(
-      "mlff:native", Kokkos::RangePolicy<DeviceType>(0, inum), KOKKOS_LAMBDA(const int ii) {
-        const int i = d_ilist(ii);
-        if (type_species(type(i)) < 0) return;
-        const int64_t start = first(ii);
-        const MLFF::kokkos_kernels::Strided<T> atom_scratch =
-            interleave ? MLFF::kokkos_kernels::Strided<T>{work.data() + ii, stride}
-                       : MLFF::kokkos_kernels::Strided<T>{work.data() + (int64_t) ii * w.scratch, 1};
-        energy(i) = double(MLFF::kokkos_kernels::student_atom<T, double, double>(
-            w, static_cast<int>(species(i)), count(ii), edge_vec.data() + 3 * start,
-            edge_index.data() + nedges + start, species.data(), grad.data() + 3 * start,
-            atom_scratch));
-      });
+  if (!done)
+    Kokkos::parallel_for(
+        "mlff:native", Kokkos::RangePolicy<DeviceType>(0, inum),
+        KOKKOS_LAMBDA(const int ii) { one_atom(ii, static_cast<const Grid *>(nullptr)); });
   MLFF::DeviceResult result;
   result.atom_energy = d_native_energy.data();
   result.edge_grad = d_native_grad.data();

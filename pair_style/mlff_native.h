@@ -354,22 +354,23 @@ MLFF_INLINE void atom_sums(const StudentView<T> &w, int zi, int64_t count, const
       edge_sums<9>(w, count, vec, neighbour, species, grid);
     else
       edge_sums<19>(w, count, vec, neighbour, species, grid);
-  }
-  T cube[27];
-  for (int64_t e = 0; edge_cache && e < count; ++e) {
-    T inv_r, u[3];
-    const T r = edge_direction(vec + 3 * e, inv_r, u);
-    T *keep = edge_cache + e * edge_values(w);
-    T *eb = keep + 4, *edb = keep + 4 + NR, *ey = keep + 4 + 2 * NR;
-    radial_basis(w, r, inv_r, eb, edb);
-    angular_parts(w, u, ey, cube);
-    keep[0] = inv_r;
-    keep[1] = u[0];
-    keep[2] = u[1];
-    keep[3] = u[2];
-    P row = grid + species[neighbour[e]] * NR * C;
-    for (int n = 0; n < NR; ++n)
-      for (int c = 0; c < C; ++c) row[n * C + c] += eb[n] * ey[c];
+  } else {
+    // the host: each edge's values kept in edge_cache for atom_gradient
+    for (int64_t e = 0; e < count; ++e) {
+      T inv_r, u[3], cube[27];
+      const T r = edge_direction(vec + 3 * e, inv_r, u);
+      T *keep = edge_cache + e * edge_values(w);
+      T *eb = keep + 4, *edb = keep + 4 + NR, *ey = keep + 4 + 2 * NR;
+      radial_basis(w, r, inv_r, eb, edb);
+      angular_parts(w, u, ey, cube);
+      keep[0] = inv_r;
+      keep[1] = u[0];
+      keep[2] = u[1];
+      keep[3] = u[2];
+      P row = grid + species[neighbour[e]] * NR * C;
+      for (int n = 0; n < NR; ++n)
+        for (int c = 0; c < C; ++c) row[n * C + c] += eb[n] * ey[c];
+    }
   }
 
   // the densities: each row's sums through the radial weights of the atom's species pairs

@@ -133,7 +133,8 @@ def label_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
                progress: bool = True) -> int:
     """Label every structure of ``input_path`` into ``output_path``; returns frames labelled now."""
     import ase.io
-    from tqdm.auto import tqdm
+
+    from .progress import progress_bar
 
     input_path, output_path = Path(input_path), Path(output_path)
     frames = read_structures(input_path)
@@ -158,8 +159,8 @@ def label_file(input_path: str | os.PathLike, output_path: str | os.PathLike, *,
     output_path.parent.mkdir(parents=True, exist_ok=True)
 
     todo = [(i, frames[i]) for i in range(done, len(frames))]
-    bar = tqdm(total=len(frames), initial=done, unit="frame", desc=f"label ({teacher})",
-               disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=len(frames), initial=done, unit="frame", desc=f"label ({teacher})",
+                       enabled=progress)
 
     def append(index, labelled):
         labelled.info["label_index"] = index

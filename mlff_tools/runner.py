@@ -167,7 +167,7 @@ def run_input(plan: RunPlan, workdir: Path, report_dir: Path, *, frames: int = 1
     """Run the input in LAMMPS in ``report_dir`` (its reads resolved against ``workdir``, the
     input's folder), in chunks of ``chunk`` steps for progress and early stopping, dumping
     about ``frames`` frames; a temperature above ``blowup_factor`` x the target stops it."""
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     report_dir.mkdir(parents=True, exist_ok=True)
     log = report_dir / "log.lammps"
@@ -181,8 +181,7 @@ def run_input(plan: RunPlan, workdir: Path, report_dir: Path, *, frames: int = 1
     cwd = os.getcwd()
     os.chdir(report_dir)                  # what the input writes lands in the report's folder
     lmp = make_lammps(log=log)
-    bar = tqdm(total=plan.steps, unit="step", desc="LAMMPS", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(total=plan.steps, unit="step", desc="LAMMPS", enabled=progress)
     collapse, started, steps_done, first_run = None, time.perf_counter(), 0, True
     try:
         for command in plan.commands:

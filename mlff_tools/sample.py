@@ -286,7 +286,7 @@ def sample(config: SampleConfig, log=None) -> dict[str, Path]:
     ``config.progress``)."""
     import sys
 
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     if not config.temperatures or min(config.temperatures) <= 0:
         raise SampleError(f"temperatures must be positive, got {config.temperatures}")
@@ -307,8 +307,8 @@ def sample(config: SampleConfig, log=None) -> dict[str, Path]:
     counts = frame_counts(config)
     rng = np.random.default_rng(config.seed)
 
-    bar = tqdm(total=config.frames, unit="frame", desc=f"sample ({teacher.name})",
-               disable=not config.progress, dynamic_ncols=True)
+    bar = progress_bar(total=config.frames, unit="frame", desc=f"sample ({teacher.name})",
+                       enabled=config.progress)
     counter = _Counter(bar)
     frames = []
     if counts.get("md", 0):

@@ -394,10 +394,10 @@ def train(config: TrainConfig, *, progress: Callable | None = None,
         since_best, history, best_state = state["since_best"], state["history"], state["best"]
         best_epoch = state.get("best_epoch", 0)
 
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
-    bar = tqdm(total=config.max_epochs, initial=start_epoch, unit="epoch", desc="train",
-               disable=config.quiet, dynamic_ncols=True)
+    bar = progress_bar(total=config.max_epochs, initial=start_epoch, unit="epoch", desc="train",
+                       enabled=not config.quiet)
     for epoch in range(start_epoch, config.max_epochs):
         if since_best >= config.patience:
             break

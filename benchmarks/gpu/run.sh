@@ -13,6 +13,9 @@
 #                                # (compile_probe.py; a package that loads is checked in
 #                                # LAMMPS after, also under mlff/kk); `train --device cuda` last
 #
+# In mode kk a carried .gpu/lammps-cuda.tar.xz (benchmarks/gpu/prebuild.sh, run here) is the
+# Kokkos CUDA LAMMPS, unpacked in /tmp/mlff-gpu-lammps-cuda; where it does not start or the
+# plugin does not load into it, LAMMPS is built from .gpu/sources.tar.xz as without it.
 # Writes $OUT/run_MODE.log and $OUT/gpu_checks*.json (OUT defaults to /tmp/mlff-gpu-out).
 # DRY_RUN=1 runs the same steps on this CPU-only machine (`device cpu graph device` standing
 # in for the GPU, Kokkos OpenMP for CUDA, small sizes); MLFF_GPU_PREFIX reuses a LAMMPS build
@@ -84,35 +87,73 @@ stages=${MLFF_GPU_STAGES:-$stages}
 backend=none
 [ "$MODE" = kk ] && backend=cuda
 [ "$DRY" = 1 ] && [ "$MODE" = kk ] && backend=openmp
-PREFIX=$(realpath -m "${MLFF_GPU_PREFIX:-build/gpu/lammps-$backend}")
-if [ ! -f "$PREFIX/.installed" ]; then
-  mkdir -p "$PREFIX"
-  [ -f "$PREFIX/src/lammps/.unpacked" ] || tar xJf .gpu/sources.tar.xz -C "$PREFIX"
-  SECONDS=0
-  MLFF_KOKKOS=$backend VENV_BIN="$VENV/bin" JOBS=$(nproc) nice -n 5 kokkos/build_lammps_kokkos.sh "$PREFIX" \
-    > "$OUT/build_lammps_$MODE.log" 2>&1 || { tail -40 "$OUT/build_lammps_$MODE.log"; exit 1; }
-  echo "LAMMPS (KOKKOS $backend) built in $SECONDS s"
-fi
 
-cxx=()
-[ "$backend" = cuda ] && cxx=(-DCMAKE_CXX_COMPILER="$PREFIX/src/kokkos/bin/nvcc_wrapper")
-SECONDS=0
-cmake -S . -B "$PREFIX/build-plugin-gpu" -DPython_EXECUTABLE="$VENV/bin/python" \
-  -DMLFF_LAMMPS_PREFIX="$PREFIX" "${cxx[@]}" > "$OUT/build_plugin_$MODE.log" 2>&1 \
-  && cmake --build "$PREFIX/build-plugin-gpu" -j "$(nproc)" >> "$OUT/build_plugin_$MODE.log" 2>&1 \
-  || { tail -40 "$OUT/build_plugin_$MODE.log"; exit 1; }
-mkdir -p "$PREFIX/plugin-gpu" && cp "$PREFIX/build-plugin-gpu/mlffplugin.so" "$PREFIX/plugin-gpu/"
-echo "plugin built in $SECONDS s"
-# the plugin must load into this lmp: if not, say why (undefined symbols, libraries found)
-# (its output read whole first: grep -q would close the pipe early, and pipefail see SIGPIPE)
-loaded=$(echo "plugin load $PREFIX/plugin-gpu/mlffplugin.so" | "$PREFIX/bin/lmp" -nocite -log none 2>&1 || true)
-if ! grep -q "Loading plugin: mlff" <<< "$loaded"; then
-  echo "the plugin does not load into $PREFIX/bin/lmp:"
-  tail -3 <<< "$loaded"
-  ldd "$PREFIX/bin/lmp" | grep -i -E "lammps|mpi|stdc"; echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
-  echo "liblammps Error::_all:"; nm -D --defined-only "$PREFIX"/lib/liblammps.so* | grep Error4_all | sort -u
-  echo "plugin needs:"; nm -u "$PREFIX/plugin-gpu/mlffplugin.so" | grep LAMMPS_NS | head -8
-  exit 1
+build_lammps() {  # build_lammps PREFIX: LAMMPS from .gpu/sources.tar.xz (322 s on 27 Nov)
+  [ -f "$1/.installed" ] && return 0
+  mkdir -p "$1"
+  [ -f "$1/src/lammps/.unpacked" ] || tar xJf .gpu/sources.tar.xz -C "$1"
+  SECONDS=0
+  MLFF_KOKKOS=$backend VENV_BIN="$VENV/bin" JOBS=$(nproc) nice -n 5 kokkos/build_lammps_kokkos.sh "$1" \
+    > "$OUT/build_lammps_$MODE.log" 2>&1 || { tail -40 "$OUT/build_lammps_$MODE.log"; return 1; }
+  echo "LAMMPS (KOKKOS $backend) built in $SECONDS s"
+}
+
+# the Kokkos CUDA LAMMPS that benchmarks/gpu/prebuild.sh built on a machine without a GPU
+# (.gpu/lammps-cuda.tar.xz, carried), unpacked where it was built; not where it was found
+# not to work in an earlier call to this machine
+PREBUILT=/tmp/mlff-gpu-lammps-cuda
+use_prebuilt() {
+  [ "$backend" = cuda ] && [ -z "${MLFF_GPU_PREFIX:-}" ] && [ -f .gpu/lammps-cuda.tar.xz ] \
+    && [ ! -f "$PREBUILT/.failed" ] || return 1
+  if [ ! -f "$PREBUILT/.installed" ]; then
+    rm -rf "$PREBUILT" && mkdir -p "$PREBUILT"
+    tar xJf .gpu/sources.tar.xz -C "$PREBUILT" && tar xJf .gpu/lammps-cuda.tar.xz -C "$PREBUILT" \
+      || { echo "prebuilt LAMMPS: cannot unpack .gpu/lammps-cuda.tar.xz"; return 1; }
+  fi
+  local built here missing help
+  built=$(cat "$PREBUILT/nvcc-version"); here=$(nvcc --version | tail -1)
+  [ "$built" = "$here" ] || { echo "prebuilt LAMMPS: built by $built, this nvcc is $here"; return 1; }
+  missing=$(ldd "$PREBUILT/bin/lmp" | grep "not found" || true)
+  [ -z "$missing" ] || { echo "prebuilt LAMMPS: lmp lacks $missing"; return 1; }
+  help=$("$PREBUILT/bin/lmp" -h 2>&1 || true)
+  grep -q KOKKOS <<< "$help" || { echo "prebuilt LAMMPS: lmp does not start:"; tail -3 <<< "$help"; return 1; }
+  echo "prebuilt LAMMPS (KOKKOS cuda, $built) in $PREBUILT"
+}
+
+build_plugin() {  # build_plugin PREFIX: the plugin against that LAMMPS, and check that it loads
+  local prefix=$1 cxx=() loaded
+  [ "$backend" = cuda ] && cxx=(-DCMAKE_CXX_COMPILER="$prefix/src/kokkos/bin/nvcc_wrapper")
+  SECONDS=0
+  cmake -S . -B "$prefix/build-plugin-gpu" -DPython_EXECUTABLE="$VENV/bin/python" \
+    -DMLFF_LAMMPS_PREFIX="$prefix" "${cxx[@]}" > "$OUT/build_plugin_$MODE.log" 2>&1 \
+    && cmake --build "$prefix/build-plugin-gpu" -j "$(nproc)" >> "$OUT/build_plugin_$MODE.log" 2>&1 \
+    || { tail -40 "$OUT/build_plugin_$MODE.log"; return 1; }
+  mkdir -p "$prefix/plugin-gpu" && cp "$prefix/build-plugin-gpu/mlffplugin.so" "$prefix/plugin-gpu/"
+  echo "plugin built in $SECONDS s"
+  # the plugin must load into this lmp: if not, say why (undefined symbols, libraries found)
+  # (its output read whole first: grep -q would close the pipe early, and pipefail see SIGPIPE)
+  loaded=$(echo "plugin load $prefix/plugin-gpu/mlffplugin.so" | "$prefix/bin/lmp" -nocite -log none 2>&1 || true)
+  if ! grep -q "Loading plugin: mlff" <<< "$loaded"; then
+    echo "the plugin does not load into $prefix/bin/lmp:"
+    tail -3 <<< "$loaded"
+    ldd "$prefix/bin/lmp" | grep -i -E "lammps|mpi|stdc|cuda"; echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+    echo "liblammps Error::_all:"; nm -D --defined-only "$prefix"/lib/liblammps.so* | grep Error4_all | sort -u
+    echo "plugin needs:"; nm -u "$prefix/plugin-gpu/mlffplugin.so" | grep LAMMPS_NS | head -8
+    return 1
+  fi
+}
+
+PREFIX=$(realpath -m "${MLFF_GPU_PREFIX:-build/gpu/lammps-$backend}")
+if use_prebuilt; then
+  if build_plugin "$PREBUILT"; then
+    PREFIX=$PREBUILT
+  else
+    touch "$PREBUILT/.failed"
+    echo "the prebuilt LAMMPS does not serve (above): LAMMPS from sources in $PREFIX"
+    build_lammps "$PREFIX" && build_plugin "$PREFIX" || exit 1
+  fi
+else
+  build_lammps "$PREFIX" && build_plugin "$PREFIX" || exit 1
 fi
 
 args=(--lmp "$PREFIX/bin/lmp" --plugin-dir "$PREFIX/plugin-gpu" --sw .gpu/Si.sw --out "$OUT")

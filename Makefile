@@ -16,7 +16,7 @@ KOKKOS_PREFIX := build/lammps-kokkos
 KOKKOS_STAMP := $(KOKKOS_PREFIX)/.installed
 KOKKOS_PLUGIN := $(KOKKOS_PREFIX)/plugin/mlffplugin.so
 
-.PHONY: all install test test-fast test-kokkos kokkos kokkos-if-available demo bench clean clean-kokkos
+.PHONY: all install test test-fast test-kokkos kokkos kokkos-if-available sanitize demo bench clean clean-kokkos
 
 all: install
 
@@ -68,6 +68,10 @@ kokkos-if-available: install
 
 test-kokkos: kokkos
 	OMP_NUM_THREADS=1 $(BIN)/pytest tests/test_kokkos.py
+
+# the plugin's C++ (native evaluator, mlff/kk kernels) under ASan and UBSan (tests/sanitize.sh)
+sanitize: install kokkos-if-available
+	tests/sanitize.sh
 
 # the main job on the embedded default: SevenNet-0 (weights ship in the sevenn wheel) and silicon
 demo: install

@@ -10,6 +10,7 @@ and adds the folders to ``LAMMPS_PLUGIN_PATH``; LAMMPS then loads every
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import warnings
 from pathlib import Path
 
@@ -17,7 +18,12 @@ PLUGIN_FILE = "mlffplugin.so"
 
 
 def find_plugin() -> Path | None:
-    """Path of ``mlffplugin.so``: beside this module, else in the installed distribution."""
+    """Path of ``mlffplugin.so``: in the folder ``MLFF_PLUGIN_DIR`` names (another build of
+    it: tests/sanitize.sh), else beside this module, else in the installed distribution."""
+    other = os.environ.get("MLFF_PLUGIN_DIR")
+    if other:
+        path = Path(other) / PLUGIN_FILE
+        return path.resolve() if path.is_file() else None
     beside = Path(__file__).parent / "_plugin" / PLUGIN_FILE
     if beside.is_file():
         return beside
@@ -48,6 +54,11 @@ def plugin_dir() -> str:
         warnings.warn(f"mlff-tools: could not load libmpi from the mpich wheel: {err}",
                       stacklevel=2)
     path = find_plugin()
+    if path is None and os.environ.get("MLFF_PLUGIN_DIR"):
+        warnings.warn(f"mlff-tools: MLFF_PLUGIN_DIR={os.environ['MLFF_PLUGIN_DIR']} holds no "
+                      f"{PLUGIN_FILE}, so LAMMPS will not know `pair_style mlff`; unset it to "
+                      "use the installed plugin", stacklevel=2)
+        return ""
     if path is None:
         warnings.warn(
             f"mlff-tools: {PLUGIN_FILE} was not found, so LAMMPS will not know "

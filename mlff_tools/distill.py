@@ -311,10 +311,9 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     folder = out / "explore" / f"round{round_index}"
     candidates, per_temperature = [], {}
     runs = exploration_runs(config)
-    md_model = _exploration_model(config, model, state, len(runs), log)
     for key, temperature, pressure in runs:
         ensemble = "nvt" if pressure is None else "npt"
-        run, symbols = _student_md(config, md_model, folder / f"{ensemble}_{temperature:g}K.lmp",
+        run, symbols = _student_md(config, model, folder / f"{ensemble}_{temperature:g}K.lmp",
                                    temperature, config.al_steps, state["supercell"],
                                    seed=round_index + 1, pressure=pressure)
         stable = stability(run, Thresholds(), symbols)
@@ -374,25 +373,6 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
                  added_val_file=str(added_val) if held else None, added_val_frames=len(held))
     _save_state(out, state)
     return entry
-
-
-# explorations of at least this many atom-steps run a compiled student: compiling takes
-# 0.5-1 minute here and halves the MD (TorchScript runs the students at 1.4e4 (water, 192
-# atoms) to 3e4 atom-steps/s on one core), so below it the compile would cost more than it saves
-COMPILE_EXPLORATION_ATOM_STEPS = 5e6
-
-
-def _exploration_model(config: DistillConfig, model: Path, state: dict, runs: int, log) -> Path:
-    """The model the round's LAMMPS runs use: compiled (beside ``model``) where the runs are
-    long enough to gain from it, else ``model`` itself."""
-    from .structures import load_structure
-
-    atoms = len(load_structure(config.structure)) * int(np.prod(state["supercell"]))
-    planned = atoms * config.al_steps * runs
-    if planned < COMPILE_EXPLORATION_ATOM_STEPS:
-        return model
-    compiled = _compile(model, log, f"exploration ({planned:.1e} atom-steps)")
-    return Path(compiled) if compiled else model
 
 
 # ---------------------------------------------------------------------- final judgement
@@ -507,8 +487,7 @@ def stage_final(config: DistillConfig, out: Path, state: dict, model: Path, log)
     log("final: held-out errors and speed")
     final["held_out"] = once("held_out",
                              lambda: held_out_errors(final_model, state["sampled"]["test"]))
-    final["compiled_model"] = once("compile", lambda: (_compiled_before(model, final_model, log)
-                                                      or _compile(final_model, log)))
+    final["compiled_model"] = once("compile", lambda: _compile(final_model, log))
     compiled_here = final["compiled_model"] and Path(final["compiled_model"]).exists()
     speeds = once("speed", lambda: {
         "teacher": teacher_speed(config.teacher, config.structure),
@@ -660,50 +639,23 @@ def nve_start(config: DistillConfig, model: Path, folder: Path, temperature: flo
     return str(path)
 
 
-def _compile(model: Path, log, stage: str = "final") -> str | None:
+def _compile(model: Path, log) -> str | None:
     """The model compiled for this machine beside it (model.pt2, `mlff-tools compile`); None,
     said in the log, when it cannot be (the .pt runs as it is)."""
     from .model.compiled import PACKAGE_SUFFIX, compile_model
 
     package = model.with_suffix(PACKAGE_SUFFIX)
-    log(f"{stage}: compiling the student for this machine ({package.name})")
+    log(f"final: compiling the student for this machine ({package.name})")
     try:
         return str(compile_model(model, package))
     except MLFFError as err:
-        log(f"{stage}: not compiled ({err}); {model.name} runs as it is")
+        log(f"final: not compiled ({err}); {model.name} runs as it is")
         # a package older than the model is an earlier student's: left beside the new
         # model.pt, `pair_style mlff model.pt2` would run the old student without a word
         if package.exists() and package.stat().st_mtime < model.stat().st_mtime:
             package.unlink()
-            log(f"{stage}: removed {package.name}, compiled from an earlier student")
+            log(f"final: removed {package.name}, compiled from an earlier student")
         return None
-
-
-def _compiled_before(round_model: Path, final_model: Path, log) -> str | None:
-    """model.pt2 as a copy of the package the last round's exploration compiled from the
-    same student (round_model, which model.pt copies), where that package is newer than the
-    student and runs here; else None (compile it)."""
-    import shutil
-
-    from .model.compiled import PACKAGE_SUFFIX, package_metadata
-
-    package = Path(round_model).with_suffix(PACKAGE_SUFFIX)
-    if not package.exists() or package.stat().st_mtime < Path(round_model).stat().st_mtime:
-        return None
-    try:
-        package_metadata(package)                # readable, and compiled for this machine
-    except MLFFError:
-        return None
-    target = final_model.with_suffix(PACKAGE_SUFFIX)
-    try:
-        with replacing(target) as partial:
-            shutil.copyfile(package, partial)
-    except OSError as err:
-        log(f"final: cannot copy {package.name} to {target.name} ({err}): compiling it anew")
-        return None
-    log(f"final: {target.name} is {package.name}, the same student compiled for this machine "
-        "for the last exploration")
-    return str(target)
 
 
 def _rdf_run(temperature: float, report: dict) -> dict:

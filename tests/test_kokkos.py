@@ -193,14 +193,22 @@ def test_native_evaluator_equals_torch(tmp_path, dtype, tol):
     and 2 ranks, with two threads, and with the GPU's interleaved scratch
     (MLFF_NATIVE_INTERLEAVE=1); with each atom's grid in its team's scratch
     (MLFF_NATIVE_SHARED=1), two atoms per team of two threads and one per team of one; six
-    species with shared radial banks on one rank, and in team scratch."""
+    species with shared radial banks, and 20 radial functions with l_max 3 (the device's
+    edges: the basis one function at a time, the angular values in registers), each on one
+    rank and in team scratch."""
     from helpers.models import random_student_file
 
-    for species, preset, l_max, banks in ((("Si", "C", "Ge"), "accurate", 3, 0),
-                                          (("Si", "C", "Ge", "Sn", "O", "N"), "fast", 2, 8)):
-        label = f"{len(species)}-species"
+    shared = {"MLFF_NATIVE_SHARED": "1", "MLFF_NATIVE_TEAM": "2"}
+    runs = [dict(), dict(nprocs=2), dict(threads=2, env={"MLFF_NATIVE_INTERLEAVE": "1"}),
+            dict(threads=2, env={**shared, "MLFF_NATIVE_INTERLEAVE": "1"}),
+            dict(env={**shared, "MLFF_NATIVE_TEAM": "1"})]
+    kinds = ((("Si", "C", "Ge"), "accurate", 3, 0, None, runs),
+             (("Si", "C", "Ge", "Sn", "O", "N"), "fast", 2, 8, None, runs[:1] + runs[-1:]),
+             (("Si", "C"), "fast", 3, 0, 20, runs[:1] + runs[-1:]))
+    for species, preset, l_max, banks, n_radial, kind_runs in kinds:
+        label = f"{len(species)}-species-{n_radial or 'preset'}-radial"
         model = random_student_file(tmp_path / f"{label}.pt", species, preset, l_max, banks,
-                                    dtype=dtype)
+                                    dtype=dtype, n_radial=n_radial)
         atoms = silicon((2, 2, 2), rattle=0.1, triclinic=True, seed=4)
         atoms.set_chemical_symbols([species[i % len(species)] for i in range(len(atoms))])
         data = write_data(atoms, tmp_path / "mixed.data", list(species))
@@ -208,37 +216,13 @@ def test_native_evaluator_equals_torch(tmp_path, dtype, tol):
         plain = run(setup(data) + [p.replace("EVALUATOR", "torch") for p in pair], tmp_path,
                     f"{label}-torch", kokkos=False)
         native = setup(data) + [p.replace("EVALUATOR", "native") for p in pair]
-        shared = {"MLFF_NATIVE_SHARED": "1", "MLFF_NATIVE_TEAM": "2"}
-        runs = [dict(), dict(nprocs=2), dict(threads=2, env={"MLFF_NATIVE_INTERLEAVE": "1"}),
-                dict(threads=2, env={**shared, "MLFF_NATIVE_INTERLEAVE": "1"}),
-                dict(env={**shared, "MLFF_NATIVE_TEAM": "1"})]
-        for options in runs if banks == 0 else runs[:1] + runs[-1:]:
+        for options in kind_runs:
             result = run(native, tmp_path, f"{label}-native-{len(os.listdir(tmp_path))}",
                          **options)
             assert "pair mlff/kk" in result.output
             assert "computed by the native evaluator" in result.output
             assert_same(result, plain, len(atoms), f"{label} {dtype} native mlff/kk {options} "
                         "vs mlff torch", tol)
-
-
-def test_native_kernel_with_twenty_radial_functions(tmp_path):
-    """The device kernel's edges (basis one function at a time, the angular values in
-    registers) with 20 radial functions and l_max 3, two species, float64: mlff/kk native ==
-    mlff torch."""
-    from helpers.models import random_student_file
-
-    model = random_student_file(tmp_path / "wide.pt", ("Si", "C"), "fast", l_max=3,
-                                n_radial=20)
-    atoms = silicon((2, 2, 2), rattle=0.1, triclinic=True, seed=4)
-    atoms.set_chemical_symbols(["Si", "C"] * (len(atoms) // 2))
-    data = write_data(atoms, tmp_path / "sic.data", ["Si", "C"])
-    pair = "pair_style mlff {} evaluator {}"
-    plain = run(setup(data) + [pair.format(model, "torch"), "pair_coeff * * Si C"], tmp_path,
-                "torch", kokkos=False)
-    native = run(setup(data) + [pair.format(model, "native"), "pair_coeff * * Si C"], tmp_path,
-                 "native")
-    assert "computed by the native evaluator" in native.output
-    assert_same(native, plain, len(atoms), "20 radial functions, mlff/kk native vs mlff torch")
 
 
 def test_native_evaluator_follows_a_new_pair_style(tmp_path):

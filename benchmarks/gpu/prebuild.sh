@@ -60,7 +60,7 @@ grep -q "KOKKOS" <<< "$help" || { echo "$PREFIX/bin/lmp does not start or has no
                                   tail -3 <<< "$help" >&2; exit 1; }
 
 # what the plugin's build and lmp need, without the sources (.gpu/sources.tar.xz has them)
-nvcc --version | tail -1 > "$PREFIX/nvcc-version"
+nvcc --version | grep -o "release [0-9.]*" > "$PREFIX/nvcc-version"     # "release 13.0"
 tar cJf .gpu/lammps-cuda.tar.xz -C "$PREFIX" .installed nvcc-version bin lib kokkos \
   build-lammps/CMakeCache.txt build-lammps/styles
 ls -l .gpu/lammps-cuda.tar.xz

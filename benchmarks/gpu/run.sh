@@ -111,8 +111,9 @@ use_prebuilt() {
       || { echo "prebuilt LAMMPS: cannot unpack .gpu/lammps-cuda.tar.xz"; return 1; }
   fi
   local built here missing help
-  built=$(cat "$PREBUILT/nvcc-version"); here=$(nvcc --version | tail -1)
-  [ "$built" = "$here" ] || { echo "prebuilt LAMMPS: built by $built, this nvcc is $here"; return 1; }
+  # the same CUDA release (the runtime lmp links, the code nvcc made); patch levels may differ
+  built=$(cat "$PREBUILT/nvcc-version"); here=$(nvcc --version | grep -o "release [0-9.]*" || true)
+  [ "$built" = "$here" ] || { echo "prebuilt LAMMPS: nvcc $built made it, this nvcc is $here"; return 1; }
   missing=$(ldd "$PREBUILT/bin/lmp" | grep "not found" || true)
   [ -z "$missing" ] || { echo "prebuilt LAMMPS: lmp lacks $missing"; return 1; }
   help=$("$PREBUILT/bin/lmp" -h 2>&1 || true)

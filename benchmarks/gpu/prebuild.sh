@@ -3,7 +3,7 @@
 # otherwise builds on the GPU machine (322 s of a session's 15 GPU minutes on 27 Nov), and pack
 # it as .gpu/lammps-cuda.tar.xz for run.sh to carry and unpack there.
 #
-#   benchmarks/gpu/prepare.sh && benchmarks/gpu/prebuild.sh     (about an hour on 2 cores)
+#   benchmarks/gpu/prepare.sh && benchmarks/gpu/prebuild.sh     (about 27 minutes on 2 cores)
 #
 # What makes a build here run there:
 # - the same paths: LAMMPS in /tmp/mlff-gpu-lammps-cuda (run.sh unpacks it there), and mpich
@@ -28,12 +28,9 @@ CUDA_INCLUDE=$(nvcc --dryrun -x cu -c /dev/null 2>&1 | sed -n 's/.*INCLUDES="-I\
 [ -f "$CUDA_INCLUDE/cuda.h" ] || { echo "no cuda.h in nvcc's include folder '$CUDA_INCLUDE'" >&2; exit 1; }
 
 if [ ! -x "$VENV/bin/mpicxx" ]; then
-  # as run.sh makes it there: a venv seeing the project's packages (torch: its string ABI)
+  # as run.sh makes it there, seeing the project's packages (torch: its string ABI)
   rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  site() { "$1" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"; }
-  site .venv/bin/python > "$(site "$VENV/bin/python")/image-packages.pth"
-  "$VENV/bin/python" -m pip install -q --no-index --no-deps --ignore-installed .gpu/wheels/*.whl
+  benchmarks/gpu/venv.sh "$VENV" .venv/bin/python
 fi
 
 if [ ! -f "$STUB/libcuda.so" ]; then

@@ -39,13 +39,7 @@ date; nvidia-smi -L 2>/dev/null || echo "no nvidia-smi"
 VENV=$(realpath -m "${MLFF_GPU_VENV:-/tmp/mlff-gpu-venv}")
 PYTHON=${PYTHON:-python3}
 if [ ! -x "$VENV/bin/python" ]; then
-  # the image's python3 is itself a venv (torch lives there): a new venv sees its packages
-  # through a .pth file, and gets the carried wheels (mpirun, mpicxx, ase) of its own
-  image_site=$("$PYTHON" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-  "$PYTHON" -m venv "$VENV"
-  venv_site=$("$VENV/bin/python" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
-  echo "$image_site" > "$venv_site/image-packages.pth"
-  "$VENV/bin/python" -m pip install -q --no-index --no-deps --ignore-installed .gpu/wheels/*.whl
+  benchmarks/gpu/venv.sh "$VENV" "$PYTHON"
 fi
 "$VENV/bin/python" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
 

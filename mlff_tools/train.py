@@ -439,7 +439,7 @@ def train(config: TrainConfig, *, progress: Callable | None = None,
         write_text(config.metrics_path, "".join(json.dumps(r) + "\n" for r in history))
         bar.set_postfix(E=f"{metrics['energy_mae_mev_per_atom']:.2f}meV/at",
                         F=f"{metrics['force_mae_mev_per_A']:.1f}meV/A",
-                        lr=f"{record['lr']:.1e}")
+                        lr=f"{record['lr']:.1e}", refresh=False)   # drawn by update()
         bar.update(1)
         if progress is not None:
             progress(record)

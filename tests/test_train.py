@@ -263,3 +263,15 @@ def test_species_treatment_follows_the_species_count():
         "radial_banks"] == 0
     with pytest.raises(TrainingError, match="--radial-banks must be 0"):
         TrainConfig(train="t.extxyz", output="m.pt", radial_banks=-1).architecture()
+
+
+def test_progress_in_a_log_is_not_redrawn_every_epoch(sw_data, tmp_path, capsys):
+    """Where stderr is a file (a batch job's log; pytest's capture here), the training bar
+    redraws at most once a minute: its per-epoch errors must not force a redraw each epoch."""
+    epochs = 6
+    train(quick(sw_data, tmp_path / "m.pt", max_epochs=epochs, quiet=False))
+    err = capsys.readouterr().err
+    draws = err.count("\r")
+    # the opening draw, the closing one and tqdm's clearing \r: not one per epoch
+    assert draws <= 3, f"{draws} redraws for {epochs} epochs:\n{err[-600:]}"
+    assert f"{epochs}/{epochs}" in err and "F=" in err, f"the last state is not final: {err!r}"

@@ -524,7 +524,11 @@ def cmd_distill(args: argparse.Namespace) -> int:
         print(f"mlff-tools distill: error: {err}", file=sys.stderr)
         return 2
     print_distill_headline(report, Path(args.output).resolve())
-    return 0
+    # validate's exit status: 0 pass, 1 fail, 2 a check it could not judge, so that a job
+    # script stops before production MD on a student that failed
+    from .validate import FAIL, PASS
+
+    return {PASS: 0, FAIL: 1}.get(report["final"].get("verdict"), 2)
 
 
 def add_distill_parser(sub) -> None:

@@ -85,6 +85,25 @@ def test_the_headline_names_the_rdf_weights(resumed, capsys):
         assert said in text, text
 
 
+def test_the_command_exits_with_the_verdict(resumed, capsys):
+    """`mlff-tools distill` exits as `validate` does (0 pass, 1 fail, 2 a check it could not
+    judge), so a job script stops before production MD on a failed student. The same job run
+    again through the command resumes (nothing redone) and gives its verdict's status."""
+    out, report = resumed
+    config = miniature(out)
+    args = ["distill", "-o", str(out), "--teacher", config.teacher, "--structure",
+            config.structure, "--temperatures", ",".join(f"{t:g}" for t in config.temperatures),
+            "--quiet"]
+    for name in ("frames", "cutoff", "epochs", "epochs_per_round", "rounds", "al_steps",
+                 "al_candidates", "al_keep", "nve_ps", "stability_ps", "rdf_ps", "rdf_frames"):
+        args += [f"--{name.replace('_', '-')}", str(getattr(config, name))]
+    code = main(args)
+    printed = capsys.readouterr().out
+    verdict = report["final"]["verdict"]
+    assert f"verdict      {verdict}" in printed, printed
+    assert code == {"pass": 0, "fail": 1}.get(verdict, 2), f"exit {code} on verdict {verdict}"
+
+
 def test_a_failed_verdict_names_its_checks_and_how_to_go_on(resumed, capsys):
     """A failed verdict prints each failed check with its value and threshold; when active
     learning had stopped at its round limit with the student still off its target on its own

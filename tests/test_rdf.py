@@ -8,6 +8,7 @@ from helpers.structures import gallium_nitride, silicon
 from mlff_tools.analysis.rdf import _universe, frame_rdf, rdf_error_percent
 
 EXACT = 1e-12
+FLOAT32 = 1e-5     # relative: MDAnalysis holds positions and cells in float32
 
 
 def test_equals_interrdf_for_every_pair():
@@ -36,6 +37,40 @@ def test_equals_interrdf_for_every_pair():
                 assert np.abs(reference.bins - ours.bins).max() < EXACT
             assert np.abs(ours.weighted_rdf[pair] - weights @ curves).max() < EXACT
             assert np.abs(ours.rdf[pair] - curves.mean(axis=0)).max() < EXACT
+
+
+@pytest.mark.parametrize("repeats", [4, 6], ids=["beyond-the-grid-search", "grid-search"])
+def test_a_cell_placed_and_skewed_as_ase_builds_it(repeats):
+    """Repeats of rock salt's primitive (60-degree) cell as ASE places it (a not along x):
+    every pair's RDF counts the pairs ASE's neighbour list finds, so the cell is read in
+    its own orientation, and reaches the minimum image's range (half the cell's smallest
+    height) also where MDAnalysis's grid search stops short of it (5.64 Å for 4 x 4 x 4).
+    The crystal is perfect: its shells (2.82, 3.99, 4.88, 5.64 Å) lie 0.01 Å or more from a
+    bin edge, which float32 distances cannot cross."""
+    from ase.build import bulk
+    from ase.neighborlist import neighbor_list
+
+    from mlff_tools.structures import cell_heights
+
+    atoms = bulk("NaCl", "rocksalt", a=5.64).repeat((repeats,) * 3)
+    assert abs(atoms.cell[0, 0]) < 1e-12, "the test wants a cell not placed along x"
+    r_max = 6.0
+    assert r_max < 0.5 * min(cell_heights(atoms.cell.array)), "not a minimum-image range"
+    symbols = np.array(atoms.get_chemical_symbols())
+    ours = frame_rdf(atoms.positions[None], atoms.cell.array[None], list(symbols), r_max)
+    first, second, distance = neighbor_list("ijd", atoms, r_max)
+    shells = 4 / 3 * np.pi * np.diff(np.linspace(0.0, r_max, len(ours.bins) + 1) ** 3)
+    for pair, curves in ours.frames.items():
+        a, b = pair.split("-")
+        mine = (symbols[first] == a) & (symbols[second] == b)     # ordered pairs, a first
+        count = np.histogram(distance[mine], bins=len(ours.bins), range=(0.0, r_max))[0]
+        n_a, n_b = np.sum(symbols == a), np.sum(symbols == b)
+        norm = n_a * (n_a - 1) if a == b else n_a * n_b
+        expected = count / (norm / atoms.get_volume() * shells)
+        error = np.abs(curves[0] - expected).max() / expected.max()
+        assert error < FLOAT32, f"{pair}: {error:.2e} (relative) from ASE's pairs"
+    beyond = sum(curves[0][ours.bins > 5.6].sum() for curves in ours.frames.values())
+    assert beyond > 0, "nothing found beyond 5.6 Å"
 
 
 def test_expected_effective_sample_from_the_energy_scatter():

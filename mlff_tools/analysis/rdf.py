@@ -18,10 +18,19 @@ def _universe(positions: np.ndarray, cells: np.ndarray, types: list[str]):
     from MDAnalysis.coordinates.memory import MemoryReader
     from ase.geometry import cell_to_cellpar
 
+    from MDAnalysis.lib.mdamath import triclinic_vectors
+
     universe = mda.Universe.empty(positions.shape[1], trajectory=True)
     universe.add_TopologyAttr("types", types)
-    dimensions = np.array([cell_to_cellpar(c) for c in cells], dtype=np.float32)
-    universe.load_new(positions.astype(np.float32), format=MemoryReader, dimensions=dimensions)
+    dimensions = np.array([cell_to_cellpar(c) for c in cells])
+    # MDAnalysis knows a cell by its lengths and angles and places it a along x, b in the xy
+    # plane (as LAMMPS does); a cell placed otherwise (ASE's primitive fcc cell, a rotated
+    # structure file) is turned there with its atoms, or every distance would be wrong
+    placed = np.array([triclinic_vectors(d) for d in dimensions], dtype=float)
+    turn = np.linalg.solve(cells, placed)            # cell @ turn = placed, per frame
+    positions = np.einsum("fni,fij->fnj", positions, turn)
+    universe.load_new(positions.astype(np.float32), format=MemoryReader,
+                      dimensions=dimensions.astype(np.float32))
     return universe
 
 
@@ -57,8 +66,16 @@ def _frame_rdf_class():
             self.results.frames = {f"{a}-{b}": [] for a, b in self.pairs}
 
         def _single_frame(self):
-            pairs, distances = self_capped_distance(self.atoms.positions, self.r_max,
-                                                    box=self._ts.dimensions)
+            try:
+                pairs, distances = self_capped_distance(self.atoms.positions, self.r_max,
+                                                        box=self._ts.dimensions)
+            except ValueError:
+                # MDAnalysis's grid search caps the range of a skewed cell (a primitive fcc
+                # cell's repeats: 5.64 Å where the minimum image allows 6.5); its periodic
+                # k-d tree, 15x slower, takes any range the minimum image allows
+                pairs, distances = self_capped_distance(self.atoms.positions, self.r_max,
+                                                        box=self._ts.dimensions,
+                                                        method="pkdtree")
             first, second = self.types[pairs[:, 0]], self.types[pairs[:, 1]]
             for a, b in self.pairs:
                 if a == b:    # each unordered pair once: twice for the ordered count

@@ -711,17 +711,27 @@ def final_checks(final: dict, runs: list[tuple[str, dict]]) -> list[dict]:
 
 def _melt(config, model: Path, folder: Path, supercell) -> Path:
     """The hot run's start: the student's last frame after NVT at MELT_FACTOR x the highest
-    temperature (liquid if the student melts there; the hot run measures which it is)."""
+    temperature (liquid if the student melts there; the hot run measures which it is).
+
+    Judged as validate judges a run (`validate.stability`): a melt whose atoms came closer
+    than half the crystal's shortest distance is a collapse, not a start. The hot run's own
+    check could not see it, since it measures closeness against its first frame."""
     import ase.io
     from ase import Atoms
+
+    from .validate import Thresholds, stability
 
     temperature = MELT_FACTOR * max(config.temperatures)
     run, symbols = _student_md(config, model, folder / "melt.lmp", temperature, 3000, supercell,
                                seed=11)
-    if run.collapse:
-        raise MeltCollapsed(f"the student collapsed while melting at {temperature:g} K "
-                            f"({run.collapse['reason']}); more active-learning rounds "
-                            "(--rounds) or epochs usually fix it")
+    judged = stability(run, Thresholds(), symbols)
+    if judged["collapsed"]:
+        raise MeltCollapsed(
+            f"the student collapsed while melting at {temperature:g} K ({judged['summary']}). "
+            f"The melt runs at {MELT_FACTOR:g} x the highest --temperatures, beyond the "
+            "student's training: where that is far above your system's melting point, give "
+            "--temperatures for its range (a new -o folder); else more active-learning "
+            "rounds (--rounds) or epochs usually fix it; --no-melt skips the melt")
     path = folder / "hot_start.extxyz"
     ase.io.write(path, Atoms(symbols, positions=run.positions[-1], cell=run.cells[-1],
                              pbc=True))

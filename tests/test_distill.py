@@ -530,3 +530,28 @@ def test_exploration_labels_the_frame_where_molecules_changed():
     assert close[-1] == 64, close
     assert len(candidate_frames(steps, {"collapsed": True, "step": 0, "reason": "lost"},
                                 48)) == 0
+
+
+def test_a_melt_that_squeezes_atoms_together_is_no_start(tmp_path, monkeypatch):
+    """The melt stage judges its run as validate does: where the student's melt brought two
+    atoms closer than half the crystal's shortest distance (NaCl's like ions at 1.38 Å after
+    a 3000 K melt, from 2.82 Å), it is a collapse that names the fix, not the hot run's start
+    (whose own check measures from its first frame and would pass it)."""
+    from ase.build import bulk
+
+    from mlff_tools.runner import RunResult
+
+    crystal = bulk("Si", "diamond", a=5.43, cubic=True).repeat(2)
+    squeezed = crystal.positions.copy()
+    squeezed[1] = squeezed[0] + [0.6, 0.6, 0.6]          # 1.04 Å, under 0.5 x 2.35 Å
+    run = RunResult(thermo={}, positions=np.array([crystal.positions, squeezed]),
+                    cells=np.array([crystal.cell.array] * 2), frame_steps=np.array([0, 3000]),
+                    types=np.ones(len(crystal), int), dt_ps=0.001, natoms=len(crystal),
+                    steps_done=3000, seconds=1.0, collapse=None,
+                    start_velocities=np.zeros((len(crystal), 3)))
+    monkeypatch.setattr(distill_module, "_student_md",
+                        lambda *args, **kwargs: (run, ["Si"] * len(crystal)))
+    with pytest.raises(distill_module.MeltCollapsed, match=r"collapsed while melting at 2250 K "
+                       r"\(collapsed at step 3000: atoms closer than 1\.176 Å.*--temperatures"):
+        distill_module._melt(miniature(tmp_path), tmp_path / "model.pt", tmp_path, (2, 2, 2))
+    assert not (tmp_path / "hot_start.extxyz").exists()

@@ -313,6 +313,9 @@ def verdict_reasons(report: dict) -> list[tuple[str, str]]:
     lines = [("failed", f"{c['name']} {_shown(c['value'])} (threshold "
                         f"{_shown(c['threshold'])})") for c in failed]
     rounds, config = report["rounds"], report["config"]
+    hot = _hot_only(failed, config["temperatures"])
+    if hot:
+        lines.append(("go on", hot))
     explored = [r for r in rounds if r.get("exploration")]
     limit = rounds[-1].get("stopped") if rounds else None
     if not failed or limit not in ("rounds", "budget") or not explored:
@@ -346,6 +349,26 @@ def verdict_reasons(report: dict) -> list[tuple[str, str]]:
                "--max-teacher-calls resumes this job there")
     lines.append(("go on", how))
     return lines
+
+
+def _hot_only(failed: list[dict], temperatures: list[float]) -> str | None:
+    """Advice where every failed check is at the highest target temperature or above it
+    (the beyond-range stability run, the hot RDF run from the melt): the range may overshoot
+    the system, as silicon's default range (to 2000 K) does for NaCl (melting at 1074 K)."""
+    import re
+
+    from .system import CRYSTAL_TEMPERATURES
+
+    hottest = max(temperatures)
+    found = [re.match(r"(?:stability|RDF) (\d+(?:\.\d+)?) K", c["name"]) for c in failed]
+    if not failed or not all(m and float(m.group(1)) >= hottest for m in found):
+        return None
+    default = (" (the default range, silicon's)"
+               if tuple(temperatures) == CRYSTAL_TEMPERATURES else "")
+    return (f"every failed check is at the highest temperature, {hottest:g} K{default}, or "
+            "above it: where that is far above your system's melting point, give "
+            "--temperatures for its range (a new -o folder); the checks above it test the "
+            "student beyond its training")
 
 
 def _shown(value) -> str:

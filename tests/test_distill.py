@@ -555,3 +555,29 @@ def test_a_melt_that_squeezes_atoms_together_is_no_start(tmp_path, monkeypatch):
                        r"\(collapsed at step 3000: atoms closer than 1\.176 Å.*--temperatures"):
         distill_module._melt(miniature(tmp_path), tmp_path / "model.pt", tmp_path, (2, 2, 2))
     assert not (tmp_path / "hot_start.extxyz").exists()
+
+
+def test_failures_only_at_the_top_of_the_range_point_at_the_temperatures(resumed):
+    """Where every failed check is at the highest target temperature or beyond it, the
+    verdict says the range may overshoot the system and names --temperatures; a failure at
+    a lower temperature gets no such advice."""
+    import copy
+
+    from mlff_tools.report import verdict_reasons
+
+    out, finished = resumed
+    report = copy.deepcopy(finished)
+    hottest = max(report["config"]["temperatures"])
+    coldest = min(report["config"]["temperatures"])
+
+    def failing(name):
+        return {"name": name, "value": 1.0, "threshold": 0.5, "status": "fail"}
+
+    report["final"]["checks"] = [failing(f"stability {1.25 * hottest:g} K"),
+                                 failing(f"RDF {hottest:g} K: fidelity_force_mae_mev_per_A")]
+    advice = [line for label, line in verdict_reasons(report) if label == "go on"]
+    assert any(f"highest temperature, {hottest:g} K, or above it" in line
+               and "--temperatures" in line for line in advice), advice
+    report["final"]["checks"].append(failing(f"RDF {coldest:g} K: rdf_error_percent Si-Si"))
+    advice = [line for label, line in verdict_reasons(report) if label == "go on"]
+    assert not any("--temperatures" in line for line in advice), advice

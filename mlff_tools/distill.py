@@ -6,7 +6,9 @@ command resumes an interrupted run at the last finished step:
 1. sample: teacher-labelled frames (MD at the target temperatures, rattles,
    strains, vacancies), split into train/val/test;
 2. round 0..R: train a student (warm-started from the previous round), then
-   run it in LAMMPS (NVT at every target temperature), let the teacher relabel
+   run it in LAMMPS (NVT at every target temperature, and, with a melt stage, at the
+   highest from the student's own melt at 1.5 x it: the final hot run's start), let
+   the teacher relabel
    frames of the student's own trajectories and add the frames where the two
    disagree most to the training set; stop when the student is stable and
    agrees with the teacher on its own frames, or when the budget (rounds,
@@ -85,6 +87,8 @@ NVE_EQUILIBRATION_PS = 1.0  # Langevin NVT at its temperature before the NVE run
 AL_STEPS = 3000            # exploration steps per temperature and round (not molecules)
 STABILITY_FACTOR = 1.25    # the extra stability run: this x the highest target temperature
 MELT_FACTOR = 1.5          # the hot RDF run starts from NVT at this x the highest temperature
+MELT_STEPS = 3000          # steps of that NVT (the final stage's and the exploration's)
+FROM_MELT = "from melt"    # the exploration run at the highest temperature from a melt
 MIN_SPEEDUP = 100.0        # the student's speed-up over the teacher that mlff promises
 DENSITY_PRESSURE_BAR = 1.0    # the NPT density run of a molecular liquid
 RDF_CELL_HEIGHT = 10.5     # Å: the RDF runs' cells are at least this wide (RDFs to 5 Å)
@@ -241,15 +245,16 @@ def _student_input(config, model: Path, path: Path, *, ensemble: str, temperatur
 
 
 def _student_md(config, model: Path, path: Path, temperature: float, steps: int, supercell,
-                seed: int = 7, pressure: float | None = None):
+                seed: int = 7, pressure: float | None = None, structure: str | None = None):
     """A run of the student (input at ``path``, its frames in path's .validate folder):
-    Langevin NVT, or NPT at ``pressure`` (bar); the run and its atoms' symbols."""
+    Langevin NVT, or NPT at ``pressure`` (bar), from ``structure`` (default: the job's);
+    the run and its atoms' symbols."""
     from .runner import plan_run, run_input
 
     script = _student_input(config, model, path,
                             ensemble="nvt-langevin" if pressure is None else "npt",
                             temperature=temperature, steps=steps, supercell=supercell, seed=seed,
-                            pressure=pressure)
+                            pressure=pressure, structure=structure)
     plan = plan_run(script)
     run = run_input(plan, script.parent, script.parent / f"{script.stem}.validate",
                     progress=config.progress)
@@ -279,8 +284,13 @@ def exploration_runs(config: DistillConfig) -> list[tuple[str, float, float | No
     """The student runs of an exploration round, as (name, temperature, pressure or None for
     NVT): NVT at every temperature; a molecular liquid whose density the final stage judges
     also NPT at the coldest and DENSITY_PRESSURE_BAR, where the student's energy error on
-    the volumes it visits decides whether that density can be judged."""
+    the volumes it visits decides whether that density can be judged; with a melt stage, also
+    NVT at the highest temperature from the student's own melt (the final hot run's start:
+    the states it will meet there, FROM_MELT)."""
     runs = [(f"{t:g}", t, None) for t in config.temperatures]
+    if config.melt:
+        hottest = max(config.temperatures)
+        runs.append((f"{hottest:g} {FROM_MELT}", hottest, None))
     if _judges_density(config):
         coldest = min(config.temperatures)
         runs.append((f"{coldest:g} NPT", coldest, DENSITY_PRESSURE_BAR))
@@ -289,9 +299,11 @@ def exploration_runs(config: DistillConfig) -> list[tuple[str, float, float | No
 
 def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: int,
                   model: Path, log) -> dict:
-    """Student NVT in LAMMPS at every temperature, and for a molecular liquid also NPT at the
-    coldest (the final stage's density run: the volumes the student will meet there); the
-    teacher relabels the student's frames."""
+    """Student NVT in LAMMPS at every temperature, for a molecular liquid also NPT at the
+    coldest (the final stage's density run: the volumes the student will meet there), and,
+    with a melt stage, NVT at the highest temperature from the student's melt at MELT_FACTOR
+    x it (the final hot run's start); the teacher relabels the student's frames. A melt that
+    collapses is itself the run explored: its frames before the collapse are the lesson."""
     import ase.io
 
     from .label import label_atoms
@@ -301,6 +313,8 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     entry = state["rounds"][round_index]
     if entry.get("explored"):
         return entry
+    from ase import Atoms
+
     from .analysis.rdf import predicted_effective_fraction, predicted_per_atom_error_over_kt
     from .evaluation import evaluate_frames
     from .model import load_model
@@ -313,13 +327,29 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
     runs = exploration_runs(config)
     for key, temperature, pressure in runs:
         ensemble = "nvt" if pressure is None else "npt"
-        run, symbols = _student_md(config, model, folder / f"{ensemble}_{temperature:g}K.lmp",
-                                   temperature, config.al_steps, state["supercell"],
-                                   seed=round_index + 1, pressure=pressure)
-        stable = stability(run, Thresholds(), symbols)
+        name, start, supercell = f"{ensemble}_{temperature:g}K", None, state["supercell"]
+        label = f"{temperature:g} K" + (" NPT" if ensemble == "npt" else "")
+        if key.endswith(FROM_MELT):
+            hot = MELT_FACTOR * temperature
+            run, symbols = _student_md(config, model, folder / f"melt_{hot:g}K.lmp", hot,
+                                       MELT_STEPS, supercell, seed=round_index + 101)
+            stable = stability(run, Thresholds(), symbols)
+            if stable["collapsed"]:
+                label = f"melt at {hot:g} K (for the {temperature:g} K run)"
+                temperature = hot          # the frames labelled are the melt's
+            else:
+                start = folder / f"melt_{hot:g}K.extxyz"
+                ase.io.write(start, Atoms(symbols, positions=run.positions[-1],
+                                          cell=run.cells[-1], pbc=True))
+                name, label = f"{name}_from_melt", f"{temperature:g} K from a melt at {hot:g} K"
+                supercell = (1, 1, 1)
+        if not key.endswith(FROM_MELT) or start:
+            run, symbols = _student_md(config, model, folder / f"{name}.lmp", temperature,
+                                       config.al_steps, supercell, seed=round_index + 1,
+                                       pressure=pressure,
+                                       structure=str(start) if start else None)
+            stable = stability(run, Thresholds(), symbols)
         picks = candidate_frames(run.frame_steps, stable, config.al_candidates)
-        from ase import Atoms
-
         labelled = [label_atoms(Atoms(symbols, positions=run.positions[i], cell=run.cells[i],
                                       pbc=True), teacher) for i in picks]
         state["teacher_calls"] += len(labelled)
@@ -350,7 +380,6 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
             said += (f", energy scatter {scatter:.2f} meV/atom (a reweighted RDF of "
                      f"{rdf_atoms} atoms can expect an effective sample of {expected:.0%}"
                      + (f"; per-atom error {local:.2f} kT" if local is not None else "") + ")")
-        label = f"{temperature:g} K" + (" NPT" if ensemble == "npt" else "")
         log(f"round {round_index}: {label} {stable.get('summary', 'stable')}, "
             f"student-frame force MAE {said}")
     candidates.sort(key=lambda item: -item[0])
@@ -722,8 +751,8 @@ def _melt(config, model: Path, folder: Path, supercell) -> Path:
     from .validate import Thresholds, stability
 
     temperature = MELT_FACTOR * max(config.temperatures)
-    run, symbols = _student_md(config, model, folder / "melt.lmp", temperature, 3000, supercell,
-                               seed=11)
+    run, symbols = _student_md(config, model, folder / "melt.lmp", temperature, MELT_STEPS,
+                               supercell, seed=11)
     judged = stability(run, Thresholds(), symbols)
     if judged["collapsed"]:
         raise MeltCollapsed(

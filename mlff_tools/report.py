@@ -326,7 +326,8 @@ def verdict_reasons(report: dict) -> list[tuple[str, str]]:
     worst = max(runs, key=runs.get, default=None)
     if worst is None or runs[worst] <= config["al_force_mae_target"]:
         return lines
-    where = worst.replace(" ", " K ") if " " in worst else f"{worst} K"
+    number, _, rest = worst.partition(" ")       # "1500", "85 NPT", "2000 from melt"
+    where = f"{number} K" + (f" {rest}" if rest else "")
     trend = [r["exploration"][worst]["force_mae_mev_per_A"] for r in explored
              if (r["exploration"].get(worst) or {}).get("force_mae_mev_per_A") is not None]
     said = (f"while the student's force MAE on its own {where} frames was {runs[worst]:.1f} "

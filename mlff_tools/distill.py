@@ -8,11 +8,10 @@ command resumes an interrupted run at the last finished step:
 2. round 0..R: train a student (warm-started from the previous round), then
    run it in LAMMPS (NVT at every target temperature, and, with a melt stage, at the
    highest from the student's own melt at 1.5 x it: the final hot run's start), let
-   the teacher relabel
-   frames of the student's own trajectories and add the frames where the two
-   disagree most to the training set; stop when the student is stable and
-   agrees with the teacher on its own frames, or when the budget (rounds,
-   teacher calls, wall time) is spent;
+   the teacher relabel frames of the student's own trajectories and add the frames
+   where the two disagree most to the training set; stop when the student is stable
+   and agrees with the teacher on its own frames, or when the budget (rounds, teacher
+   calls, wall time) is spent;
 3. final: errors on held-out teacher frames, NVE drift (started from 1 ps of NVT at
    its temperature), stability (NVT at every target temperature and at 1.25 x the
    highest, to see the student survive beyond its training range), RDFs against the

@@ -16,9 +16,8 @@ import numpy as np
 def _universe(positions: np.ndarray, cells: np.ndarray, types: list[str]):
     import MDAnalysis as mda
     from MDAnalysis.coordinates.memory import MemoryReader
-    from ase.geometry import cell_to_cellpar
-
     from MDAnalysis.lib.mdamath import triclinic_vectors
+    from ase.geometry import cell_to_cellpar
 
     universe = mda.Universe.empty(positions.shape[1], trajectory=True)
     universe.add_TopologyAttr("types", types)

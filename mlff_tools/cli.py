@@ -512,7 +512,7 @@ def add_validate_parser(sub) -> None:
 def cmd_distill(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .distill import DistillConfig, distill
+    from .distill import DistillConfig, _verdict, distill
     from .report import print_distill_headline
     from .errors import MLFFError
 
@@ -524,11 +524,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
         print(f"mlff-tools distill: error: {err}", file=sys.stderr)
         return 2
     print_distill_headline(report, Path(args.output).resolve())
-    # validate's exit status: 0 pass, 1 fail, 2 a check it could not judge, so that a job
-    # script stops before production MD on a student that failed
-    from .validate import FAIL, PASS
-
-    return {PASS: 0, FAIL: 1}.get(report["final"].get("verdict"), 2)
+    # validate's exit status, from the same checks: 0 pass, 1 fail, 2 a check it could not
+    # judge, so that a job script stops before production MD on a student that failed
+    return _verdict(report["final"]["checks"])[1]
 
 
 def add_distill_parser(sub) -> None:

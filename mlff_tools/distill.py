@@ -330,16 +330,13 @@ def stage_explore(config: DistillConfig, out: Path, state: dict, round_index: in
         label = f"{temperature:g} K" + (" NPT" if ensemble == "npt" else "")
         if key.endswith(FROM_MELT):
             hot = MELT_FACTOR * temperature
-            run, symbols = _student_md(config, model, folder / f"melt_{hot:g}K.lmp", hot,
-                                       MELT_STEPS, supercell, seed=round_index + 101)
-            stable = stability(run, Thresholds(), symbols)
-            if stable["collapsed"]:
+            run, symbols, stable, start = _student_melt(
+                config, model, folder / f"melt_{hot:g}K.lmp", folder / f"melt_{hot:g}K.extxyz",
+                temperature, supercell, seed=round_index + 101)
+            if start is None:
                 label = f"melt at {hot:g} K (for the {temperature:g} K run)"
                 temperature = hot          # the frames labelled are the melt's
             else:
-                start = folder / f"melt_{hot:g}K.extxyz"
-                ase.io.write(start, Atoms(symbols, positions=run.positions[-1],
-                                          cell=run.cells[-1], pbc=True))
                 name, label = f"{name}_from_melt", f"{temperature:g} K from a melt at {hot:g} K"
                 supercell = (1, 1, 1)
         if not key.endswith(FROM_MELT) or start:
@@ -737,33 +734,45 @@ def final_checks(final: dict, runs: list[tuple[str, dict]]) -> list[dict]:
     return checks
 
 
-def _melt(config, model: Path, folder: Path, supercell) -> Path:
-    """The hot run's start: the student's last frame after NVT at MELT_FACTOR x the highest
-    temperature (liquid if the student melts there; the hot run measures which it is).
-
-    Judged as validate judges a run (`validate.stability`): a melt whose atoms came closer
-    than half the crystal's shortest distance is a collapse, not a start. The hot run's own
-    check could not see it, since it measures closeness against its first frame."""
+def _student_melt(config, model: Path, path: Path, start: Path, temperature: float, supercell,
+                  seed: int):
+    """The student's NVT at MELT_FACTOR x ``temperature`` for MELT_STEPS (input at ``path``),
+    judged as validate judges a run (`validate.stability`): a melt whose atoms came closer
+    than half the crystal's shortest distance is a collapse, not a start. Returns the run,
+    its symbols, the judgement and, where it holds, ``start``: its last frame, written there
+    as the start of a run at ``temperature`` (None where it collapsed)."""
     import ase.io
     from ase import Atoms
 
     from .validate import Thresholds, stability
 
-    temperature = MELT_FACTOR * max(config.temperatures)
-    run, symbols = _student_md(config, model, folder / "melt.lmp", temperature, MELT_STEPS,
-                               supercell, seed=11)
+    run, symbols = _student_md(config, model, path, MELT_FACTOR * temperature, MELT_STEPS,
+                               supercell, seed=seed)
     judged = stability(run, Thresholds(), symbols)
     if judged["collapsed"]:
+        return run, symbols, judged, None
+    ase.io.write(start, Atoms(symbols, positions=run.positions[-1], cell=run.cells[-1],
+                              pbc=True))
+    return run, symbols, judged, start
+
+
+def _melt(config, model: Path, folder: Path, supercell) -> Path:
+    """The hot run's start: the student's last frame after NVT at MELT_FACTOR x the highest
+    temperature (liquid if the student melts there; the hot run measures which it is). A
+    melt that collapses raises MeltCollapsed: the hot run's own check could not see it,
+    since it measures closeness against its first frame."""
+    hottest = max(config.temperatures)
+    _, _, judged, start = _student_melt(config, model, folder / "melt.lmp",
+                                        folder / "hot_start.extxyz", hottest, supercell, seed=11)
+    if start is None:
         raise MeltCollapsed(
-            f"the student collapsed while melting at {temperature:g} K ({judged['summary']}). "
-            f"The melt runs at {MELT_FACTOR:g} x the highest --temperatures, beyond the "
-            "student's training: where that is far above your system's melting point, give "
-            "--temperatures for its range (a new -o folder); else more active-learning "
-            "rounds (--rounds) or epochs usually fix it; --no-melt skips the melt")
-    path = folder / "hot_start.extxyz"
-    ase.io.write(path, Atoms(symbols, positions=run.positions[-1], cell=run.cells[-1],
-                             pbc=True))
-    return path
+            f"the student collapsed while melting at {MELT_FACTOR * hottest:g} K "
+            f"({judged['summary']}). The melt runs at {MELT_FACTOR:g} x the highest "
+            "--temperatures, beyond the student's training: where that is far above your "
+            "system's melting point, give --temperatures for its range (a new -o folder); "
+            "else more active-learning rounds (--rounds) or epochs usually fix it; --no-melt "
+            "skips the melt")
+    return start
 
 
 # ---------------------------------------------------------------------- the system
